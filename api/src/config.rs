@@ -1,0 +1,174 @@
+//! Process settings: defaults, then `TESSERA_*` environment variables, then
+//! `tessera` flags (clap reads both; a flag wins over its variable).
+//!
+//! With nothing set, Tessera runs the embedded development setup: a SQLite file and
+//! the in-process cache under `./tessera-data`, and a generated master key file.
+//! Secrets (`TESSERA_MASTER_KEY`, `TESSERA_ADMIN_TOKEN`) are never printed: clap hides
+//! their values and `Debug` redacts them.
+
+use std::path::PathBuf;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every process-level setting.
+#[derive(Clone, clap::Args)]
+pub struct Settings {
+    /// Externally visible base URL; issuers are `{public_url}/t/{slug}`.
+    #[arg(long, env = "TESSERA_PUBLIC_URL", default_value = DEFAULT_PUBLIC_URL, global = true)]
+    pub public_url: String,
+    /// Address to listen on (`host:port`; port 0 picks a free port).
+    #[arg(long, env = "TESSERA_LISTEN", default_value = DEFAULT_LISTEN, global = true)]
+    pub listen: String,
+    /// Database URL (`postgres://...` or `sqlite://...`); default: a SQLite file in the data dir.
+    #[arg(long, env = "TESSERA_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Postgres schema to use (search path); default: the server's default.
+    #[arg(long, env = "TESSERA_DATABASE_SCHEMA", global = true)]
+    pub database_schema: Option<String>,
+    /// Redis URL; default: the in-process cache (single node only).
+    #[arg(long, env = "TESSERA_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every cache key.
+    #[arg(
+        long,
+        env = "TESSERA_CACHE_NAMESPACE",
+        default_value = "tessera",
+        global = true
+    )]
+    pub cache_namespace: String,
+    /// Base64 of the 32-byte master key that encrypts secrets at rest.
+    #[arg(
+        long,
+        env = "TESSERA_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_key: Option<String>,
+    /// Previous master keys (comma-separated base64), still used to decrypt.
+    #[arg(
+        long,
+        env = "TESSERA_PREVIOUS_MASTER_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub previous_master_keys: Vec<String>,
+    /// SMTP URL for security email; default: emails are written to the data dir.
+    #[arg(long, env = "TESSERA_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// A platform admin token accepted in addition to API keys (for automation).
+    #[arg(
+        long,
+        env = "TESSERA_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_token: Option<String>,
+    /// Log format.
+    #[arg(
+        long,
+        env = "TESSERA_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// Folder for the embedded database, master key file and outgoing mail.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may run after SIGTERM before the process exits.
+    #[arg(
+        long,
+        env = "TESSERA_SHUTDOWN_GRACE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_grace_secs: u64,
+}
+
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_DATA_DIR: &str = "tessera-data";
+const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: DEFAULT_PUBLIC_URL.into(),
+            listen: DEFAULT_LISTEN.into(),
+            database_url: None,
+            database_schema: None,
+            redis_url: None,
+            cache_namespace: "tessera".into(),
+            master_key: None,
+            previous_master_keys: Vec::new(),
+            smtp_url: None,
+            admin_token: None,
+            log_format: LogFormat::Text,
+            data_dir: DEFAULT_DATA_DIR.into(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Settings")
+            .field("public_url", &self.public_url)
+            .field("listen", &self.listen)
+            .field("database_url", &redact(&self.database_url))
+            .field("database_schema", &self.database_schema)
+            .field("redis_url", &redact(&self.redis_url))
+            .field("cache_namespace", &self.cache_namespace)
+            .field("master_key", &redact(&self.master_key))
+            .field("smtp_url", &redact(&self.smtp_url))
+            .field("admin_token", &redact(&self.admin_token))
+            .field("log_format", &self.log_format)
+            .field("data_dir", &self.data_dir)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Checks the settings that can be checked without I/O; errors name the setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let url = url::Url::parse(&self.public_url)
+            .map_err(|e| anyhow::anyhow!("TESSERA_PUBLIC_URL is not a URL: {e}"))?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "http" | "https") && url.host().is_some(),
+            "TESSERA_PUBLIC_URL must be an http or https URL with a host"
+        );
+        anyhow::ensure!(
+            url.query().is_none() && url.fragment().is_none(),
+            "TESSERA_PUBLIC_URL must not have a query or fragment"
+        );
+        anyhow::ensure!(
+            self.max_body_bytes >= 1024,
+            "TESSERA_MAX_BODY_BYTES must be at least 1024"
+        );
+        Ok(())
+    }
+
+    /// The public URL without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+
+    /// Whether browsers reach us over TLS (decides `Secure` and `__Host-` cookies).
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}

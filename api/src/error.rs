@@ -1,0 +1,188 @@
+//! The one place domain errors become HTTP responses.
+//!
+//! The management API answers with RFC 9457 problem details
+//! (`application/problem+json`): `type`, `title`, `status`, `detail`, plus
+//! `request_id` (filled in by the request-id middleware) and `errors`, one entry per
+//! invalid field. Internal causes are logged with their whole chain and never sent.
+
+use poem::http::StatusCode;
+use poem_openapi::{ApiResponse, Object, payload::Json};
+use tenancy::Error;
+
+/// One invalid input field.
+#[derive(Clone, Debug, Object)]
+pub struct FieldProblem {
+    /// Path of the field, e.g. `redirect_uris[1]`.
+    pub field: String,
+    /// What rule it broke.
+    pub message: String,
+}
+
+/// An RFC 9457 problem details object.
+#[derive(Clone, Debug, Object)]
+pub struct Problem {
+    /// URI reference naming the problem type (`about:blank` when the status says it all).
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Explanation specific to this occurrence.
+    pub detail: String,
+    /// Id of the request, also sent as `x-request-id`; quote it to support.
+    #[oai(skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
+    /// Field-level validation errors.
+    #[oai(skip_serializing_if_is_empty)]
+    pub errors: Vec<FieldProblem>,
+}
+
+impl Problem {
+    /// A problem with status `status` and `detail`.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: problem_type(status).into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            request_id: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// Stable problem-type URIs for the statuses the management API uses.
+fn problem_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "https://tessera.dev/problems/bad-request",
+        401 => "https://tessera.dev/problems/unauthorized",
+        403 => "https://tessera.dev/problems/forbidden",
+        404 => "https://tessera.dev/problems/not-found",
+        409 => "https://tessera.dev/problems/conflict",
+        413 => "https://tessera.dev/problems/payload-too-large",
+        422 => "https://tessera.dev/problems/validation",
+        503 => "https://tessera.dev/problems/unavailable",
+        _ => "about:blank",
+    }
+}
+
+/// Every error a management operation can answer with.
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum ApiError {
+    /// The request could not be parsed (malformed JSON, wrong types, missing fields).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid API key was presented.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The API key may not do this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource (or not visible to this key).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The change conflicts with an existing resource.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The input is well-formed but breaks a rule; `errors` lists each field.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Something went wrong on our side.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The database or cache is unreachable; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl ApiError {
+    /// Builds the variant for `status` carrying `problem`.
+    pub fn from_problem(problem: Problem) -> Self {
+        let json = Json(problem);
+        match json.0.status {
+            400 => Self::BadRequest(json),
+            401 => Self::Unauthorized(json, "Bearer".into()),
+            403 => Self::Forbidden(json),
+            404 => Self::NotFound(json),
+            409 => Self::Conflict(json),
+            413 => Self::PayloadTooLarge(json),
+            422 => Self::Unprocessable(json),
+            503 => Self::Unavailable(json),
+            _ => Self::Internal(json),
+        }
+    }
+
+    /// A problem response for `status` with `detail`.
+    pub fn status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self::from_problem(Problem::new(status, detail))
+    }
+}
+
+/// Turns poem-openapi's extraction failures (body, path, query, auth) into problems.
+fn bad_request(err: poem::Error) -> ApiError {
+    let status = err.status();
+    let detail = match status {
+        StatusCode::UNAUTHORIZED => {
+            "a valid API key is required (Authorization: Bearer tsk_...)".to_owned()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        _ => err.to_string(),
+    };
+    let status = if status.is_client_error() {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::status(status, detail)
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::NotFound(what) => {
+                Self::status(StatusCode::NOT_FOUND, format!("{what} not found"))
+            }
+            Error::Conflict(detail) => Self::status(StatusCode::CONFLICT, detail),
+            Error::Invalid(fields) => {
+                let detail = fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let mut problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
+                problem.errors = fields
+                    .into_iter()
+                    .map(|f| FieldProblem {
+                        field: f.field,
+                        message: f.message,
+                    })
+                    .collect();
+                Self::from_problem(problem)
+            }
+            Error::Forbidden(detail) => Self::status(StatusCode::FORBIDDEN, detail),
+            Error::Unauthenticated => Self::status(
+                StatusCode::UNAUTHORIZED,
+                "a valid API key is required (Authorization: Bearer tsk_...)",
+            ),
+            Error::Unavailable(cause) => {
+                tracing::error!(error = %cause, "storage unavailable");
+                Self::status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "a backing service is unavailable; retry later",
+                )
+            }
+            err @ (Error::Database(_) | Error::Internal(_)) => {
+                tracing::error!(error = %err, "internal error");
+                Self::status(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+/// Result type of every management operation.
+pub type ApiResult<T> = Result<T, ApiError>;

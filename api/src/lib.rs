@@ -1,0 +1,15 @@
+//! Tessera's HTTP server: the management API, operations endpoints and (in later
+//! modules) the OAuth/OIDC protocol endpoints and pages, plus the `tessera` binary's
+//! start-up logic. Handlers parse, make one `tenancy` call and map the result; all
+//! rules live in `tenancy`.
+
+pub mod config;
+pub mod error;
+pub mod manage;
+pub mod middleware;
+pub mod ops;
+pub mod startup;
+pub mod state;
+
+pub use config::{LogFormat, Settings};
+pub use startup::Application;

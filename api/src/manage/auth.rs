@@ -1,0 +1,64 @@
+//! Who is calling: bearer API key to principal, plus tenant resolution and the
+//! audit actor (IP and user agent) for the request.
+
+use poem::{Request, http::header};
+use poem_openapi::{SecurityScheme, auth::Bearer};
+use tenancy::{
+    api_keys::{self, Access, Principal},
+    audit::Actor,
+    entity::tenants,
+};
+
+use crate::{error::ApiResult, state::AppState};
+
+/// A management API key (`tsk_...`) or the configured admin token.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "tsk_")]
+pub struct ApiKeyAuth(pub Bearer);
+
+/// An authenticated caller and the actor recorded in audit events.
+pub struct Caller {
+    /// What the caller may do.
+    pub principal: Principal,
+    /// Who the audit log says acted.
+    pub actor: Actor,
+}
+
+/// Authenticates the request's API key.
+pub async fn caller(state: &AppState, auth: &ApiKeyAuth, req: &Request) -> ApiResult<Caller> {
+    let principal = api_keys::authenticate(
+        &state.db,
+        &auth.0.token,
+        state.admin_token_sha256.as_deref(),
+        state.now(),
+    )
+    .await?;
+    let actor = Actor {
+        id: principal.actor_id.clone(),
+        ip: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    Ok(Caller { principal, actor })
+}
+
+/// Authenticates the caller and resolves the tenant named by `slug`, checking that the
+/// caller may perform `access` on it.
+pub async fn tenant_caller(
+    state: &AppState,
+    auth: &ApiKeyAuth,
+    req: &Request,
+    slug: &str,
+    access: Access,
+) -> ApiResult<(Caller, tenants::Model)> {
+    let caller = caller(state, auth, req).await?;
+    let tenant = tenancy::tenants::get_visible(&state.db, &caller.principal, slug).await?;
+    caller.principal.authorize(tenant.id, access)?;
+    Ok((caller, tenant))
+}

@@ -1,0 +1,620 @@
+//! Request and response bodies of the management API, and their conversions from
+//! domain rows. Field docs here become the OpenAPI descriptions SDK users read.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{ApiResponse, Enum, Object, payload::Json, types::MaybeUndefined};
+use secrecy::ExposeSecret;
+use tenancy::{
+    entity::{api_keys, audit_events, clients, signing_keys, tenants, users},
+    tenants::{MfaPolicy, SettingsPatch, TenantSettings},
+};
+use uuid::Uuid;
+
+/// Second-factor policy of a tenant.
+#[derive(Clone, Copy, Debug, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MfaPolicyDto {
+    /// No second factor is offered.
+    Off,
+    /// Users may enrol a second factor.
+    Optional,
+    /// Every user must complete a second factor.
+    Required,
+}
+
+impl From<MfaPolicy> for MfaPolicyDto {
+    fn from(p: MfaPolicy) -> Self {
+        match p {
+            MfaPolicy::Off => Self::Off,
+            MfaPolicy::Optional => Self::Optional,
+            MfaPolicy::Required => Self::Required,
+        }
+    }
+}
+
+impl From<MfaPolicyDto> for MfaPolicy {
+    fn from(p: MfaPolicyDto) -> Self {
+        match p {
+            MfaPolicyDto::Off => Self::Off,
+            MfaPolicyDto::Optional => Self::Optional,
+            MfaPolicyDto::Required => Self::Required,
+        }
+    }
+}
+
+/// A tenant's settings.
+#[derive(Clone, Debug, Object)]
+pub struct TenantSettingsResponse {
+    /// Access-token lifetime, seconds.
+    pub access_token_ttl_secs: u32,
+    /// ID-token lifetime, seconds.
+    pub id_token_ttl_secs: u32,
+    /// Absolute refresh-token lifetime, seconds.
+    pub refresh_token_ttl_secs: u32,
+    /// Idle refresh-token lifetime, seconds.
+    pub refresh_token_idle_ttl_secs: u32,
+    /// Grace window for retrying a just-rotated refresh token, seconds (0 = strict).
+    pub refresh_token_reuse_grace_secs: u32,
+    /// Login-session lifetime, seconds.
+    pub session_ttl_secs: u32,
+    /// Second-factor policy.
+    pub mfa_policy: MfaPolicyDto,
+    /// Whether end users may sign themselves up.
+    pub signup_allowed: bool,
+    /// Addresses that receive security alerts.
+    pub security_contacts: Vec<String>,
+}
+
+impl From<TenantSettings> for TenantSettingsResponse {
+    fn from(s: TenantSettings) -> Self {
+        Self {
+            access_token_ttl_secs: s.access_token_ttl_secs,
+            id_token_ttl_secs: s.id_token_ttl_secs,
+            refresh_token_ttl_secs: s.refresh_token_ttl_secs,
+            refresh_token_idle_ttl_secs: s.refresh_token_idle_ttl_secs,
+            refresh_token_reuse_grace_secs: s.refresh_token_reuse_grace_secs,
+            session_ttl_secs: s.session_ttl_secs,
+            mfa_policy: s.mfa_policy.into(),
+            signup_allowed: s.signup_allowed,
+            security_contacts: s.security_contacts,
+        }
+    }
+}
+
+/// Settings to change; omitted fields keep their value.
+#[derive(Clone, Debug, Default, Object)]
+#[oai(deny_unknown_fields)]
+pub struct TenantSettingsPatch {
+    /// Access-token lifetime, seconds (60–86400).
+    pub access_token_ttl_secs: Option<u32>,
+    /// ID-token lifetime, seconds (60–86400).
+    pub id_token_ttl_secs: Option<u32>,
+    /// Absolute refresh-token lifetime, seconds (300–31536000).
+    pub refresh_token_ttl_secs: Option<u32>,
+    /// Idle refresh-token lifetime, seconds (at most the absolute one).
+    pub refresh_token_idle_ttl_secs: Option<u32>,
+    /// Refresh-token reuse grace window, seconds (0–60).
+    pub refresh_token_reuse_grace_secs: Option<u32>,
+    /// Login-session lifetime, seconds (300–2592000).
+    pub session_ttl_secs: Option<u32>,
+    /// Second-factor policy.
+    pub mfa_policy: Option<MfaPolicyDto>,
+    /// Whether end users may sign themselves up.
+    pub signup_allowed: Option<bool>,
+    /// Addresses that receive security alerts (replaces the list; at most 20).
+    pub security_contacts: Option<Vec<String>>,
+}
+
+impl From<TenantSettingsPatch> for SettingsPatch {
+    fn from(p: TenantSettingsPatch) -> Self {
+        Self {
+            access_token_ttl_secs: p.access_token_ttl_secs,
+            id_token_ttl_secs: p.id_token_ttl_secs,
+            refresh_token_ttl_secs: p.refresh_token_ttl_secs,
+            refresh_token_idle_ttl_secs: p.refresh_token_idle_ttl_secs,
+            refresh_token_reuse_grace_secs: p.refresh_token_reuse_grace_secs,
+            session_ttl_secs: p.session_ttl_secs,
+            mfa_policy: p.mfa_policy.map(Into::into),
+            signup_allowed: p.signup_allowed,
+            security_contacts: p.security_contacts,
+        }
+    }
+}
+
+/// Body of `create_tenant`.
+#[derive(Clone, Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// Lowercase DNS label (3–63 characters: a-z, 0-9, '-'); names the issuer
+    /// `{PUBLIC_URL}/t/{slug}` and cannot be changed.
+    pub slug: String,
+    /// Human-readable name shown on login pages.
+    pub display_name: String,
+    /// Settings that differ from the defaults.
+    pub settings: Option<TenantSettingsPatch>,
+}
+
+/// Body of `update_tenant`; omitted fields keep their value.
+#[derive(Clone, Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateTenantRequest {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// `false` disables the tenant (platform admins only).
+    pub enabled: Option<bool>,
+    /// Settings to change.
+    pub settings: Option<TenantSettingsPatch>,
+}
+
+/// A tenant.
+#[derive(Clone, Debug, Object)]
+pub struct TenantResponse {
+    /// Tenant id.
+    pub id: Uuid,
+    /// The tenant's slug.
+    pub slug: String,
+    /// Human-readable name.
+    pub display_name: String,
+    /// The OpenID Provider issuer identifier of this tenant.
+    pub issuer: String,
+    /// Disabled tenants refuse all logins and token requests.
+    pub enabled: bool,
+    /// Current settings.
+    pub settings: TenantSettingsResponse,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TenantResponse {
+    /// Builds the response; the issuer needs the public base URL.
+    pub fn new(t: tenants::Model, public_base: &str) -> Self {
+        Self {
+            id: t.id,
+            issuer: format!("{public_base}/t/{}", t.slug),
+            settings: TenantSettings::from_json(&t.settings).into(),
+            slug: t.slug,
+            display_name: t.display_name,
+            enabled: t.enabled,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A page of tenants.
+#[derive(Clone, Debug, Object)]
+pub struct TenantPage {
+    /// Tenants on this page, oldest first.
+    pub items: Vec<TenantResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// RFC 6749 §2.1 client type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ClientTypeDto {
+    /// Can keep a secret; authenticates at the token endpoint.
+    Confidential,
+    /// Cannot keep a secret (SPA, native app); must use PKCE.
+    Public,
+}
+
+impl ClientTypeDto {
+    /// The domain name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+}
+
+/// Body of `create_client`.
+#[derive(Clone, Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateClientRequest {
+    /// Display name shown on the consent page.
+    pub name: String,
+    /// `confidential` (gets a secret) or `public`.
+    pub client_type: ClientTypeDto,
+    /// Redirect URIs, matched exactly: https, http on loopback, or a reverse-domain
+    /// private-use scheme (RFC 8252); no fragments or wildcards.
+    #[oai(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to (same rules).
+    #[oai(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Grant types (default: authorization_code, refresh_token).
+    pub grant_types: Option<Vec<String>>,
+    /// Scopes the client may request (default: openid profile email offline_access).
+    pub allowed_scopes: Option<Vec<String>>,
+    /// First-party clients skip the consent page (default false).
+    #[oai(default)]
+    pub first_party: bool,
+    /// Require PKCE (default true; only confidential clients may turn it off, and must
+    /// then send a nonce).
+    pub require_pkce: Option<bool>,
+}
+
+/// Body of `update_client`; omitted fields keep their value.
+#[derive(Clone, Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateClientRequest {
+    /// New display name.
+    pub name: Option<String>,
+    /// New redirect URIs (replaces the list).
+    pub redirect_uris: Option<Vec<String>>,
+    /// New post-logout redirect URIs (replaces the list).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// New grant types.
+    pub grant_types: Option<Vec<String>>,
+    /// New allowed scopes.
+    pub allowed_scopes: Option<Vec<String>>,
+    /// First-party flag.
+    pub first_party: Option<bool>,
+    /// PKCE requirement.
+    pub require_pkce: Option<bool>,
+}
+
+/// An OAuth client.
+#[derive(Clone, Debug, Object)]
+pub struct ClientResponse {
+    /// The public client identifier.
+    pub client_id: String,
+    /// Display name.
+    pub name: String,
+    /// `confidential` or `public`.
+    pub client_type: String,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Registered post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Allowed scopes.
+    pub allowed_scopes: Vec<String>,
+    /// Skips the consent page.
+    pub first_party: bool,
+    /// PKCE required.
+    pub require_pkce: bool,
+    /// The client secret: present only in the response that created it. Store it now.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_secret: Option<String>,
+    /// Until when the previous secret still works after a rotation with grace.
+    #[oai(skip_serializing_if_is_none)]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ClientResponse {
+    /// Builds the response, with the plaintext secret when one was just generated.
+    pub fn new(c: clients::Model, secret: Option<secrecy::SecretString>) -> Self {
+        use tenancy::clients as domain;
+        Self {
+            redirect_uris: domain::redirect_uris(&c),
+            post_logout_redirect_uris: domain::post_logout_redirect_uris(&c),
+            grant_types: domain::grant_types(&c),
+            allowed_scopes: domain::allowed_scopes(&c),
+            client_id: c.client_id,
+            name: c.name,
+            client_type: c.client_type,
+            first_party: c.first_party,
+            require_pkce: c.require_pkce,
+            client_secret: secret.map(|s| s.expose_secret().to_owned()),
+            previous_secret_expires_at: c.previous_secret_expires_at,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A page of clients.
+#[derive(Clone, Debug, Object)]
+pub struct ClientPage {
+    /// Clients on this page, oldest first.
+    pub items: Vec<ClientResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `create_user`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Login name (1–64 characters: letters, digits, . _ - @ +; case-insensitive).
+    pub username: String,
+    /// Email address (case-insensitive, unique in the tenant).
+    pub email: Option<String>,
+    /// Initial password (8–128 characters). Never returned.
+    #[oai(write_only)]
+    pub password: Option<String>,
+    /// Whether the email address is already verified (default false).
+    #[oai(default)]
+    pub email_verified: bool,
+}
+
+/// Body of `update_user`; omitted fields keep their value.
+#[derive(Clone, Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// New login name.
+    pub username: Option<String>,
+    /// New email address; `null` removes it. A changed address becomes unverified
+    /// unless `email_verified` is also sent.
+    pub email: MaybeUndefined<String>,
+    /// Email verification flag.
+    pub email_verified: Option<bool>,
+    /// `false` disables the user (no logins).
+    pub enabled: Option<bool>,
+}
+
+/// Body of `set_user_password`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetPasswordRequest {
+    /// The new password (8–128 characters).
+    #[oai(write_only)]
+    pub password: String,
+}
+
+/// An end user. Passwords are never returned.
+#[derive(Clone, Debug, Object)]
+pub struct UserResponse {
+    /// User id; also the OIDC `sub`.
+    pub id: Uuid,
+    /// Login name (lowercase).
+    pub username: String,
+    /// Email address (lowercase).
+    pub email: Option<String>,
+    /// Whether the email address is verified.
+    pub email_verified: bool,
+    /// Disabled users cannot log in.
+    pub enabled: bool,
+    /// Whether a password is set.
+    pub has_password: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<users::Model> for UserResponse {
+    fn from(u: users::Model) -> Self {
+        Self {
+            id: u.id,
+            has_password: u.password_hash.is_some(),
+            username: u.username,
+            email: u.email,
+            email_verified: u.email_verified,
+            enabled: u.enabled,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Clone, Debug, Object)]
+pub struct UserPage {
+    /// Users on this page, oldest first.
+    pub items: Vec<UserResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A tenant's signing key (public half only).
+#[derive(Clone, Debug, Object)]
+pub struct SigningKeyResponse {
+    /// JWS key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// JWS algorithm.
+    pub alg: String,
+    /// `next`, `current` or `retired`.
+    pub state: String,
+    /// The public key as a JWK.
+    pub public_jwk: serde_json::Value,
+    /// Generation time.
+    pub created_at: DateTime<Utc>,
+    /// When it started signing.
+    pub activated_at: Option<DateTime<Utc>>,
+    /// When it stopped signing.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl From<signing_keys::Model> for SigningKeyResponse {
+    fn from(k: signing_keys::Model) -> Self {
+        Self {
+            kid: k.kid,
+            alg: k.alg,
+            state: k.state,
+            public_jwk: k.public_jwk,
+            created_at: k.created_at,
+            activated_at: k.activated_at,
+            retired_at: k.retired_at,
+        }
+    }
+}
+
+/// A tenant's signing keys.
+#[derive(Clone, Debug, Object)]
+pub struct SigningKeyList {
+    /// Keys, oldest first.
+    pub items: Vec<SigningKeyResponse>,
+}
+
+/// What an API key may do.
+#[derive(Clone, Copy, Debug, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ApiKeyScopeDto {
+    /// Everything on every tenant (platform keys only).
+    PlatformAdmin,
+    /// Read and write one tenant.
+    TenantAdmin,
+    /// Read one tenant.
+    TenantRead,
+}
+
+impl ApiKeyScopeDto {
+    /// The domain name of the scope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PlatformAdmin => "platform_admin",
+            Self::TenantAdmin => "tenant_admin",
+            Self::TenantRead => "tenant_read",
+        }
+    }
+}
+
+/// Body of `create_api_key` and `create_platform_api_key`.
+#[derive(Clone, Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// A label to recognise the key by.
+    pub name: String,
+    /// `tenant_admin` or `tenant_read` for tenant keys; `platform_admin` for platform keys.
+    pub scope: ApiKeyScopeDto,
+}
+
+/// A management API key (its secret only in the response that created it).
+#[derive(Clone, Debug, Object)]
+pub struct ApiKeyResponse {
+    /// Key id.
+    pub id: Uuid,
+    /// Label.
+    pub name: String,
+    /// What the key may do.
+    pub scope: String,
+    /// The tenant the key is limited to; absent for platform keys.
+    pub tenant_id: Option<Uuid>,
+    /// First characters of the key, to recognise it.
+    pub prefix: String,
+    /// The key itself: present only in the response that created it. Store it now.
+    #[oai(skip_serializing_if_is_none)]
+    pub key: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last use (to the minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revocation time; revoked keys never authenticate.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyResponse {
+    /// Builds the response, with the plaintext key when it was just created.
+    pub fn new(k: api_keys::Model, secret: Option<secrecy::SecretString>) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            scope: k.scope,
+            tenant_id: k.tenant_id,
+            prefix: k.prefix,
+            key: secret.map(|s| s.expose_secret().to_owned()),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// A page of API keys.
+#[derive(Clone, Debug, Object)]
+pub struct ApiKeyPage {
+    /// Keys on this page, oldest first.
+    pub items: Vec<ApiKeyResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One audit event.
+#[derive(Clone, Debug, Object)]
+pub struct AuditEventResponse {
+    /// Event id.
+    pub id: Uuid,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Who acted (`api_key:<id>`, `admin_token`, `system`, `user:<id>`).
+    pub actor: String,
+    /// What was done, e.g. `client.created`.
+    pub action: String,
+    /// What it was done to.
+    pub target: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// Client IP address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Non-secret details.
+    pub details: serde_json::Value,
+}
+
+impl From<audit_events::Model> for AuditEventResponse {
+    fn from(e: audit_events::Model) -> Self {
+        Self {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            outcome: e.outcome,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            details: e.details,
+        }
+    }
+}
+
+/// A page of audit events.
+#[derive(Clone, Debug, Object)]
+pub struct AuditEventPage {
+    /// Events on this page, oldest first.
+    pub items: Vec<AuditEventResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `create_tenant` succeeded.
+#[derive(ApiResponse)]
+pub enum TenantCreated {
+    /// The new tenant, with its first signing key generated.
+    #[oai(status = 201)]
+    Created(Json<TenantResponse>),
+}
+
+/// `create_client` succeeded.
+#[derive(ApiResponse)]
+pub enum ClientCreated {
+    /// The new client; `client_secret` is shown this once.
+    #[oai(status = 201)]
+    Created(Json<ClientResponse>),
+}
+
+/// `create_user` succeeded.
+#[derive(ApiResponse)]
+pub enum UserCreated {
+    /// The new user.
+    #[oai(status = 201)]
+    Created(Json<UserResponse>),
+}
+
+/// `create_api_key` succeeded.
+#[derive(ApiResponse)]
+pub enum ApiKeyCreated {
+    /// The new key; `key` is shown this once.
+    #[oai(status = 201)]
+    Created(Json<ApiKeyResponse>),
+}
+
+/// A resource was deleted or changed and there is nothing to return.
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done; no body.
+    #[oai(status = 204)]
+    Done,
+}

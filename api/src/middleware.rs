@@ -1,0 +1,118 @@
+//! Cross-cutting request handling: request ids and access logs for every route, and
+//! for the management API a body-size limit plus uniform problem+json errors.
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    Body, Endpoint, IntoResponse, Request, Response,
+    error::ReadBodyError,
+    http::{HeaderValue, StatusCode, header},
+};
+
+use crate::error::Problem;
+
+/// The id of the current request, also sent back as `x-request-id`.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+const PROBLEM_JSON: &str = "application/problem+json";
+/// Error bodies longer than this are not echoed into a problem's `detail`.
+const MAX_DETAIL_BYTES: usize = 1024;
+
+/// Gives each request an id and writes one access-log line (method, path without the
+/// query string — it can carry codes — status, duration). Never logs bodies or headers.
+pub async fn request_context<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+) -> poem::Result<Response> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let mut resp = match next.call(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) => err.into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", value);
+    }
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(resp)
+}
+
+/// For the management API: refuses bodies over `limit` bytes with 413 (whether or not
+/// `Content-Length` is sent), and turns every error response into problem+json that
+/// carries the request id.
+pub async fn management_errors<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    limit: usize,
+) -> poem::Result<Response> {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let resp = if declared.is_some_and(|len| len > limit) {
+        too_large()
+    } else {
+        match req.take_body().into_bytes_limit(limit).await {
+            Ok(bytes) => {
+                req.set_body(Body::from_bytes(bytes));
+                match next.call(req).await {
+                    Ok(resp) => resp.into_response(),
+                    Err(err) => err.into_response(),
+                }
+            }
+            Err(ReadBodyError::PayloadTooLarge) => too_large(),
+            Err(err) => poem::Error::from(err).into_response(),
+        }
+    };
+    Ok(as_problem(resp, request_id).await)
+}
+
+fn too_large() -> Response {
+    StatusCode::PAYLOAD_TOO_LARGE.into_response()
+}
+
+async fn as_problem(mut resp: Response, request_id: Option<String>) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+    let body = resp.take_body().into_bytes().await.unwrap_or_default();
+    let mut value = if is_problem {
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default()
+    } else {
+        let text = std::str::from_utf8(&body).unwrap_or_default().trim();
+        let detail = if text.is_empty() || text.len() > MAX_DETAIL_BYTES || status.is_server_error()
+        {
+            status.canonical_reason().unwrap_or("error").to_lowercase()
+        } else {
+            text.to_owned()
+        };
+        poem_openapi::types::ToJSON::to_json(&Problem::new(status, detail)).unwrap_or_default()
+    };
+    if let (Some(obj), Some(id)) = (value.as_object_mut(), request_id) {
+        obj.insert("request_id".into(), serde_json::Value::String(id));
+    }
+    resp.set_body(serde_json::to_vec(&value).unwrap_or_default());
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp
+}

@@ -1,0 +1,241 @@
+//! Building the application from [`Settings`]: storage, migrations, the master key,
+//! the bootstrap admin key, routes, and the listener.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use poem::{
+    EndpointExt, Route, Server,
+    listener::{Acceptor, AcceptorExt, Listener, TcpListener},
+};
+use secrecy::{ExposeSecret, SecretString};
+use tenancy::{
+    DatabaseConnection,
+    cache::{Cache, memory::MemoryCache, redis::RedisCache},
+    crypto::{Keyring, MasterKey},
+    sea_orm::{ConnectOptions, Database},
+    secrets,
+};
+
+use crate::{
+    config::Settings,
+    manage, middleware, ops,
+    state::{AppState, Clock, SystemClock},
+};
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    acceptor: poem::listener::BoxAcceptor,
+    port: u16,
+    app: poem::endpoint::BoxEndpoint<'static>,
+    state: AppState,
+    bootstrap_key: Option<SecretString>,
+}
+
+impl Application {
+    /// Connects storage, migrates, prepares keys and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with an explicit clock (tests pin time with it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let state = build_state(settings, clock).await?;
+        let bootstrap_key = tenancy::api_keys::ensure_bootstrap_key(&state.db, state.now())
+            .await
+            .context("creating the bootstrap admin key")?;
+        let app = routes(state.clone());
+        let acceptor = TcpListener::bind(state.settings.listen.clone())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", state.settings.listen))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("listener has no TCP address")?;
+        Ok(Self {
+            acceptor: acceptor.boxed(),
+            port,
+            app,
+            state,
+            bootstrap_key,
+        })
+    }
+
+    /// The port actually bound (useful with `listen = ...:0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The platform admin key created on this start, if none existed (shown once).
+    pub fn take_bootstrap_key(&mut self) -> Option<SecretString> {
+        self.bootstrap_key.take()
+    }
+
+    /// The shared state (tests use its database handle).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for up
+    /// to the configured grace period.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.app, shutdown, Some(grace))
+            .await
+            .context("server failed")
+    }
+}
+
+/// The full route tree over `state`.
+pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
+    let api = manage::service(state.clone());
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let limit = state.settings.max_body_bytes;
+    let management = Route::new()
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .around(move |ep, req| middleware::management_errors(ep, req, limit));
+    Route::new()
+        .nest(manage::PREFIX, management)
+        .nest("/api/docs", docs)
+        .at("/healthz", ops::healthz)
+        .at("/readyz", ops::readyz)
+        .data(state)
+        .around(middleware::request_context)
+        .boxed()
+}
+
+async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let db = connect_database(&settings).await?;
+    Migrator::up(&db, None)
+        .await
+        .context("running database migrations")?;
+    let cache = connect_cache(&settings).await?;
+    let keyring = load_keyring(&settings)?;
+    let admin_token_sha256 = settings.admin_token.as_deref().map(secrets::sha256_hex);
+    Ok(AppState {
+        db,
+        cache,
+        keyring: Arc::new(keyring),
+        settings: Arc::new(settings),
+        admin_token_sha256,
+        clock,
+        events: Arc::new(webhooks::LogSink),
+    })
+}
+
+/// Opens the database: the configured URL, else a SQLite file in the data dir.
+pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = match &settings.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            format!(
+                "sqlite://{}?mode=rwc",
+                settings.data_dir.join("tessera.db").display()
+            )
+        }
+    };
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // One connection serialises writers: SQLite allows one writer at a time and
+        // would otherwise fail read-then-write transactions with SQLITE_BUSY.
+        options.max_connections(1);
+    } else {
+        options.max_connections(32);
+    }
+    if let Some(schema) = &settings.database_schema {
+        options.set_schema_search_path(schema.clone());
+    }
+    Database::connect(options)
+        .await
+        .context("connecting to the database (TESSERA_DATABASE_URL)")
+}
+
+async fn connect_cache(settings: &Settings) -> anyhow::Result<Arc<dyn Cache>> {
+    match &settings.redis_url {
+        None => Ok(Arc::new(MemoryCache::new(settings.cache_namespace.clone()))),
+        Some(url) => {
+            let cache = RedisCache::connect(url, settings.cache_namespace.clone())
+                .map_err(|e| anyhow::anyhow!("TESSERA_REDIS_URL: {e}"))?;
+            cache
+                .ping()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach Redis (TESSERA_REDIS_URL): {e}"))?;
+            Ok(Arc::new(cache))
+        }
+    }
+}
+
+/// The master keyring: `TESSERA_MASTER_KEY`, else a key file in the data dir that is
+/// generated on first start (a development setup, said loudly).
+pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
+    let encoded = match &settings.master_key {
+        Some(key) => SecretString::from(key.clone()),
+        None => dev_master_key(&settings.data_dir.join("master.key"))?,
+    };
+    let current =
+        MasterKey::parse(&encoded).map_err(|e| anyhow::anyhow!("TESSERA_MASTER_KEY: {e}"))?;
+    let previous = settings
+        .previous_master_keys
+        .iter()
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| MasterKey::parse(&SecretString::from(k.clone())))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("TESSERA_PREVIOUS_MASTER_KEYS: {e}"))?;
+    Ok(Keyring::new(current, previous))
+}
+
+fn dev_master_key(path: &Path) -> anyhow::Result<SecretString> {
+    if path.exists() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(SecretString::from(text.trim().to_owned()));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let key = MasterKey::generate_encoded().map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_private_file(path, key.expose_secret())?;
+    tracing::warn!(
+        path = %path.display(),
+        "DEVELOPMENT SETUP: no TESSERA_MASTER_KEY was given, so a master key was generated \
+         and written to this file. Anyone who can read it can decrypt every signing key. \
+         Set TESSERA_MASTER_KEY from a secret store in production."
+    );
+    Ok(key)
+}
+
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .with_context(|| format!("writing {}", path.display()))
+}

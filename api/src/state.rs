@@ -1,0 +1,54 @@
+//! State shared by every request: storage handles, the keyring, settings, the clock.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tenancy::{DatabaseConnection, cache::Cache, crypto::Keyring, events::EventSink};
+
+use crate::config::Settings;
+
+/// Where "now" comes from; tests can pin it.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock: the only place the server reads the system time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one sanctioned wall-clock read"
+    )]
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Cheap to clone: everything inside is shared.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Sessions, codes, counters.
+    pub cache: Arc<dyn Cache>,
+    /// Master keys for secrets at rest.
+    pub keyring: Arc<Keyring>,
+    /// Process settings.
+    pub settings: Arc<Settings>,
+    /// SHA-256 of `TESSERA_ADMIN_TOKEN`, if one is configured.
+    pub admin_token_sha256: Option<String>,
+    /// Source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// Where security events go.
+    pub events: Arc<dyn EventSink>,
+}
+
+impl AppState {
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,11 @@
+//! sea-orm entities for Tessera's tables: one module per table, no behaviour.
+//!
+//! The rules that govern these rows live in `tenancy`; every tenant-owned table
+//! carries `tenant_id`, and `tenancy` filters on it through one helper per entity.
+
+pub mod api_keys;
+pub mod audit_events;
+pub mod clients;
+pub mod signing_keys;
+pub mod tenants;
+pub mod users;

@@ -1,0 +1,192 @@
+//! The Redis cache: shared by every node, the production backend.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_redis::{Config, Connection, Pool, Runtime, redis};
+use uuid::Uuid;
+
+use super::Cache;
+use crate::{Error, Result};
+
+/// How many keys one `SCAN` step asks for while purging a tenant.
+const SCAN_BATCH: usize = 500;
+
+/// A [`Cache`] on Redis (or Redis Cluster: a tenant's keys share a hash tag).
+pub struct RedisCache {
+    namespace: String,
+    pool: Pool,
+}
+
+impl RedisCache {
+    /// Connects lazily to `url` (`redis://host:port/db`); keys start with `namespace`.
+    pub fn connect(url: &str, namespace: impl Into<String>) -> Result<Self> {
+        let pool = Config::from_url(url)
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| Error::invalid("redis_url", format!("cannot use this Redis URL: {e}")))?;
+        Ok(Self {
+            namespace: namespace.into(),
+            pool,
+        })
+    }
+
+    async fn conn(&self) -> Result<Connection> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::Unavailable(format!("redis: {e}")))
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> Error {
+    Error::Unavailable(format!("redis: {e}"))
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Escapes Redis glob metacharacters so a prefix matches literally in `SCAN MATCH`.
+fn glob_escape(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 8);
+    for ch in prefix.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut conn = self.conn().await?;
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let mut conn = self.conn().await?;
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut conn = self.conn().await?;
+        redis::cmd("GETDEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let removed: i64 = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<i64> {
+        let mut conn = self.conn().await?;
+        // INCR then PEXPIRE NX in one transaction: the TTL starts with the first increment.
+        let (count, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(key)
+            .cmd("PEXPIRE")
+            .arg(key)
+            .arg(millis(ttl))
+            .arg("NX")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(count)
+    }
+
+    async fn purge_tenant(&self, tenant_id: Uuid) -> Result<u64> {
+        let pattern = format!("{}*", glob_escape(&self.tenant_prefix(tenant_id)));
+        let mut conn = self.conn().await?;
+        let mut cursor: u64 = 0;
+        let mut removed = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if !keys.is_empty() {
+                let n: u64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                removed += n;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn redis_cache_meets_the_cache_contract() {
+        // Runs only where CI provides Redis; the embedded run covers MemoryCache.
+        let Ok(url) = std::env::var("TESSERA_TEST_REDIS_URL") else {
+            return;
+        };
+        let namespace = format!("tessera-test-{}", Uuid::new_v4().simple());
+        let cache = RedisCache::connect(&url, namespace).unwrap();
+        super::super::contract::run(Arc::new(cache)).await;
+    }
+
+    #[test]
+    fn glob_metacharacters_are_escaped() {
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+        assert_eq!(glob_escape("ns:{id}:"), "ns:{id}:");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_reports_unavailable() {
+        let cache = RedisCache::connect("redis://127.0.0.1:1", "t").unwrap();
+        assert!(matches!(cache.ping().await, Err(Error::Unavailable(_))));
+    }
+}

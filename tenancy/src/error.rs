@@ -1,0 +1,76 @@
+//! The domain's error type and how storage failures are classified.
+
+use sea_orm::{DbErr, SqlErr};
+
+/// Result alias used throughout the domain.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One problem with one input field, reported back to API callers verbatim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the offending field (`redirect_uris[0]`).
+    pub field: String,
+    /// Human-readable explanation of the rule that was broken.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a domain operation can fail with; `api::error` maps each to HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The named resource does not exist, or exists but is not visible to the caller
+    /// (tenant isolation answers "not found" so no tenant can learn another exists).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule would be broken.
+    #[error("{0}")]
+    Conflict(String),
+    /// Input broke one or more validation rules.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// The caller is authenticated but may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// No valid credentials were presented.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The database or the cache cannot be reached; callers must fail closed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(DbErr),
+    /// A bug or an environment failure (RNG, crypto library).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A single-field validation error.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err.to_string()),
+            other => match other.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => {
+                    Self::Conflict("a resource with these unique values already exists".into())
+                }
+                _ => Self::Database(other),
+            },
+        }
+    }
+}

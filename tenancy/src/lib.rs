@@ -1,0 +1,33 @@
+//! Tessera's domain: tenants, signing keys, clients, users, API keys, audit events and
+//! the cache, with every rule that governs them.
+//!
+//! No HTTP types live here (the `api` crate maps results to HTTP) and no clock is read:
+//! every operation takes `now` as an input so tests can pin time. Every query of a
+//! tenant-owned table goes through a helper in the owning module that filters on
+//! `tenant_id`, so tenant isolation cannot be forgotten at a call site.
+
+pub mod api_keys;
+pub mod audit;
+pub mod cache;
+pub mod clients;
+pub mod crypto;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod keys;
+pub mod pagination;
+pub mod redirect_uri;
+pub mod secrets;
+pub mod tenants;
+pub mod users;
+pub mod validate;
+
+pub use error::{Error, FieldError, Result};
+
+/// Re-exported so callers can read the rows domain operations return.
+pub use entity;
+/// Re-exported so callers can open connections and transactions without naming
+/// sea-orm versions themselves.
+pub use sea_orm;
+/// Re-exported so the server binary can run migrations without `tenancy` depending on it.
+pub use sea_orm::{DatabaseConnection, DbErr};

@@ -1,0 +1,496 @@
+//! Tenants: creation (with their first signing key), settings, disabling and deletion.
+
+use chrono::{DateTime, Utc};
+use entity::{api_keys, audit_events, clients, signing_keys, tenants, users};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Error, Result,
+    api_keys::Principal,
+    audit::{self, Actor, Event},
+    cache::Cache,
+    crypto::Keyring,
+    ids, keys,
+    pagination::{Page, PageRequest},
+    validate::{self, Problems},
+};
+
+/// Whether users of a tenant must, may or cannot enrol a second factor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaPolicy {
+    /// No second factor is offered.
+    Off,
+    /// Users may enrol a second factor.
+    #[default]
+    Optional,
+    /// Every user must complete a second factor at login.
+    Required,
+}
+
+/// Per-tenant settings, stored as JSON on the tenant row. Unknown or missing fields
+/// fall back to these defaults so later releases can add settings freely.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantSettings {
+    /// Access-token lifetime in seconds (60–86,400; default 600).
+    pub access_token_ttl_secs: u32,
+    /// ID-token lifetime in seconds (60–86,400; default 3,600).
+    pub id_token_ttl_secs: u32,
+    /// Absolute refresh-token family lifetime in seconds (300–31,536,000; default 30 days).
+    pub refresh_token_ttl_secs: u32,
+    /// Idle refresh-token lifetime in seconds (at most the absolute one; default 7 days).
+    pub refresh_token_idle_ttl_secs: u32,
+    /// Seconds during which a just-rotated refresh token may be retried (0–60; default 0).
+    pub refresh_token_reuse_grace_secs: u32,
+    /// Login-session lifetime in seconds (300–2,592,000; default 12 hours).
+    pub session_ttl_secs: u32,
+    /// Second-factor policy.
+    pub mfa_policy: MfaPolicy,
+    /// Whether end users may register themselves.
+    pub signup_allowed: bool,
+    /// Addresses that receive security alerts by email.
+    pub security_contacts: Vec<String>,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 86_400,
+            refresh_token_idle_ttl_secs: 7 * 86_400,
+            refresh_token_reuse_grace_secs: 0,
+            session_ttl_secs: 12 * 3600,
+            mfa_policy: MfaPolicy::Optional,
+            signup_allowed: false,
+            security_contacts: Vec::new(),
+        }
+    }
+}
+
+impl TenantSettings {
+    /// Reads settings from a tenant row; malformed JSON falls back to defaults.
+    pub fn from_json(value: &serde_json::Value) -> Self {
+        serde_json::from_value(value.clone()).unwrap_or_default()
+    }
+
+    fn to_json(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn validate(&self, problems: &mut Problems) {
+        let range = |p: &mut Problems, field: &str, v: u32, lo: u32, hi: u32| {
+            if !(lo..=hi).contains(&v) {
+                p.add(
+                    format!("settings.{field}"),
+                    format!("must be between {lo} and {hi}"),
+                );
+            }
+        };
+        range(
+            problems,
+            "access_token_ttl_secs",
+            self.access_token_ttl_secs,
+            60,
+            86_400,
+        );
+        range(
+            problems,
+            "id_token_ttl_secs",
+            self.id_token_ttl_secs,
+            60,
+            86_400,
+        );
+        range(
+            problems,
+            "refresh_token_ttl_secs",
+            self.refresh_token_ttl_secs,
+            300,
+            31_536_000,
+        );
+        range(
+            problems,
+            "refresh_token_idle_ttl_secs",
+            self.refresh_token_idle_ttl_secs,
+            300,
+            31_536_000,
+        );
+        range(
+            problems,
+            "refresh_token_reuse_grace_secs",
+            self.refresh_token_reuse_grace_secs,
+            0,
+            60,
+        );
+        range(
+            problems,
+            "session_ttl_secs",
+            self.session_ttl_secs,
+            300,
+            2_592_000,
+        );
+        if self.refresh_token_idle_ttl_secs > self.refresh_token_ttl_secs {
+            problems.add(
+                "settings.refresh_token_idle_ttl_secs",
+                "must not exceed refresh_token_ttl_secs",
+            );
+        }
+        if self.security_contacts.len() > 20 {
+            problems.add("settings.security_contacts", "at most 20 addresses");
+        }
+        for (i, contact) in self.security_contacts.iter().enumerate() {
+            problems.check(
+                format!("settings.security_contacts[{i}]"),
+                validate::email(contact),
+            );
+        }
+    }
+}
+
+/// Changes to settings; absent fields stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsPatch {
+    /// See [`TenantSettings::access_token_ttl_secs`].
+    pub access_token_ttl_secs: Option<u32>,
+    /// See [`TenantSettings::id_token_ttl_secs`].
+    pub id_token_ttl_secs: Option<u32>,
+    /// See [`TenantSettings::refresh_token_ttl_secs`].
+    pub refresh_token_ttl_secs: Option<u32>,
+    /// See [`TenantSettings::refresh_token_idle_ttl_secs`].
+    pub refresh_token_idle_ttl_secs: Option<u32>,
+    /// See [`TenantSettings::refresh_token_reuse_grace_secs`].
+    pub refresh_token_reuse_grace_secs: Option<u32>,
+    /// See [`TenantSettings::session_ttl_secs`].
+    pub session_ttl_secs: Option<u32>,
+    /// See [`TenantSettings::mfa_policy`].
+    pub mfa_policy: Option<MfaPolicy>,
+    /// See [`TenantSettings::signup_allowed`].
+    pub signup_allowed: Option<bool>,
+    /// See [`TenantSettings::security_contacts`].
+    pub security_contacts: Option<Vec<String>>,
+}
+
+impl SettingsPatch {
+    /// `base` with this patch applied.
+    pub fn apply(self, mut base: TenantSettings) -> TenantSettings {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { base.$f = v; } )* };
+        }
+        set!(
+            access_token_ttl_secs,
+            id_token_ttl_secs,
+            refresh_token_ttl_secs,
+            refresh_token_idle_ttl_secs,
+            refresh_token_reuse_grace_secs,
+            session_ttl_secs,
+            mfa_policy,
+            signup_allowed,
+            security_contacts
+        );
+        base.security_contacts = base
+            .security_contacts
+            .into_iter()
+            .map(|c| c.trim().to_lowercase())
+            .collect();
+        base
+    }
+}
+
+/// What a caller supplies to create a tenant.
+#[derive(Clone, Debug)]
+pub struct NewTenant {
+    /// Lowercase DNS label, 3–63 characters.
+    pub slug: String,
+    /// Human-readable name.
+    pub display_name: String,
+    /// Settings to change from the defaults.
+    pub settings: SettingsPatch,
+}
+
+/// Changes to a tenant; absent fields stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct TenantPatch {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// Enable or disable the tenant.
+    pub enabled: Option<bool>,
+    /// Settings changes.
+    pub settings: SettingsPatch,
+}
+
+/// The tenant a request is about, resolved once and passed to every domain call.
+#[derive(Clone, Debug)]
+pub struct TenantCtx {
+    /// The tenant's id: the value every tenant-owned query filters on.
+    pub id: Uuid,
+    /// The tenant's slug.
+    pub slug: String,
+}
+
+impl From<&tenants::Model> for TenantCtx {
+    fn from(t: &tenants::Model) -> Self {
+        Self {
+            id: t.id,
+            slug: t.slug.clone(),
+        }
+    }
+}
+
+/// Creates a tenant and its first RS256 signing key, in one transaction.
+pub async fn create<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    keyring: &Keyring,
+    actor: &Actor,
+    input: NewTenant,
+    now: DateTime<Utc>,
+) -> Result<tenants::Model> {
+    let settings = input.settings.apply(TenantSettings::default());
+    let mut problems = Problems::default();
+    problems.check("slug", validate::slug(&input.slug));
+    problems.check("display_name", validate::display_name(&input.display_name));
+    settings.validate(&mut problems);
+    problems.finish()?;
+
+    // RSA key generation is CPU-bound; do it before holding a transaction open.
+    let generated = keys::generate(keys::Algorithm::Rs256).await?;
+
+    let txn = db.begin().await?;
+    if tenants::Entity::find()
+        .filter(tenants::Column::Slug.eq(&input.slug))
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "tenant '{}' already exists",
+            input.slug
+        )));
+    }
+    let tenant = tenants::ActiveModel {
+        id: Set(ids::new_id(now)),
+        slug: Set(input.slug),
+        display_name: Set(input.display_name),
+        enabled: Set(true),
+        settings: Set(settings.to_json()?),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let key = keys::store(
+        &txn,
+        keyring,
+        tenant.id,
+        generated,
+        keys::KeyState::Current,
+        now,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        Event::success(
+            Some(tenant.id),
+            "tenant.created",
+            format!("tenant:{}", tenant.slug),
+        )
+        .with_details(json!({ "signing_key": key.kid })),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(tenant)
+}
+
+/// The tenant with this slug, if the principal may see it; otherwise "not found".
+pub async fn get_visible(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    slug: &str,
+) -> Result<tenants::Model> {
+    let tenant = tenants::Entity::find()
+        .filter(tenants::Column::Slug.eq(slug))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    if principal.can_see(tenant.id) {
+        Ok(tenant)
+    } else {
+        Err(Error::NotFound("tenant"))
+    }
+}
+
+/// A page of the tenants the principal may see (a tenant key sees only its own).
+pub async fn list_visible(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    page: PageRequest,
+) -> Result<Page<tenants::Model>> {
+    let mut query = tenants::Entity::find();
+    if let Some(only) = principal.tenant_id() {
+        query = query.filter(tenants::Column::Id.eq(only));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(tenants::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(tenants::Column::Id)
+        .limit(page.fetch_limit())
+        .all(db)
+        .await?;
+    Ok(page.finish(rows, |t| t.id))
+}
+
+/// Applies `patch` to a tenant, in one transaction with its audit event.
+pub async fn update<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: &Actor,
+    tenant: tenants::Model,
+    patch: TenantPatch,
+    now: DateTime<Utc>,
+) -> Result<tenants::Model> {
+    let settings = patch
+        .settings
+        .apply(TenantSettings::from_json(&tenant.settings));
+    let mut problems = Problems::default();
+    if let Some(name) = &patch.display_name {
+        problems.check("display_name", validate::display_name(name));
+    }
+    settings.validate(&mut problems);
+    problems.finish()?;
+
+    let txn = db.begin().await?;
+    let target = format!("tenant:{}", tenant.slug);
+    let tenant_id = tenant.id;
+    let was_enabled = tenant.enabled;
+    let mut model = tenant.into_active_model();
+    if let Some(name) = patch.display_name {
+        model.display_name = Set(name);
+    }
+    if let Some(enabled) = patch.enabled {
+        model.enabled = Set(enabled);
+    }
+    model.settings = Set(settings.to_json()?);
+    model.updated_at = Set(now);
+    let updated = model.update(&txn).await?;
+    let action = match (was_enabled, updated.enabled) {
+        (true, false) => "tenant.disabled",
+        (false, true) => "tenant.enabled",
+        _ => "tenant.updated",
+    };
+    audit::record(
+        &txn,
+        actor,
+        Event::success(Some(tenant_id), action, target),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Deletes a tenant and every row it owns, then flushes its cache namespace.
+///
+/// The rows go in one transaction (with a platform-level audit event, since the
+/// tenant's own log goes with it). The cache is flushed after the commit; if that
+/// fails the leftover keys are unreachable anyway — every request resolves the tenant
+/// first, and a re-created tenant with the same slug gets a new id, hence a new
+/// namespace — and they expire on their own, so the failure is logged, not returned.
+pub async fn delete<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    cache: &dyn Cache,
+    actor: &Actor,
+    tenant: tenants::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let txn = db.begin().await?;
+    let id = tenant.id;
+    signing_keys::Entity::delete_many()
+        .filter(signing_keys::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    clients::Entity::delete_many()
+        .filter(clients::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    users::Entity::delete_many()
+        .filter(users::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    api_keys::Entity::delete_many()
+        .filter(api_keys::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    audit_events::Entity::delete_many()
+        .filter(audit_events::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    tenants::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(
+        &txn,
+        actor,
+        Event::success(None, "tenant.deleted", format!("tenant:{}", tenant.slug))
+            .with_details(json!({ "tenant_id": id })),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    if let Err(err) = cache.purge_tenant(id).await {
+        tracing::warn!(tenant_id = %id, error = %err, "could not flush a deleted tenant's cache keys; they will expire");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_patch_keeps_absent_fields_and_normalises_contacts() {
+        let patched = SettingsPatch {
+            access_token_ttl_secs: Some(900),
+            security_contacts: Some(vec![" Sec@Example.COM ".into()]),
+            ..Default::default()
+        }
+        .apply(TenantSettings::default());
+        assert_eq!(patched.access_token_ttl_secs, 900);
+        assert_eq!(patched.id_token_ttl_secs, 3600);
+        assert_eq!(patched.security_contacts, vec!["sec@example.com"]);
+    }
+
+    #[test]
+    fn settings_reject_out_of_range_values_and_bad_contacts() {
+        let settings = TenantSettings {
+            access_token_ttl_secs: 5,
+            refresh_token_idle_ttl_secs: 40 * 86_400,
+            security_contacts: vec!["not-an-email".into()],
+            ..Default::default()
+        };
+        let mut problems = Problems::default();
+        settings.validate(&mut problems);
+        let Err(Error::Invalid(errors)) = problems.finish() else {
+            panic!("expected validation errors");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"settings.access_token_ttl_secs"));
+        assert!(fields.contains(&"settings.refresh_token_idle_ttl_secs"));
+        assert!(fields.contains(&"settings.security_contacts[0]"));
+    }
+
+    #[test]
+    fn unknown_settings_json_falls_back_to_defaults() {
+        let s = TenantSettings::from_json(&json!({"access_token_ttl_secs": 120, "future": true}));
+        assert_eq!(s.access_token_ttl_secs, 120);
+        assert_eq!(
+            s.session_ttl_secs,
+            TenantSettings::default().session_ttl_secs
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! The one end-to-end test binary: every module boots real servers and speaks HTTP.
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a broken assumption must fail the test loudly"
+)]
+
+mod api_keys;
+mod bad_input;
+mod clients;
+mod isolation;
+mod openapi;
+mod ops;
+mod secrets_at_rest;
+mod tenants;
+mod users;

@@ -1,0 +1,398 @@
+//! Test harness: boots the real Tessera server in-process on an ephemeral port, on a
+//! fresh database (a temp SQLite file, or a fresh Postgres schema when
+//! `TESSERA_TEST_DATABASE_URL` is set) and a fresh cache namespace (in-process, or
+//! Redis under a random prefix when `TESSERA_TEST_REDIS_URL` is set), and speaks HTTP
+//! to it like any client would.
+#![expect(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test harness: a broken assumption must fail the test loudly"
+)]
+
+use std::time::Duration;
+
+use anyhow::Context;
+use api::{Application, Settings};
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub address: String,
+    /// The configured platform admin token.
+    pub admin_token: String,
+    /// The bootstrap platform admin key minted at start.
+    pub bootstrap_key: String,
+    /// The server's database (for at-rest inspection).
+    pub db: DatabaseConnection,
+    /// The master key the server encrypts with (base64).
+    pub master_key: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _data_dir: tempfile::TempDir,
+    pg_schema: Option<(String, String)>,
+}
+
+/// A response: status, headers and the parsed JSON body (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Parsed body.
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `Content-Type` header, or "".
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts this is an RFC 9457 problem with `status`, and returns the body.
+    pub fn assert_problem(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert!(
+            self.content_type().starts_with("application/problem+json"),
+            "not problem+json ({}): {}",
+            self.content_type(),
+            self.body
+        );
+        assert_eq!(self.body["status"], status, "{}", self.body);
+        assert!(self.body["title"].is_string(), "{}", self.body);
+        assert!(self.body["type"].is_string(), "{}", self.body);
+        assert!(self.body["detail"].is_string(), "{}", self.body);
+        assert!(self.body["request_id"].is_string(), "{}", self.body);
+        &self.body
+    }
+}
+
+fn random_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A unique, valid tenant slug.
+pub fn unique_slug(prefix: &str) -> String {
+    format!("{prefix}-{}", &random_suffix()[..12])
+}
+
+impl TestApp {
+    /// Boots a server with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Boots a server after `tweak` adjusts its settings.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::try_spawn(tweak)
+            .await
+            .expect("test server failed to start")
+    }
+
+    async fn try_spawn(tweak: impl FnOnce(&mut Settings)) -> anyhow::Result<Self> {
+        let data_dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let admin_token = format!("admin-{}", random_suffix());
+        let master_key = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            uuid::Uuid::new_v4().as_bytes().repeat(2),
+        );
+        let mut settings = Settings {
+            listen: format!("127.0.0.1:{port}"),
+            public_url: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.path().to_owned(),
+            admin_token: Some(admin_token.clone()),
+            master_key: Some(master_key.clone()),
+            cache_namespace: format!("tessera-test-{}", random_suffix()),
+            redis_url: std::env::var("TESSERA_TEST_REDIS_URL").ok(),
+            shutdown_grace_secs: 5,
+            ..Settings::default()
+        };
+        let mut pg_schema = None;
+        if let Ok(url) = std::env::var("TESSERA_TEST_DATABASE_URL") {
+            let schema = format!("e2e_{}", random_suffix());
+            let admin = Database::connect(url.as_str())
+                .await
+                .context("connecting to test Postgres")?;
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                .await?;
+            admin.close().await?;
+            settings.database_url = Some(url.clone());
+            settings.database_schema = Some(schema.clone());
+            pg_schema = Some((url, schema));
+        }
+        tweak(&mut settings);
+
+        let mut app = Application::build(settings).await?;
+        let bootstrap_key = app
+            .take_bootstrap_key()
+            .map(|k| secrecy::ExposeSecret::expose_secret(&k).to_owned())
+            .context("a fresh database must mint a bootstrap key")?;
+        let db = app.state().db.clone();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = app
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            address,
+            admin_token,
+            bootstrap_key,
+            db,
+            master_key,
+            http,
+            shutdown: Some(tx),
+            _data_dir: data_dir,
+            pg_schema,
+        })
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.expect("request failed");
+        Self::reply(resp).await
+    }
+
+    /// Turns a raw reqwest response into a [`Reply`].
+    pub async fn reply(resp: reqwest::Response) -> Reply {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("reading body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// GET with the admin token.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(&self.admin_token), None)
+            .await
+    }
+
+    /// POST JSON with the admin token.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(&self.admin_token), Some(&body))
+            .await
+    }
+
+    /// PATCH JSON with the admin token.
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(&self.admin_token), Some(&body))
+            .await
+    }
+
+    /// DELETE with the admin token.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(&self.admin_token), None)
+            .await
+    }
+
+    /// Creates a tenant with a unique slug and returns its JSON.
+    pub async fn create_tenant(&self) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/tenants",
+                serde_json::json!({ "slug": unique_slug("t"), "display_name": "Test tenant" }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body
+    }
+
+    /// Creates a confidential client in `slug` and returns its JSON (with the secret).
+    pub async fn create_client(&self, slug: &str) -> Value {
+        let reply = self
+            .post(
+                &format!("/api/v1/tenants/{slug}/clients"),
+                serde_json::json!({
+                    "name": "Web app",
+                    "client_type": "confidential",
+                    "redirect_uris": ["https://app.example.com/callback"],
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body
+    }
+
+    /// Creates a user in `slug` and returns its JSON.
+    pub async fn create_user(&self, slug: &str, username: &str, password: &str) -> Value {
+        let reply = self
+            .post(
+                &format!("/api/v1/tenants/{slug}/users"),
+                serde_json::json!({
+                    "username": username,
+                    "email": format!("{username}@example.com"),
+                    "password": password,
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body
+    }
+
+    /// Creates a tenant-scoped API key and returns the plaintext key.
+    pub async fn create_tenant_key(&self, slug: &str, scope: &str) -> String {
+        let reply = self
+            .post(
+                &format!("/api/v1/tenants/{slug}/api-keys"),
+                serde_json::json!({ "name": "test key", "scope": scope }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["key"]
+            .as_str()
+            .expect("key shown once")
+            .to_owned()
+    }
+
+    /// Counts the rows of `table` (for "nothing was half-written" checks).
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count query")
+            .expect("one row");
+        row.try_get::<i64>("", "n").expect("count")
+    }
+
+    /// Every row of every table as text (blobs as hex), for secrets-at-rest scans.
+    pub async fn dump_database(&self) -> String {
+        let backend = self.db.get_database_backend();
+        let mut out = String::new();
+        for table in self.tables().await {
+            let sql = match backend {
+                DbBackend::Postgres => format!("SELECT \"{table}\"::text AS row FROM \"{table}\""),
+                _ => {
+                    let columns = self
+                        .db
+                        .query_all_raw(Statement::from_string(
+                            backend,
+                            format!("SELECT name FROM pragma_table_info('{table}')"),
+                        ))
+                        .await
+                        .expect("columns");
+                    let parts: Vec<String> = columns
+                        .iter()
+                        .map(|c| {
+                            let name: String = c.try_get("", "name").expect("column name");
+                            format!("quote(\"{name}\")")
+                        })
+                        .collect();
+                    format!(
+                        "SELECT {} AS row FROM \"{table}\"",
+                        parts.join(" || '|' || ")
+                    )
+                }
+            };
+            for row in self
+                .db
+                .query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .expect("dump query")
+            {
+                let text: String = row.try_get("", "row").expect("row text");
+                out.push_str(&table);
+                out.push_str(": ");
+                out.push_str(&text);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    async fn tables(&self) -> Vec<String> {
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+            }
+            _ => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        };
+        self.db
+            .query_all_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .expect("table list")
+            .iter()
+            .map(|r| r.try_get::<String>("", "name").expect("table name"))
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some((url, schema)) = self.pg_schema.take() {
+            // Drop the schema from a fresh runtime: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    if let Ok(db) = Database::connect(url.as_str()).await {
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                            ))
+                            .await;
+                        let _ = db.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
