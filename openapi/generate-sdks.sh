@@ -26,11 +26,12 @@ gen_python() {
   local venv="${SDK_VENV:-$out/.venv-generator}"
   if [ ! -x "$venv/bin/openapi-python-client" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$python_generator"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$python_generator" ruff
   fi
   rm -rf "$out/python"
   mkdir -p "$out"
-  "$venv/bin/openapi-python-client" generate --path "$spec" --output-path "$out/python" --overwrite
+  # The generator formats its output with ruff, which it looks for on PATH.
+  PATH="$venv/bin:$PATH" "$venv/bin/openapi-python-client" generate --path "$spec" --output-path "$out/python" --overwrite
   notice "$out/python" "$python_generator"
   echo "python SDK: $out/python"
 }

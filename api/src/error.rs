@@ -33,8 +33,7 @@ pub struct Problem {
     /// Id of the request, also sent as `x-request-id`; quote it to support.
     #[oai(skip_serializing_if_is_none)]
     pub request_id: Option<String>,
-    /// Field-level validation errors.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Field-level validation errors (empty unless the status is 422).
     pub errors: Vec<FieldProblem>,
 }
 

@@ -95,6 +95,12 @@ async fn openapi_document() -> anyhow::Result<String> {
     let settings = Settings {
         data_dir: dir.clone(),
         listen: "127.0.0.1:0".into(),
+        master_key: Some(
+            tenancy::crypto::MasterKey::generate_encoded()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .expose_secret()
+                .to_owned(),
+        ),
         ..Settings::default()
     };
     let app = api::Application::build(settings).await?;

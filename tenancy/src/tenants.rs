@@ -494,3 +494,116 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod domain_tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectOptions, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
+
+    use super::*;
+    use crate::{cache::memory::MemoryCache, crypto::MasterKey};
+
+    async fn db() -> DatabaseConnection {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1);
+        let db = Database::connect(options).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        db
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn deleting_a_tenant_purges_its_rows_and_cache_namespace_only() {
+        let db = db().await;
+        let keyring = Keyring::new(MasterKey::from_bytes(&[9; 32]), []);
+        let cache = MemoryCache::new("t");
+        let new = |slug: &str| NewTenant {
+            slug: slug.into(),
+            display_name: slug.into(),
+            settings: SettingsPatch::default(),
+        };
+        let doomed = create(&db, &keyring, &Actor::system(), new("doomed"), now())
+            .await
+            .unwrap();
+        let kept = create(&db, &keyring, &Actor::system(), new("kept"), now())
+            .await
+            .unwrap();
+        let doomed_key = cache.key(doomed.id, "session", "s1");
+        let kept_key = cache.key(kept.id, "session", "s1");
+        cache
+            .set(&doomed_key, b"x", Duration::from_secs(60))
+            .await
+            .unwrap();
+        cache
+            .set(&kept_key, b"y", Duration::from_secs(60))
+            .await
+            .unwrap();
+
+        delete(&db, &cache, &Actor::system(), doomed.clone(), now())
+            .await
+            .unwrap();
+
+        assert_eq!(cache.get(&doomed_key).await.unwrap(), None);
+        assert_eq!(
+            cache.get(&kept_key).await.unwrap().as_deref(),
+            Some(&b"y"[..])
+        );
+        assert!(
+            tenants::Entity::find_by_id(doomed.id)
+                .one(&db)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let keys_left = signing_keys::Entity::find()
+            .filter(signing_keys::Column::TenantId.eq(doomed.id))
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(keys_left, 0);
+        assert_eq!(keys::list(&db, kept.id).await.unwrap().len(), 1);
+        let deleted_event = audit_events::Entity::find()
+            .filter(audit_events::Column::Action.eq("tenant.deleted"))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(deleted_event.tenant_id, None, "recorded at platform level");
+        assert_eq!(deleted_event.occurred_at, now());
+    }
+
+    #[tokio::test]
+    async fn a_new_tenants_signing_key_is_stored_encrypted_and_decrypts() {
+        let db = db().await;
+        let keyring = Keyring::new(MasterKey::from_bytes(&[3; 32]), []);
+        let tenant = create(
+            &db,
+            &keyring,
+            &Actor::system(),
+            NewTenant {
+                slug: "acme".into(),
+                display_name: "Acme".into(),
+                settings: SettingsPatch::default(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+        let stored = keys::list(&db, tenant.id).await.unwrap();
+        let [key] = stored.as_slice() else {
+            panic!("exactly one key expected");
+        };
+        assert_eq!((key.alg.as_str(), key.state.as_str()), ("RS256", "current"));
+        assert!(key.private_key_enc.starts_with("v1:"));
+        let der = keys::decrypt_private_key(&keyring, key).unwrap();
+        assert!(keys::encoding_key(keys::Algorithm::Rs256, &der).is_ok());
+        let other_ring = Keyring::new(MasterKey::from_bytes(&[4; 32]), []);
+        assert!(keys::decrypt_private_key(&other_ring, key).is_err());
+    }
+}

@@ -57,7 +57,8 @@ pub struct TenantSettingsResponse {
     pub refresh_token_reuse_grace_secs: u32,
     /// Login-session lifetime, seconds.
     pub session_ttl_secs: u32,
-    /// Second-factor policy.
+    // No doc comment on enum-typed fields: poem-openapi would wrap the `$ref` in an
+    // `allOf`, which SDK generators reject for enums. `MfaPolicyDto` documents itself.
     pub mfa_policy: MfaPolicyDto,
     /// Whether end users may sign themselves up.
     pub signup_allowed: bool,
@@ -97,7 +98,7 @@ pub struct TenantSettingsPatch {
     pub refresh_token_reuse_grace_secs: Option<u32>,
     /// Login-session lifetime, seconds (300–2592000).
     pub session_ttl_secs: Option<u32>,
-    /// Second-factor policy.
+    // Enum-typed: documented by `MfaPolicyDto` (no `allOf` wrapper, see above).
     pub mfa_policy: Option<MfaPolicyDto>,
     /// Whether end users may sign themselves up.
     pub signup_allowed: Option<bool>,
@@ -218,7 +219,7 @@ impl ClientTypeDto {
 pub struct CreateClientRequest {
     /// Display name shown on the consent page.
     pub name: String,
-    /// `confidential` (gets a secret) or `public`.
+    // Enum-typed: documented by `ClientTypeDto` (no `allOf` wrapper, see above).
     pub client_type: ClientTypeDto,
     /// Redirect URIs, matched exactly: https, http on loopback, or a reverse-domain
     /// private-use scheme (RFC 8252); no fragments or wildcards.
@@ -448,7 +449,8 @@ pub struct SigningKeyList {
     pub items: Vec<SigningKeyResponse>,
 }
 
-/// What an API key may do.
+/// What an API key may do: `tenant_admin` or `tenant_read` for tenant keys,
+/// `platform_admin` for platform keys.
 #[derive(Clone, Copy, Debug, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum ApiKeyScopeDto {
@@ -477,7 +479,7 @@ impl ApiKeyScopeDto {
 pub struct CreateApiKeyRequest {
     /// A label to recognise the key by.
     pub name: String,
-    /// `tenant_admin` or `tenant_read` for tenant keys; `platform_admin` for platform keys.
+    // Enum-typed: documented by `ApiKeyScopeDto` (no `allOf` wrapper, see above).
     pub scope: ApiKeyScopeDto,
 }
 
