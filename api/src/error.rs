@@ -66,9 +66,11 @@ fn problem_type(status: StatusCode) -> &'static str {
     }
 }
 
+/// What every management API 401 says.
+pub const AUTH_REQUIRED: &str = "a valid API key is required (Authorization: Bearer tsk_...)";
+
 /// Every error a management operation can answer with.
 #[derive(Debug, ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
 pub enum ApiError {
     /// The request could not be parsed (malformed JSON, wrong types, missing fields).
     #[oai(status = 400, content_type = "application/problem+json")]
@@ -122,22 +124,22 @@ impl ApiError {
     }
 }
 
-/// Turns poem-openapi's extraction failures (body, path, query, auth) into problems.
-fn bad_request(err: poem::Error) -> ApiError {
-    let status = err.status();
-    let detail = match status {
-        StatusCode::UNAUTHORIZED => {
-            "a valid API key is required (Authorization: Bearer tsk_...)".to_owned()
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
-        _ => err.to_string(),
-    };
-    let status = if status.is_client_error() {
-        status
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    ApiError::status(status, detail)
+/// The problem for a request body that failed strict parsing, naming the field.
+///
+/// poem-openapi hands extraction errors (body, path, query, auth) straight to the
+/// middleware — a `Result` response type never consults the error type's
+/// `bad_request_handler` — so the middleware calls this for body errors and normalises
+/// every other error status into a problem itself.
+pub fn body_problem(err: &poem::Error) -> Option<Problem> {
+    let body = err.downcast_ref::<crate::manage::BodyError>()?;
+    let mut problem = Problem::new(StatusCode::BAD_REQUEST, body.to_string());
+    if !body.field.is_empty() {
+        problem.errors.push(FieldProblem {
+            field: body.field.clone(),
+            message: body.message.clone(),
+        });
+    }
+    Some(problem)
 }
 
 impl From<Error> for ApiError {
@@ -164,10 +166,7 @@ impl From<Error> for ApiError {
                 Self::from_problem(problem)
             }
             Error::Forbidden(detail) => Self::status(StatusCode::FORBIDDEN, detail),
-            Error::Unauthenticated => Self::status(
-                StatusCode::UNAUTHORIZED,
-                "a valid API key is required (Authorization: Bearer tsk_...)",
-            ),
+            Error::Unauthenticated => Self::status(StatusCode::UNAUTHORIZED, AUTH_REQUIRED),
             Error::Unavailable(cause) => {
                 tracing::error!(error = %cause, "storage unavailable");
                 Self::status(

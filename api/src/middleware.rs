@@ -9,7 +9,7 @@ use poem::{
     http::{HeaderValue, StatusCode, header},
 };
 
-use crate::error::Problem;
+use crate::error::{AUTH_REQUIRED, ApiError, Problem, body_problem};
 
 /// The id of the current request, also sent back as `x-request-id`.
 #[derive(Clone, Debug)]
@@ -70,7 +70,10 @@ pub async fn management_errors<E: Endpoint>(
                 req.set_body(Body::from_bytes(bytes));
                 match next.call(req).await {
                     Ok(resp) => resp.into_response(),
-                    Err(err) => err.into_response(),
+                    Err(err) => match body_problem(&err) {
+                        Some(problem) => ApiError::from_problem(problem).into_response(),
+                        None => err.into_response(),
+                    },
                 }
             }
             Err(ReadBodyError::PayloadTooLarge) => too_large(),
@@ -99,11 +102,15 @@ async fn as_problem(mut resp: Response, request_id: Option<String>) -> Response 
         serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default()
     } else {
         let text = std::str::from_utf8(&body).unwrap_or_default().trim();
-        let detail = if text.is_empty() || text.len() > MAX_DETAIL_BYTES || status.is_server_error()
-        {
-            status.canonical_reason().unwrap_or("error").to_lowercase()
-        } else {
-            text.to_owned()
+        let detail = match status {
+            StatusCode::UNAUTHORIZED => AUTH_REQUIRED.to_owned(),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                "the request body is larger than this server accepts".to_owned()
+            }
+            _ if text.is_empty() || text.len() > MAX_DETAIL_BYTES || status.is_server_error() => {
+                status.canonical_reason().unwrap_or("error").to_lowercase()
+            }
+            _ => text.to_owned(),
         };
         poem_openapi::types::ToJSON::to_json(&Problem::new(status, detail)).unwrap_or_default()
     };
@@ -113,6 +120,12 @@ async fn as_problem(mut resp: Response, request_id: Option<String>) -> Response 
     resp.set_body(serde_json::to_vec(&value).unwrap_or_default());
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    // RFC 6750 §3: a 401 names the scheme the client should use.
+    if status == StatusCode::UNAUTHORIZED && !resp.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
     resp.headers_mut().remove(header::CONTENT_LENGTH);
     resp
 }

@@ -30,33 +30,76 @@ async fn malformed_json_missing_fields_and_wrong_types_are_400_problems() {
         .to_owned();
     let tenants_before = app.count_rows("tenants").await;
 
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("/api/v1/tenants", b"{\"slug\": \"abc\", ".to_vec()),
-        ("/api/v1/tenants", b"not json at all".to_vec()),
-        ("/api/v1/tenants", b"".to_vec()),
-        ("/api/v1/tenants", br#"{"display_name": "no slug"}"#.to_vec()),
-        ("/api/v1/tenants", br#"{"slug": {"a": 1}, "display_name": "x"}"#.to_vec()),
-        ("/api/v1/tenants", br#"{"slug": null, "display_name": "x"}"#.to_vec()),
-        ("/api/v1/tenants", br#"{"slug": "okslug", "display_name": ["x"]}"#.to_vec()),
-        ("/api/v1/tenants", br#"{"slug": "okslug", "display_name": "x", "settings": {"access_token_ttl_secs": "ten"}}"#.to_vec()),
-        ("/api/v1/tenants", br#"{"slug": "okslug", "display_name": "x", "unexpected": true}"#.to_vec()),
-        ("/api/v1/tenants", br#"[]"#.to_vec()),
+    // (body, the field the problem must name; "" when the body as a whole is bad)
+    let cases: Vec<(&[u8], &str)> = vec![
+        (b"{\"slug\": \"abc\", ", ""),
+        (b"not json at all", ""),
+        (b"", ""),
+        (br#"{"slug": "okslug", "display_name": "x"} trailing"#, ""),
+        (br#"{"display_name": "no slug"}"#, "slug"),
+        (br#"{"slug": "okslug"}"#, "display_name"),
+        (br#"{"slug": 42, "display_name": "x"}"#, "slug"),
+        (br#"{"slug": {"a": 1}, "display_name": "x"}"#, "slug"),
+        (br#"{"slug": null, "display_name": "x"}"#, "slug"),
+        (br#"{"slug": "okslug", "display_name": ["x"]}"#, "display_name"),
+        (br#"{"slug": "okslug", "display_name": "x", "settings": {"access_token_ttl_secs": "ten"}}"#, "settings.access_token_ttl_secs"),
+        (br#"{"slug": "okslug", "display_name": "x", "settings": {"access_token_ttl_secs": -5}}"#, "settings.access_token_ttl_secs"),
+        (br#"{"slug": "okslug", "display_name": "x", "settings": {"mfa_policy": "sometimes"}}"#, "settings.mfa_policy"),
+        (br#"{"slug": "okslug", "display_name": "x", "settings": {"colour": "blue"}}"#, "settings.colour"),
+        (br#"{"slug": "okslug", "display_name": "x", "unexpected": true}"#, "unexpected"),
+        (br#"[]"#, ""),
     ];
-    for (path, body) in cases {
-        let shown = String::from_utf8_lossy(&body).into_owned();
-        let reply = raw(&app, Method::POST, path, "application/json", body).await;
+    for (body, field) in cases {
+        let shown = String::from_utf8_lossy(body).into_owned();
+        let reply = raw(
+            &app,
+            Method::POST,
+            "/api/v1/tenants",
+            "application/json",
+            body.to_vec(),
+        )
+        .await;
         assert_eq!(reply.status, 400, "{shown} -> {}", reply.body);
         let problem = reply.assert_problem(400);
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{shown}");
+        let named: Vec<_> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        if field.is_empty() {
+            assert!(named.is_empty() || named == [""], "{shown} -> {problem}");
+        } else {
+            assert_eq!(named, [field], "{shown} -> {problem}");
+        }
     }
     let clients = format!("/api/v1/tenants/{slug}/clients");
-    for body in [
-        json!({ "name": "x" }),
-        json!({ "name": "x", "client_type": "hybrid", "redirect_uris": [] }),
-        json!({ "name": "x", "client_type": "public", "redirect_uris": "https://a.example/cb" }),
-        json!({ "name": "x", "client_type": "public", "first_party": "yes" }),
+    for (body, field) in [
+        (json!({ "name": "x" }), "client_type"),
+        (
+            json!({ "name": "x", "client_type": "hybrid", "redirect_uris": [] }),
+            "client_type",
+        ),
+        (
+            json!({ "name": "x", "client_type": "public", "redirect_uris": "https://a.example/cb" }),
+            "redirect_uris",
+        ),
+        (
+            json!({ "name": "x", "client_type": "public", "redirect_uris": [7] }),
+            "redirect_uris[0]",
+        ),
+        (
+            json!({ "name": "x", "client_type": "public", "first_party": "yes" }),
+            "first_party",
+        ),
     ] {
-        app.post(&clients, body).await.assert_problem(400);
+        let reply = app.post(&clients, body.clone()).await;
+        assert_eq!(
+            reply.assert_problem(400)["errors"][0]["field"],
+            field,
+            "{body}"
+        );
     }
     // A wrong content type is a client error too.
     let reply = raw(

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{
     Tag,
     auth::{ApiKeyAuth, caller, tenant_caller},
+    body::JsonBody,
     dto::{ApiKeyCreated, ApiKeyPage, ApiKeyResponse, CreateApiKeyRequest, NoContent},
 };
 use crate::{error::ApiResult, state::AppState};
@@ -67,7 +68,7 @@ impl ApiKeysApi {
         &self,
         auth: ApiKeyAuth,
         req: &Request,
-        body: Json<CreateApiKeyRequest>,
+        body: JsonBody<CreateApiKeyRequest>,
     ) -> ApiResult<ApiKeyCreated> {
         let caller = caller(&self.0, &auth, req).await?;
         caller.principal.require_platform()?;
@@ -144,7 +145,7 @@ impl ApiKeysApi {
         req: &Request,
         /// The tenant's slug.
         tenant: Path<String>,
-        body: Json<CreateApiKeyRequest>,
+        body: JsonBody<CreateApiKeyRequest>,
     ) -> ApiResult<ApiKeyCreated> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let ctx = TenantCtx::from(&tenant);

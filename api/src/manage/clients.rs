@@ -16,6 +16,7 @@ use tenancy::{
 use super::{
     Tag,
     auth::{ApiKeyAuth, tenant_caller},
+    body::JsonBody,
     dto::{
         ClientCreated, ClientPage, ClientResponse, CreateClientRequest, NoContent,
         UpdateClientRequest,
@@ -73,7 +74,7 @@ impl ClientsApi {
         req: &Request,
         /// The tenant's slug.
         tenant: Path<String>,
-        body: Json<CreateClientRequest>,
+        body: JsonBody<CreateClientRequest>,
     ) -> ApiResult<ClientCreated> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let b = body.0;
@@ -135,7 +136,7 @@ impl ClientsApi {
         tenant: Path<String>,
         /// The client's `client_id`.
         client_id: Path<String>,
-        body: Json<UpdateClientRequest>,
+        body: JsonBody<UpdateClientRequest>,
     ) -> ApiResult<Json<ClientResponse>> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let b = body.0;

@@ -11,8 +11,9 @@ use tenancy::{
 use uuid::Uuid;
 
 /// Second-factor policy of a tenant.
-#[derive(Clone, Copy, Debug, Enum)]
+#[derive(Clone, Copy, Debug, Enum, serde::Deserialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum MfaPolicyDto {
     /// No second factor is offered.
     Off,
@@ -83,8 +84,9 @@ impl From<TenantSettings> for TenantSettingsResponse {
 }
 
 /// Settings to change; omitted fields keep their value.
-#[derive(Clone, Debug, Default, Object)]
+#[derive(Clone, Debug, Default, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct TenantSettingsPatch {
     /// Access-token lifetime, seconds (60–86400).
     pub access_token_ttl_secs: Option<u32>,
@@ -123,8 +125,9 @@ impl From<TenantSettingsPatch> for SettingsPatch {
 }
 
 /// Body of `create_tenant`.
-#[derive(Clone, Debug, Object)]
+#[derive(Clone, Debug, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
     /// Lowercase DNS label (3–63 characters: a-z, 0-9, '-'); names the issuer
     /// `{PUBLIC_URL}/t/{slug}` and cannot be changed.
@@ -136,8 +139,9 @@ pub struct CreateTenantRequest {
 }
 
 /// Body of `update_tenant`; omitted fields keep their value.
-#[derive(Clone, Debug, Object)]
+#[derive(Clone, Debug, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
     /// New display name.
     pub display_name: Option<String>,
@@ -194,8 +198,9 @@ pub struct TenantPage {
 }
 
 /// RFC 6749 §2.1 client type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum, serde::Deserialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ClientTypeDto {
     /// Can keep a secret; authenticates at the token endpoint.
     Confidential,
@@ -214,8 +219,9 @@ impl ClientTypeDto {
 }
 
 /// Body of `create_client`.
-#[derive(Clone, Debug, Object)]
+#[derive(Clone, Debug, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct CreateClientRequest {
     /// Display name shown on the consent page.
     pub name: String,
@@ -224,9 +230,11 @@ pub struct CreateClientRequest {
     /// Redirect URIs, matched exactly: https, http on loopback, or a reverse-domain
     /// private-use scheme (RFC 8252); no fragments or wildcards.
     #[oai(default)]
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Where RP-initiated logout may return to (same rules).
     #[oai(default)]
+    #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     /// Grant types (default: authorization_code, refresh_token).
     pub grant_types: Option<Vec<String>>,
@@ -234,6 +242,7 @@ pub struct CreateClientRequest {
     pub allowed_scopes: Option<Vec<String>>,
     /// First-party clients skip the consent page (default false).
     #[oai(default)]
+    #[serde(default)]
     pub first_party: bool,
     /// Require PKCE (default true; only confidential clients may turn it off, and must
     /// then send a nonce).
@@ -241,8 +250,9 @@ pub struct CreateClientRequest {
 }
 
 /// Body of `update_client`; omitted fields keep their value.
-#[derive(Clone, Debug, Object)]
+#[derive(Clone, Debug, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateClientRequest {
     /// New display name.
     pub name: Option<String>,
@@ -325,8 +335,9 @@ pub struct ClientPage {
 }
 
 /// Body of `create_user`.
-#[derive(Clone, Object)]
+#[derive(Clone, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Login name (1–64 characters: letters, digits, . _ - @ +; case-insensitive).
     pub username: String,
@@ -337,17 +348,20 @@ pub struct CreateUserRequest {
     pub password: Option<String>,
     /// Whether the email address is already verified (default false).
     #[oai(default)]
+    #[serde(default)]
     pub email_verified: bool,
 }
 
 /// Body of `update_user`; omitted fields keep their value.
-#[derive(Clone, Debug, Object)]
+#[derive(Clone, Debug, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     /// New login name.
     pub username: Option<String>,
     /// New email address; `null` removes it. A changed address becomes unverified
     /// unless `email_verified` is also sent.
+    #[serde(default)]
     pub email: MaybeUndefined<String>,
     /// Email verification flag.
     pub email_verified: Option<bool>,
@@ -356,8 +370,9 @@ pub struct UpdateUserRequest {
 }
 
 /// Body of `set_user_password`.
-#[derive(Clone, Object)]
+#[derive(Clone, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {
     /// The new password (8–128 characters).
     #[oai(write_only)]
@@ -451,8 +466,9 @@ pub struct SigningKeyList {
 
 /// What an API key may do: `tenant_admin` or `tenant_read` for tenant keys,
 /// `platform_admin` for platform keys.
-#[derive(Clone, Copy, Debug, Enum)]
+#[derive(Clone, Copy, Debug, Enum, serde::Deserialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ApiKeyScopeDto {
     /// Everything on every tenant (platform keys only).
     PlatformAdmin,
@@ -474,8 +490,9 @@ impl ApiKeyScopeDto {
 }
 
 /// Body of `create_api_key` and `create_platform_api_key`.
-#[derive(Clone, Debug, Object)]
+#[derive(Clone, Debug, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// A label to recognise the key by.
     pub name: String,

@@ -9,6 +9,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod body;
 mod clients;
 mod dto;
 mod keys;
@@ -16,6 +17,8 @@ mod tenants;
 mod users;
 
 use poem_openapi::{OpenApiService, Tags};
+
+pub use body::BodyError;
 
 use crate::state::AppState;
 

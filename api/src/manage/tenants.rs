@@ -15,6 +15,7 @@ use tenancy::{
 use super::{
     Tag,
     auth::{ApiKeyAuth, caller, tenant_caller},
+    body::JsonBody,
     dto::{
         CreateTenantRequest, NoContent, TenantCreated, TenantPage, TenantResponse,
         UpdateTenantRequest,
@@ -62,7 +63,7 @@ impl TenantsApi {
         &self,
         auth: ApiKeyAuth,
         req: &Request,
-        body: Json<CreateTenantRequest>,
+        body: JsonBody<CreateTenantRequest>,
     ) -> ApiResult<TenantCreated> {
         let caller = caller(&self.0, &auth, req).await?;
         caller.principal.require_platform()?;
@@ -116,7 +117,7 @@ impl TenantsApi {
         req: &Request,
         /// The tenant's slug.
         tenant: Path<String>,
-        body: Json<UpdateTenantRequest>,
+        body: JsonBody<UpdateTenantRequest>,
     ) -> ApiResult<Json<TenantResponse>> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         if body.0.enabled.is_some() {

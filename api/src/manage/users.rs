@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{
     Tag,
     auth::{ApiKeyAuth, tenant_caller},
+    body::JsonBody,
     dto::{
         CreateUserRequest, NoContent, SetPasswordRequest, UpdateUserRequest, UserCreated, UserPage,
         UserResponse,
@@ -81,7 +82,7 @@ impl UsersApi {
         req: &Request,
         /// The tenant's slug.
         tenant: Path<String>,
-        body: Json<CreateUserRequest>,
+        body: JsonBody<CreateUserRequest>,
     ) -> ApiResult<UserCreated> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let b = body.0;
@@ -138,7 +139,7 @@ impl UsersApi {
         tenant: Path<String>,
         /// The user's id.
         user_id: Path<Uuid>,
-        body: Json<UpdateUserRequest>,
+        body: JsonBody<UpdateUserRequest>,
     ) -> ApiResult<Json<UserResponse>> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let b = body.0;
@@ -205,7 +206,7 @@ impl UsersApi {
         tenant: Path<String>,
         /// The user's id.
         user_id: Path<Uuid>,
-        body: Json<SetPasswordRequest>,
+        body: JsonBody<SetPasswordRequest>,
     ) -> ApiResult<NoContent> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         users::set_password(
