@@ -184,3 +184,42 @@ impl From<Error> for ApiError {
 
 /// Result type of every management operation.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The RFC 6749 §5.2 JSON error response for a protocol endpoint, with
+/// `Cache-Control: no-store` and, on 401, the `WWW-Authenticate` challenge
+/// (RFC 6749 §5.2 for client authentication, RFC 6750 §3 for bearer tokens).
+pub fn oauth_error_response(err: &tenancy::oauth_error::OAuthError) -> poem::Response {
+    use poem::{IntoResponse, http::header};
+    use tenancy::oauth_error::ErrorCode;
+    let status = match err.code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let body = serde_json::json!({
+        "error": err.code.as_str(),
+        "error_description": err.description,
+    });
+    let mut resp = poem::web::Json(body).with_status(status).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    let challenge = match err.code {
+        ErrorCode::InvalidClient => Some("Basic realm=\"tessera\"".to_owned()),
+        ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
+            "Bearer error=\"{}\", error_description=\"{}\"",
+            err.code.as_str(),
+            err.description.replace('"', "'")
+        )),
+        _ => None,
+    };
+    if let Some(value) = challenge.and_then(|c| header::HeaderValue::from_str(&c).ok()) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    resp
+}

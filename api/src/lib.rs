@@ -7,7 +7,10 @@ pub mod config;
 pub mod error;
 pub mod manage;
 pub mod middleware;
+pub mod oauth;
+pub mod oidc;
 pub mod ops;
+pub mod protocol;
 pub mod startup;
 pub mod state;
 

@@ -6,21 +6,24 @@ use std::{path::Path, sync::Arc, time::Duration};
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use poem::{
-    EndpointExt, Route, Server,
+    EndpointExt, Route, Server, get,
     listener::{Acceptor, AcceptorExt, Listener, TcpListener},
+    post,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tenancy::{
     DatabaseConnection,
     cache::{Cache, memory::MemoryCache, redis::RedisCache},
+    client_auth::SecretMemo,
     crypto::{Keyring, MasterKey},
     sea_orm::{ConnectOptions, Database},
     secrets,
+    signing::KeyStore,
 };
 
 use crate::{
     config::Settings,
-    manage, middleware, ops,
+    manage, middleware, oauth, oidc, ops,
     state::{AppState, Clock, SystemClock},
 };
 
@@ -110,6 +113,18 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     Route::new()
         .nest(manage::PREFIX, management)
         .nest("/api/docs", docs)
+        .at(
+            "/t/:slug/.well-known/openid-configuration",
+            get(oidc::discovery::openid_configuration),
+        )
+        .at(
+            "/.well-known/oauth-authorization-server/t/:slug",
+            get(oidc::discovery::oauth_authorization_server),
+        )
+        .at("/t/:slug/jwks.json", get(oidc::jwks::jwks))
+        .at("/t/:slug/token", post(oauth::token::token))
+        .at("/t/:slug/introspect", post(oauth::introspect::introspect))
+        .at("/t/:slug/revoke", post(oauth::revoke::revoke))
         .at("/healthz", ops::healthz)
         .at("/readyz", ops::readyz)
         .data(state)
@@ -125,10 +140,13 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let cache = connect_cache(&settings).await?;
     let keyring = load_keyring(&settings)?;
     let admin_token_sha256 = settings.admin_token.as_deref().map(secrets::sha256_hex);
+    let keyring = Arc::new(keyring);
     Ok(AppState {
         db,
         cache,
-        keyring: Arc::new(keyring),
+        keys: KeyStore::new(keyring.clone()),
+        secret_memo: SecretMemo::default(),
+        keyring,
         settings: Arc::new(settings),
         admin_token_sha256,
         clock,

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tenancy::{DatabaseConnection, cache::Cache, crypto::Keyring, events::EventSink};
+use tenancy::{
+    DatabaseConnection, cache::Cache, client_auth::SecretMemo, crypto::Keyring, events::EventSink,
+    signing::KeyStore,
+};
 
 use crate::config::Settings;
 
@@ -40,6 +43,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// SHA-256 of `TESSERA_ADMIN_TOKEN`, if one is configured.
     pub admin_token_sha256: Option<String>,
+    /// Tenants' parsed signing keys.
+    pub keys: KeyStore,
+    /// Recently verified client secrets.
+    pub secret_memo: SecretMemo,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
     /// Where security events go.

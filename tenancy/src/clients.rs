@@ -462,22 +462,3 @@ pub async fn rotate_secret<C: ConnectionTrait + TransactionTrait>(
         secret: Some(plain),
     })
 }
-
-/// Whether `secret` authenticates the client at `now` (current secret, or the
-/// previous one inside its grace period). Argon2id runs on the blocking pool.
-pub async fn verify_secret(client: &clients::Model, secret: &str, now: DateTime<Utc>) -> bool {
-    if let Some(current) = &client.secret_hash
-        && secrets::verify_password(secret.to_owned(), current.clone()).await
-    {
-        return true;
-    }
-    match (
-        &client.previous_secret_hash,
-        client.previous_secret_expires_at,
-    ) {
-        (Some(previous), Some(until)) if now < until => {
-            secrets::verify_password(secret.to_owned(), previous.clone()).await
-        }
-        _ => false,
-    }
-}

@@ -9,16 +9,24 @@
 pub mod api_keys;
 pub mod audit;
 pub mod cache;
+pub mod client_auth;
 pub mod clients;
 pub mod crypto;
 pub mod error;
 pub mod events;
+pub mod grants;
 pub mod ids;
+pub mod introspection;
 pub mod keys;
+pub mod oauth_error;
 pub mod pagination;
 pub mod redirect_uri;
+pub mod revocation;
+pub mod scopes;
 pub mod secrets;
+pub mod signing;
 pub mod tenants;
+pub mod tokens;
 pub mod users;
 pub mod validate;
 

@@ -309,6 +309,19 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     Ok(tenant)
 }
 
+/// The enabled tenant with this slug, for protocol requests (disabled tenants refuse
+/// every protocol request, exactly as if they did not exist).
+pub async fn find_enabled(db: &impl ConnectionTrait, slug: &str) -> Result<Option<tenants::Model>> {
+    if validate::slug(slug).is_err() {
+        return Ok(None);
+    }
+    Ok(tenants::Entity::find()
+        .filter(tenants::Column::Slug.eq(slug))
+        .one(db)
+        .await?
+        .filter(|t| t.enabled))
+}
+
 /// The tenant with this slug, if the principal may see it; otherwise "not found".
 pub async fn get_visible(
     db: &impl ConnectionTrait,

@@ -11,6 +11,7 @@ mod clients;
 mod isolation;
 mod openapi;
 mod ops;
+mod protocol;
 mod secrets_at_rest;
 mod tenants;
 mod users;

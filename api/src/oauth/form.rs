@@ -1,0 +1,151 @@
+//! `application/x-www-form-urlencoded` protocol requests and client credentials.
+//!
+//! RFC 6749 §3.1/§3.2: parameters sent without a value are treated as omitted, and
+//! request parameters must not be included more than once; a repeated parameter is an
+//! `invalid_request`. Values are bounded so an oversized parameter is a clean 400.
+
+use std::collections::HashMap;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use poem::http::{HeaderMap, header};
+use tenancy::{
+    client_auth::ClientCredentials,
+    oauth_error::{OAuthError, OAuthResult},
+};
+
+/// Longest single parameter value accepted.
+pub const MAX_PARAM_LEN: usize = 4096;
+
+/// Parsed form parameters.
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Parses a form body (or query string), refusing repeated or oversized parameters.
+    pub fn parse(raw: &[u8]) -> OAuthResult<Self> {
+        let mut map = HashMap::new();
+        for (key, value) in url::form_urlencoded::parse(raw) {
+            if value.is_empty() {
+                continue;
+            }
+            if value.len() > MAX_PARAM_LEN || key.len() > 128 {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter '{key}' is too long"
+                )));
+            }
+            if map
+                .insert(key.clone().into_owned(), value.into_owned())
+                .is_some()
+            {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter '{key}' is repeated"
+                )));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// A parameter's value, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A required parameter.
+    pub fn require(&self, name: &str) -> OAuthResult<&str> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter '{name}'")))
+    }
+}
+
+/// The client's credentials from the `Authorization: Basic` header or the form body.
+/// Using both methods at once is refused (RFC 6749 §2.3: one method per request).
+pub fn client_credentials(headers: &HeaderMap, params: &Params) -> OAuthResult<ClientCredentials> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("basic")
+                .then(|| rest.trim().to_owned())
+        });
+    let form_id = params.get("client_id");
+    let form_secret = params.get("client_secret");
+    match basic {
+        Some(encoded) => {
+            if form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
+            }
+            let decoded = STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(OAuthError::invalid_client)?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(OAuthError::invalid_client)?;
+            // RFC 6749 §2.3.1: both halves are form-urlencoded before Basic encoding.
+            let id = form_decode(id);
+            if form_id.is_some_and(|f| f != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the authenticated client",
+                ));
+            }
+            Ok(ClientCredentials::Basic {
+                client_id: id,
+                secret: form_decode(secret),
+            })
+        }
+        None => match (form_id, form_secret) {
+            (Some(id), Some(secret)) => Ok(ClientCredentials::Post {
+                client_id: id.to_owned(),
+                secret: secret.to_owned(),
+            }),
+            (Some(id), None) => Ok(ClientCredentials::None {
+                client_id: id.to_owned(),
+            }),
+            (None, _) => Err(OAuthError::invalid_client()),
+        },
+    }
+}
+
+fn form_decode(value: &str) -> String {
+    url::form_urlencoded::parse(format!("v={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_and_empty_ones_ignored() {
+        assert!(Params::parse(b"a=1&a=2").is_err());
+        let p = Params::parse(b"a=1&b=&c=x+y").unwrap();
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+        assert!(Params::parse(format!("a={}", "x".repeat(MAX_PARAM_LEN + 1)).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let mut headers = HeaderMap::new();
+        let raw = STANDARD.encode("my%3Aclient:s%2Bcret");
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {raw}").parse().unwrap(),
+        );
+        let creds = client_credentials(&headers, &Params::parse(b"").unwrap()).unwrap();
+        let ClientCredentials::Basic { client_id, secret } = creds else {
+            panic!("expected basic")
+        };
+        assert_eq!(
+            (client_id.as_str(), secret.as_str()),
+            ("my:client", "s+cret")
+        );
+        assert!(client_credentials(&headers, &Params::parse(b"client_secret=x").unwrap()).is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! `POST /t/{slug}/introspect` (RFC 7662): authenticated clients only.
+
+use poem::{
+    Body, IntoResponse, Request, Response, handler,
+    web::{Data, Path},
+};
+use tenancy::oauth_error::OAuthResult;
+
+use super::{authenticate_client, no_store_json, read_form};
+use crate::{error::oauth_error_response, protocol, state::AppState};
+
+/// The introspection endpoint.
+#[handler]
+pub async fn introspect(
+    state: Data<&AppState>,
+    Path(slug): Path<String>,
+    req: &Request,
+    body: Body,
+) -> Response {
+    let issuer = match protocol::resolve(&state, &slug).await {
+        Ok(issuer) => issuer,
+        Err(unresolved) => return unresolved.into_response(),
+    };
+    match run(&state, &issuer, req, body).await {
+        Ok(value) => no_store_json(value),
+        Err(err) => oauth_error_response(&err),
+    }
+}
+
+async fn run(
+    state: &AppState,
+    issuer: &protocol::Issuer,
+    req: &Request,
+    body: Body,
+) -> OAuthResult<serde_json::Value> {
+    let params = read_form(req, body).await?;
+    authenticate_client(state, issuer, req, &params).await?;
+    let token = params.require("token")?;
+    Ok(tenancy::introspection::introspect(
+        &issuer.keys,
+        state.cache.as_ref(),
+        issuer.tenant.id,
+        &issuer.url,
+        token,
+    )
+    .await?)
+}

@@ -1,0 +1,4 @@
+//! OpenID Connect endpoints of a tenant: discovery metadata and the JWKS.
+
+pub mod discovery;
+pub mod jwks;

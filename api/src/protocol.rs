@@ -1,0 +1,66 @@
+//! What every protocol endpoint of a tenant starts from: the tenant named in the URL,
+//! its issuer identifier and its keys.
+//!
+//! The issuer is always built from the configured `PUBLIC_URL`, never from `Host` or
+//! `X-Forwarded-*` headers, so a client cannot make the server emit a URL of its
+//! choosing. Unknown and disabled tenants are both "not found".
+
+use std::sync::Arc;
+
+use poem::{IntoResponse, Response, http::StatusCode};
+use tenancy::{entity::tenants, signing::TenantKeys, tenants::TenantSettings};
+
+use crate::state::AppState;
+
+/// A resolved tenant for a protocol request.
+pub struct Issuer {
+    /// The tenant row.
+    pub tenant: tenants::Model,
+    /// `{PUBLIC_URL}/t/{slug}`.
+    pub url: String,
+    /// The tenant's settings.
+    pub settings: TenantSettings,
+    /// The tenant's parsed keys.
+    pub keys: Arc<TenantKeys>,
+}
+
+/// Why a protocol request could not even reach its tenant.
+pub enum Unresolved {
+    /// No enabled tenant has this slug.
+    NotFound,
+    /// Storage failed.
+    Failed(tenancy::Error),
+}
+
+impl IntoResponse for Unresolved {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotFound => poem::web::Json(serde_json::json!({
+                "error": "invalid_request",
+                "error_description": "no such issuer",
+            }))
+            .with_status(StatusCode::NOT_FOUND)
+            .into_response(),
+            Self::Failed(err) => crate::error::oauth_error_response(&err.into()),
+        }
+    }
+}
+
+/// Resolves the tenant named by `slug` and loads its keys.
+pub async fn resolve(state: &AppState, slug: &str) -> Result<Issuer, Unresolved> {
+    let tenant = tenancy::tenants::find_enabled(&state.db, slug)
+        .await
+        .map_err(Unresolved::Failed)?
+        .ok_or(Unresolved::NotFound)?;
+    let keys = state
+        .keys
+        .get(&state.db, tenant.id)
+        .await
+        .map_err(Unresolved::Failed)?;
+    Ok(Issuer {
+        url: format!("{}/t/{}", state.settings.public_base(), tenant.slug),
+        settings: TenantSettings::from_json(&tenant.settings),
+        tenant,
+        keys,
+    })
+}

@@ -1,0 +1,86 @@
+//! The `client_credentials` grant (RFC 6749 §4.4): a confidential client gets an
+//! access token for itself. No refresh token (RFC 6749 §4.4.3) and no OpenID Connect
+//! scopes, since no user is involved.
+
+use chrono::{DateTime, Utc};
+use entity::clients;
+
+use super::TokenResponse;
+use crate::{
+    clients as registry,
+    oauth_error::{ErrorCode, OAuthError, OAuthResult},
+    scopes::ScopeSet,
+    signing::TenantKeys,
+    tenants::TenantSettings,
+    tokens::{self, Subject},
+};
+
+/// Scopes that only make sense with a user, refused for this grant.
+const USER_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "address",
+    "phone",
+];
+
+/// Issues a token to an authenticated confidential client.
+pub fn grant(
+    keys: &TenantKeys,
+    issuer: &str,
+    settings: &TenantSettings,
+    client: &clients::Model,
+    requested: Option<&str>,
+    now: DateTime<Utc>,
+) -> OAuthResult<TokenResponse> {
+    if client.client_type != "confidential"
+        || !registry::grant_types(client)
+            .iter()
+            .any(|g| g == "client_credentials")
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let allowed = ScopeSet::from_tokens(
+        registry::allowed_scopes(client)
+            .into_iter()
+            .filter(|s| !USER_SCOPES.contains(&s.as_str())),
+    );
+    // RFC 6749 §3.3: without a `scope` parameter, the default is everything allowed.
+    let scope = match requested {
+        Some(value) => ScopeSet::parse(value)?,
+        None => allowed.clone(),
+    };
+    let refused = scope.missing_from(&allowed);
+    if !refused.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope not allowed for this client: {}", refused.join(" ")),
+        ));
+    }
+    let subject = Subject {
+        id: client.client_id.clone(),
+        auth_time: None,
+        sid: None,
+    };
+    let (access_token, _) = tokens::issue(
+        keys,
+        issuer,
+        &client.client_id,
+        &subject,
+        &scope,
+        settings.access_token_ttl_secs,
+        now,
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: settings.access_token_ttl_secs,
+        scope: scope.to_string(),
+        refresh_token: None,
+        id_token: None,
+    })
+}

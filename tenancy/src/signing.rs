@@ -1,0 +1,199 @@
+//! Signing and verifying JWTs with a tenant's keys.
+//!
+//! [`KeyStore`] loads a tenant's keys on first use and keeps them parsed in a bounded,
+//! short-lived cache (memory follows the *active* tenants, and a key change made by
+//! another node is seen within [`KEY_CACHE_TTL`]). Verification picks the key by the
+//! token's `kid` and accepts only that key's own algorithm, so `alg: none` and
+//! HS256-keyed-with-the-public-key tokens are refused (RFC 8725 §2.1, §3.1).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::ConnectionTrait;
+use serde::{Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use crate::{Error, Result, crypto::Keyring, keys};
+
+/// How long parsed keys are reused before the database is asked again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How many tenants' keys stay parsed in memory at most.
+pub const KEY_CACHE_CAPACITY: u64 = 10_000;
+
+/// The key that signs new tokens.
+struct SigningKey {
+    kid: String,
+    alg: Algorithm,
+    key: EncodingKey,
+}
+
+/// One tenant's parsed keys: the current signer, every published verifier, the JWKS.
+pub struct TenantKeys {
+    signer: Option<SigningKey>,
+    verifiers: HashMap<String, (Algorithm, DecodingKey)>,
+    jwks: serde_json::Value,
+}
+
+/// Why a presented JWT was refused. Callers map every variant to "invalid token";
+/// the variants exist for logs and tests.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Not a well-formed JWS.
+    #[error("malformed token")]
+    Malformed,
+    /// No published key has this `kid`.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The header's `alg` is not the key's algorithm.
+    #[error("algorithm not allowed for this key")]
+    WrongAlgorithm,
+    /// The header's `typ` is not the expected one.
+    #[error("wrong token type")]
+    WrongType,
+    /// Bad signature, wrong issuer or audience, or expired.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+fn jws_alg(name: &str) -> Result<Algorithm> {
+    match name {
+        "RS256" => Ok(Algorithm::RS256),
+        "PS256" => Ok(Algorithm::PS256),
+        "ES256" => Ok(Algorithm::ES256),
+        "EdDSA" => Ok(Algorithm::EdDSA),
+        other => Err(Error::Internal(format!(
+            "unsupported stored key algorithm {other}"
+        ))),
+    }
+}
+
+impl TenantKeys {
+    async fn load(db: &impl ConnectionTrait, keyring: &Keyring, tenant_id: Uuid) -> Result<Self> {
+        let stored = keys::list(db, tenant_id).await?;
+        let mut signer = None;
+        let mut verifiers = HashMap::new();
+        let mut published = Vec::new();
+        for key in &stored {
+            let alg = jws_alg(&key.alg)?;
+            let jwk = &key.public_jwk;
+            let decoding = match alg {
+                Algorithm::RS256 | Algorithm::PS256 => DecodingKey::from_rsa_components(
+                    jwk["n"].as_str().unwrap_or_default(),
+                    jwk["e"].as_str().unwrap_or_default(),
+                ),
+                _ => return Err(Error::Internal(format!("no verifier for {}", key.alg))),
+            }
+            .map_err(|e| Error::Internal(format!("stored public key is unusable: {e}")))?;
+            verifiers.insert(key.kid.clone(), (alg, decoding));
+            published.push(jwk.clone());
+            if key.state == keys::KeyState::Current.as_str() && signer.is_none() {
+                let der = keys::decrypt_private_key(keyring, key)?;
+                signer = Some(SigningKey {
+                    kid: key.kid.clone(),
+                    alg,
+                    key: keys::encoding_key(keys::Algorithm::Rs256, &der)?,
+                });
+            }
+        }
+        Ok(Self {
+            signer,
+            verifiers,
+            jwks: serde_json::json!({ "keys": published }),
+        })
+    }
+
+    /// The JWKS document (RFC 7517 §5) of the published public keys.
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    /// Signs `claims` with the current key; `typ` goes in the header (`at+jwt`, `JWT`).
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String> {
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| Error::Internal("tenant has no current signing key".into()))?;
+        let header = Header {
+            typ: Some(typ.to_owned()),
+            kid: Some(signer.kid.clone()),
+            ..Header::new(signer.alg)
+        };
+        jsonwebtoken::encode(&header, claims, &signer.key)
+            .map_err(|e| Error::Internal(format!("signing failed: {e}")))
+    }
+
+    /// The algorithm new tokens are signed with (for `at_hash`, OIDC Core §3.1.3.6).
+    pub fn signing_alg(&self) -> Option<Algorithm> {
+        self.signer.as_ref().map(|s| s.alg)
+    }
+
+    /// Verifies a JWT signed by one of this tenant's published keys: signature, `typ`,
+    /// `iss`, `exp` (no leeway), and `aud` when given.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        audience: Option<&str>,
+    ) -> Result<T, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+        let (alg, key) = self.verifiers.get(kid).ok_or(VerifyError::UnknownKey)?;
+        if header.alg != *alg {
+            return Err(VerifyError::WrongAlgorithm);
+        }
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(VerifyError::WrongType);
+        }
+        let mut validation = Validation::new(*alg);
+        validation.leeway = 0;
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "iat"]);
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        jsonwebtoken::decode::<T>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))
+    }
+}
+
+/// Parsed tenant keys, loaded on first use and shared by every request.
+#[derive(Clone)]
+pub struct KeyStore {
+    keyring: Arc<Keyring>,
+    cache: moka::future::Cache<Uuid, Arc<TenantKeys>>,
+}
+
+impl KeyStore {
+    /// A store decrypting with `keyring`.
+    pub fn new(keyring: Arc<Keyring>) -> Self {
+        Self {
+            keyring,
+            cache: moka::future::Cache::builder()
+                .max_capacity(KEY_CACHE_CAPACITY)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+        }
+    }
+
+    /// The tenant's keys, from memory or the database.
+    pub async fn get(&self, db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<Arc<TenantKeys>> {
+        if let Some(keys) = self.cache.get(&tenant_id).await {
+            return Ok(keys);
+        }
+        let keys = Arc::new(TenantKeys::load(db, &self.keyring, tenant_id).await?);
+        self.cache.insert(tenant_id, keys.clone()).await;
+        Ok(keys)
+    }
+
+    /// Forgets a tenant's parsed keys (after a key change on this node).
+    pub async fn invalidate(&self, tenant_id: Uuid) {
+        self.cache.invalidate(&tenant_id).await;
+    }
+}

@@ -1,0 +1,141 @@
+//! Access tokens: RFC 9068 JWTs (`typ: at+jwt`) signed with the tenant's current key,
+//! verified against its published keys, revocable by `jti` until they expire.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    Result,
+    cache::Cache,
+    scopes::ScopeSet,
+    secrets,
+    signing::{TenantKeys, VerifyError},
+};
+
+/// The JOSE `typ` of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// Cache kind under which revoked access-token ids are kept until they expire.
+const REVOKED_JTI: &str = "revoked_jti";
+
+/// The claims of an access token (RFC 9068 §2.2).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// Issuer: the tenant's issuer identifier.
+    pub iss: String,
+    /// Subject: the user id, or the client id for `client_credentials`.
+    pub sub: String,
+    /// Audience: the client the token was issued to (no resource indicators yet).
+    pub aud: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Granted scopes, space-delimited.
+    pub scope: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issue time.
+    pub iat: i64,
+    /// Unique id, used for revocation.
+    pub jti: String,
+    /// When the user authenticated (absent for `client_credentials`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The login session the token came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// Who the token is for, beyond the client.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    /// `sub`.
+    pub id: String,
+    /// When the user authenticated.
+    pub auth_time: Option<DateTime<Utc>>,
+    /// The session id.
+    pub sid: Option<String>,
+}
+
+/// Issues an access token; returns the JWT and its claims.
+pub fn issue(
+    keys: &TenantKeys,
+    issuer: &str,
+    client_id: &str,
+    subject: &Subject,
+    scope: &ScopeSet,
+    ttl_secs: u32,
+    now: DateTime<Utc>,
+) -> Result<(String, AccessClaims)> {
+    let claims = AccessClaims {
+        iss: issuer.to_owned(),
+        sub: subject.id.clone(),
+        aud: client_id.to_owned(),
+        client_id: client_id.to_owned(),
+        scope: scope.to_string(),
+        exp: now.timestamp() + i64::from(ttl_secs),
+        iat: now.timestamp(),
+        jti: URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>()?),
+        auth_time: subject.auth_time.map(|t| t.timestamp()),
+        sid: subject.sid.clone(),
+    };
+    let jwt = keys.sign(ACCESS_TOKEN_TYP, &claims)?;
+    Ok((jwt, claims))
+}
+
+/// Why an access token is not usable.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Signature, type, issuer or expiry check failed.
+    #[error(transparent)]
+    Invalid(#[from] VerifyError),
+    /// The token was revoked.
+    #[error("token revoked")]
+    Revoked,
+}
+
+/// Verifies an access token of this tenant and checks it was not revoked. Storage
+/// failures are errors (fail closed), not "inactive".
+pub async fn verify(
+    keys: &TenantKeys,
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    issuer: &str,
+    token: &str,
+) -> Result<std::result::Result<AccessClaims, Rejection>> {
+    let claims = match keys.verify::<AccessClaims>(token, ACCESS_TOKEN_TYP, issuer, None) {
+        Ok(claims) => claims,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    if cache
+        .get(&cache.key(tenant_id, REVOKED_JTI, &claims.jti))
+        .await?
+        .is_some()
+    {
+        return Ok(Err(Rejection::Revoked));
+    }
+    Ok(Ok(claims))
+}
+
+/// Revokes an access token by `jti` until it would have expired anyway.
+pub async fn revoke(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    jti: &str,
+    exp: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let remaining = u64::try_from(exp - now.timestamp()).unwrap_or(0);
+    if remaining == 0 {
+        return Ok(());
+    }
+    cache
+        .set(
+            &cache.key(tenant_id, REVOKED_JTI, jti),
+            b"1",
+            Duration::from_secs(remaining),
+        )
+        .await
+}
