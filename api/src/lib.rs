@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod oauth;
 pub mod oidc;
 pub mod ops;
+pub mod pages;
 pub mod protocol;
 pub mod startup;
 pub mod state;

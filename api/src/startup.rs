@@ -23,7 +23,7 @@ use tenancy::{
 
 use crate::{
     config::Settings,
-    manage, middleware, oauth, oidc, ops,
+    manage, middleware, oauth, oidc, ops, pages,
     state::{AppState, Clock, SystemClock},
 };
 
@@ -122,6 +122,26 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
             get(oidc::discovery::oauth_authorization_server),
         )
         .at("/t/:slug/jwks.json", get(oidc::jwks::jwks))
+        .at(
+            "/t/:slug/authorize",
+            get(pages::authorize::authorize).post(pages::authorize::authorize),
+        )
+        .at(
+            "/t/:slug/login",
+            get(pages::login::show).post(pages::login::submit),
+        )
+        .at(
+            "/t/:slug/consent",
+            get(pages::consent::show).post(pages::consent::submit),
+        )
+        .at(
+            "/t/:slug/logout",
+            get(pages::logout::logout).post(pages::logout::logout),
+        )
+        .at(
+            "/t/:slug/userinfo",
+            get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
+        )
         .at("/t/:slug/token", post(oauth::token::token))
         .at("/t/:slug/introspect", post(oauth::introspect::introspect))
         .at("/t/:slug/revoke", post(oauth::revoke::revoke))

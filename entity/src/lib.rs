@@ -6,6 +6,8 @@
 pub mod api_keys;
 pub mod audit_events;
 pub mod clients;
+pub mod consents;
+pub mod refresh_tokens;
 pub mod signing_keys;
 pub mod tenants;
 pub mod users;

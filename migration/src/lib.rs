@@ -14,6 +14,8 @@ mod m20261126_000003_create_clients;
 mod m20261126_000004_create_users;
 mod m20261126_000005_create_api_keys;
 mod m20261126_000006_create_audit_events;
+mod m20261126_000007_create_refresh_tokens;
+mod m20261126_000008_create_consents;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
 pub struct Migrator;
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_users::Migration),
             Box::new(m20261126_000005_create_api_keys::Migration),
             Box::new(m20261126_000006_create_audit_events::Migration),
+            Box::new(m20261126_000007_create_refresh_tokens::Migration),
+            Box::new(m20261126_000008_create_consents::Migration),
         ]
     }
 }

@@ -4,20 +4,38 @@
 //! signed by another tenant or another issuer — is `{"active": false}` and nothing
 //! else (RFC 7662 §2.2), so the answer never explains why.
 
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::{Result, cache::Cache, signing::TenantKeys, tokens};
+use crate::{Result, cache::Cache, refresh, signing::TenantKeys, tenants::TenantCtx, tokens};
 
-/// The introspection response for `token`.
+/// The introspection response for `token` (an access or a refresh token).
 pub async fn introspect(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
     keys: &TenantKeys,
     cache: &dyn Cache,
-    tenant_id: Uuid,
     issuer: &str,
     token: &str,
+    now: DateTime<Utc>,
 ) -> Result<Value> {
-    match tokens::verify(keys, cache, tenant_id, issuer, token).await? {
+    if !token.contains('.') {
+        return Ok(match refresh::find_live(db, tenant, token, now).await? {
+            Some(row) => json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": row.scope,
+                "client_id": row.client_id,
+                "sub": row.user_id.to_string(),
+                "iss": issuer,
+                "exp": row.expires_at.timestamp(),
+                "iat": row.issued_at.timestamp(),
+            }),
+            None => json!({ "active": false }),
+        });
+    }
+    match tokens::verify(keys, cache, tenant.id, issuer, token).await? {
         Ok(claims) => Ok(json!({
             "active": true,
             "token_type": "Bearer",

@@ -8,25 +8,35 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod authorization;
 pub mod cache;
 pub mod client_auth;
 pub mod clients;
+pub mod codes;
+pub mod consents;
 pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod grants;
+pub mod id_token;
 pub mod ids;
+pub mod interactions;
 pub mod introspection;
 pub mod keys;
+pub mod login;
 pub mod oauth_error;
 pub mod pagination;
+pub mod pkce;
 pub mod redirect_uri;
+pub mod refresh;
 pub mod revocation;
 pub mod scopes;
 pub mod secrets;
+pub mod sessions;
 pub mod signing;
 pub mod tenants;
 pub mod tokens;
+pub mod userinfo;
 pub mod users;
 pub mod validate;
 

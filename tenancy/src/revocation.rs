@@ -1,29 +1,43 @@
 //! Token revocation (RFC 7009).
 //!
 //! Access tokens are revoked by `jti` until they expire; introspection and userinfo
-//! honour it. Unknown, malformed or foreign tokens, and tokens of another client, get
+//! honour it. A refresh token is revoked with its whole family. Unknown, malformed or foreign tokens, and tokens of another client, get
 //! the same 200 with nothing changed (RFC 7009 §2.2: an invalid token is not an error),
 //! so revocation reveals nothing about a token.
 
 use chrono::{DateTime, Utc};
 use entity::clients;
-use uuid::Uuid;
+use sea_orm::ConnectionTrait;
 
-use crate::{Result, cache::Cache, signing::TenantKeys, tokens};
+use crate::{Result, cache::Cache, refresh, signing::TenantKeys, tenants::TenantCtx, tokens};
 
-/// Revokes `token` if it is a live access token issued to `client`.
+/// Revokes `token` if it is a live access or refresh token issued to `client`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request plus the tenant's storage and keys"
+)]
 pub async fn revoke(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
     keys: &TenantKeys,
     cache: &dyn Cache,
-    tenant_id: Uuid,
     issuer: &str,
     client: &clients::Model,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    match tokens::verify(keys, cache, tenant_id, issuer, token).await? {
+    if !token.contains('.') {
+        return match refresh::find_live(db, tenant, token, now).await? {
+            Some(row) if row.client_id == client.client_id => {
+                refresh::revoke_family(db, tenant, row.family_id, now).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        };
+    }
+    match tokens::verify(keys, cache, tenant.id, issuer, token).await? {
         Ok(claims) if claims.client_id == client.client_id => {
-            tokens::revoke(cache, tenant_id, &claims.jti, claims.exp, now).await?;
+            tokens::revoke(cache, tenant.id, &claims.jti, claims.exp, now).await?;
             Ok(true)
         }
         _ => Ok(false),

@@ -136,6 +136,28 @@ impl TenantKeys {
         issuer: &str,
         audience: Option<&str>,
     ) -> Result<T, VerifyError> {
+        self.verify_inner(token, typ, issuer, audience, true)
+    }
+
+    /// [`TenantKeys::verify`] without the expiry check, for `id_token_hint`
+    /// (OIDC RP-Initiated Logout §2: an expired ID token is still a valid hint).
+    pub fn verify_ignoring_expiry<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+    ) -> Result<T, VerifyError> {
+        self.verify_inner(token, typ, issuer, None, false)
+    }
+
+    fn verify_inner<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        audience: Option<&str>,
+        check_exp: bool,
+    ) -> Result<T, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
         let (alg, key) = self.verifiers.get(kid).ok_or(VerifyError::UnknownKey)?;
@@ -151,6 +173,7 @@ impl TenantKeys {
         }
         let mut validation = Validation::new(*alg);
         validation.leeway = 0;
+        validation.validate_exp = check_exp;
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "iat"]);
         match audience {

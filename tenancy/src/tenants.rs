@@ -1,7 +1,9 @@
 //! Tenants: creation (with their first signing key), settings, disabling and deletion.
 
 use chrono::{DateTime, Utc};
-use entity::{api_keys, audit_events, clients, signing_keys, tenants, users};
+use entity::{
+    api_keys, audit_events, clients, consents, refresh_tokens, signing_keys, tenants, users,
+};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
@@ -443,6 +445,14 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
         .await?;
     audit_events::Entity::delete_many()
         .filter(audit_events::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    refresh_tokens::Entity::delete_many()
+        .filter(refresh_tokens::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    consents::Entity::delete_many()
+        .filter(consents::Column::TenantId.eq(id))
         .exec(&txn)
         .await?;
     tenants::Entity::delete_by_id(id).exec(&txn).await?;

@@ -37,11 +37,13 @@ async fn run(
     authenticate_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
     Ok(tenancy::introspection::introspect(
+        &state.db,
+        &tenancy::tenants::TenantCtx::from(&issuer.tenant),
         &issuer.keys,
         state.cache.as_ref(),
-        issuer.tenant.id,
         &issuer.url,
         token,
+        state.now(),
     )
     .await?)
 }

@@ -38,9 +38,10 @@ async fn run(
     let client = authenticate_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
     tenancy::revocation::revoke(
+        &state.db,
+        &tenancy::tenants::TenantCtx::from(&issuer.tenant),
         &issuer.keys,
         state.cache.as_ref(),
-        issuer.tenant.id,
         &issuer.url,
         &client,
         token,

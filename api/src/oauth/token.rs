@@ -5,8 +5,13 @@ use poem::{
     web::{Data, Path},
 };
 use tenancy::{
-    grants,
+    grants::{
+        self, GrantCtx,
+        authorization_code::{self, CodeRedemption},
+        refresh_token,
+    },
     oauth_error::{ErrorCode, OAuthError, OAuthResult},
+    tenants::TenantCtx,
 };
 
 use super::{authenticate_client, no_store_json, read_form};
@@ -39,7 +44,33 @@ async fn exchange(
     let params = read_form(req, body).await?;
     let grant_type = params.require("grant_type")?.to_owned();
     let client = authenticate_client(state, issuer, req, &params).await?;
+    let ctx = GrantCtx {
+        db: &state.db,
+        cache: state.cache.as_ref(),
+        keys: &issuer.keys,
+        issuer: &issuer.url,
+        tenant: TenantCtx::from(&issuer.tenant),
+        settings: &issuer.settings,
+        now: state.now(),
+    };
     match grant_type.as_str() {
+        "authorization_code" => {
+            let input = CodeRedemption {
+                code: params.require("code")?,
+                redirect_uri: params.get("redirect_uri"),
+                code_verifier: params.get("code_verifier"),
+            };
+            authorization_code::grant(&ctx, &client, input).await
+        }
+        "refresh_token" => {
+            refresh_token::grant(
+                &ctx,
+                &client,
+                params.require("refresh_token")?,
+                params.get("scope"),
+            )
+            .await
+        }
         "client_credentials" => grants::client_credentials::grant(
             &issuer.keys,
             &issuer.url,

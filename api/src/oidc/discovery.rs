@@ -3,8 +3,7 @@
 //!
 //! Both documents are built from the configured issuer, so `issuer` equals the `iss`
 //! of every token exactly (OIDC Discovery §4.3, RFC 8414 §3.3). They advertise only
-//! what is implemented: endpoints of the authorization-code flow (authorize, userinfo,
-//! logout) are added as they land.
+//! what is implemented.
 
 use poem::{
     IntoResponse, Response, handler,
@@ -22,14 +21,17 @@ const MAX_AGE_SECS: u32 = 300;
 pub fn metadata(issuer: &str) -> Value {
     json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "end_session_endpoint": format!("{issuer}/logout"),
         "jwks_uri": format!("{issuer}/jwks.json"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "revocation_endpoint": format!("{issuer}/revoke"),
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -1,0 +1,168 @@
+//! Moving an authorization request forward: to login, to consent, or to the client
+//! with a code (or an error), after every step.
+
+use poem::{Request, Response, http::StatusCode};
+use tenancy::{
+    authorization::{self, AuthorizationRequest, Next},
+    codes::{self, CodeGrant},
+    consents,
+    interactions::{self, Interaction},
+    oauth_error::{OAuthError, OAuthResult},
+    sessions::{self, Session},
+    tenants::TenantCtx,
+};
+
+use super::{error_page, read_cookie, redirect, redirect_to_client};
+use crate::{protocol::Issuer, state::AppState};
+
+/// The browser's session cookie value and session, if it has a live one.
+pub async fn current_session(
+    state: &AppState,
+    issuer: &Issuer,
+    req: &Request,
+) -> tenancy::Result<Option<(String, Session)>> {
+    let Some(cookie) = read_cookie(
+        req,
+        &super::cookie_name(&state.settings, &issuer.tenant.slug),
+    ) else {
+        return Ok(None);
+    };
+    Ok(
+        sessions::load(state.cache.as_ref(), issuer.tenant.id, &cookie)
+            .await?
+            .map(|s| (cookie, s)),
+    )
+}
+
+/// Sends an authorization error to the client with `state` and `iss` (RFC 9207 §2).
+pub fn redirect_error(
+    issuer: &Issuer,
+    request: &AuthorizationRequest,
+    err: &OAuthError,
+) -> Response {
+    redirect_error_to(issuer, &request.redirect_uri, request.state.as_deref(), err)
+}
+
+/// [`redirect_error`] for a request that failed validation.
+pub fn redirect_error_to(
+    issuer: &Issuer,
+    redirect_uri: &str,
+    state: Option<&str>,
+    err: &OAuthError,
+) -> Response {
+    let mut params = vec![
+        ("error", err.code.as_str()),
+        ("error_description", err.description.as_str()),
+    ];
+    if let Some(state) = state {
+        params.push(("state", state));
+    }
+    params.push(("iss", issuer.url.as_str()));
+    redirect_to_client(redirect_uri, &params)
+}
+
+/// The page shown when storage fails mid-flow (fail closed).
+pub fn unavailable(issuer: &Issuer, err: &tenancy::Error) -> Response {
+    tracing::error!(error = %err, "authorization flow failed");
+    error_page(
+        &issuer.tenant.display_name,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The service is temporarily unavailable. Please try again.",
+    )
+}
+
+/// Takes the interaction one step further.
+pub async fn resume(
+    state: &AppState,
+    issuer: &Issuer,
+    id: &str,
+    interaction: Interaction,
+    session: Option<&Session>,
+) -> Response {
+    match step(state, issuer, id, &interaction, session).await {
+        Ok(resp) => resp,
+        Err(err) => unavailable(issuer, &err),
+    }
+}
+
+async fn step(
+    state: &AppState,
+    issuer: &Issuer,
+    id: &str,
+    interaction: &Interaction,
+    session: Option<&Session>,
+) -> tenancy::Result<Response> {
+    let request = &interaction.request;
+    let tenant = TenantCtx::from(&issuer.tenant);
+    let now = state.now();
+    // The session must be the one that started the interaction.
+    let session = session.filter(|s| s.sid == interaction.sid);
+    let user_id = session.and_then(|s| s.user_id);
+    let consent_covers = match user_id {
+        Some(user) => request
+            .scopes()
+            .is_subset(&consents::granted(&state.db, &tenant, user, &request.client_id).await?),
+        None => false,
+    };
+    let cache = state.cache.as_ref();
+    match authorization::decide(request, session, consent_covers, now) {
+        Next::Login => Ok(redirect(&format!("{}/login?interaction={id}", issuer.url))),
+        Next::Consent => Ok(redirect(&format!(
+            "{}/consent?interaction={id}",
+            issuer.url
+        ))),
+        Next::Fail(code) => {
+            interactions::finish(cache, tenant.id, id).await?;
+            let message = match code {
+                tenancy::oauth_error::ErrorCode::LoginRequired => "the user is not logged in",
+                _ => "the user has not consented to this request",
+            };
+            Ok(redirect_error(
+                issuer,
+                request,
+                &OAuthError::new(code, message),
+            ))
+        }
+        Next::Issue => {
+            let (Some(session), Some(user_id)) = (session, user_id) else {
+                return Ok(redirect(&format!("{}/login?interaction={id}", issuer.url)));
+            };
+            let grant = CodeGrant {
+                client_id: request.client_id.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                code_challenge: request.code_challenge.clone(),
+                user_id,
+                scope: request.scope.clone(),
+                nonce: request.nonce.clone(),
+                auth_time: session.auth_time.unwrap_or(now.timestamp()),
+                sid: session.sid.clone(),
+                amr: session.amr.clone(),
+            };
+            let code = codes::issue(cache, tenant.id, &grant).await?;
+            interactions::finish(cache, tenant.id, id).await?;
+            let mut params = vec![("code", code.as_str())];
+            if let Some(s) = request.state.as_deref() {
+                params.push(("state", s));
+            }
+            params.push(("iss", issuer.url.as_str()));
+            Ok(redirect_to_client(&request.redirect_uri, &params))
+        }
+    }
+}
+
+/// Loads the interaction named in a form or query and checks it belongs to `session`.
+pub async fn bound_interaction(
+    state: &AppState,
+    issuer: &Issuer,
+    id: Option<&str>,
+    session: &Session,
+) -> OAuthResult<Option<Interaction>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(
+        interactions::load(state.cache.as_ref(), issuer.tenant.id, id)
+            .await?
+            .filter(|ix| ix.sid == session.sid),
+    )
+}

@@ -1,0 +1,296 @@
+//! Authorization requests (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, OIDC Core §3.1.2.1):
+//! validation, and what has to happen before a code can be issued.
+//!
+//! Order matters (RFC 6749 §4.1.2.1, RFC 9700 §4.1): `client_id` and `redirect_uri`
+//! are checked first, and if either is bad the user sees an error page — we never
+//! redirect to a URI we cannot vouch for. Every later error goes back to the client's
+//! redirect URI with `state` and `iss` (RFC 9207).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Error, clients as registry,
+    oauth_error::{ErrorCode, OAuthError},
+    pkce,
+    scopes::ScopeSet,
+    sessions::Session,
+    tenants::TenantCtx,
+};
+
+/// The raw parameters of an authorization request.
+#[derive(Clone, Debug, Default)]
+pub struct AuthorizeParams {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `redirect_uri`.
+    pub redirect_uri: Option<String>,
+    /// `response_type`.
+    pub response_type: Option<String>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `state`.
+    pub state: Option<String>,
+    /// `nonce` (OIDC).
+    pub nonce: Option<String>,
+    /// `code_challenge` (PKCE).
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method` (PKCE).
+    pub code_challenge_method: Option<String>,
+    /// `prompt` (OIDC Core §3.1.2.1).
+    pub prompt: Option<String>,
+    /// `max_age` (OIDC Core §3.1.2.1).
+    pub max_age: Option<String>,
+    /// `login_hint` (OIDC Core §3.1.2.1).
+    pub login_hint: Option<String>,
+}
+
+/// A validated authorization request, kept while the user logs in and consents.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    /// The client's `client_id`.
+    pub client_id: String,
+    /// The client's display name, for the consent page.
+    pub client_name: String,
+    /// First-party clients skip consent.
+    pub first_party: bool,
+    /// The exactly-registered redirect URI.
+    pub redirect_uri: String,
+    /// Requested scope, normalised.
+    pub scope: String,
+    /// Echoed back to the client.
+    pub state: Option<String>,
+    /// Carried into the ID token.
+    pub nonce: Option<String>,
+    /// The S256 PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// `prompt=none`: never show a page.
+    pub prompt_none: bool,
+    /// `prompt=login`: authenticate again (cleared once done).
+    pub prompt_login: bool,
+    /// `prompt=consent`: ask again (cleared once done).
+    pub prompt_consent: bool,
+    /// Maximum authentication age in seconds.
+    pub max_age: Option<i64>,
+    /// Username hint for the login page.
+    pub login_hint: Option<String>,
+}
+
+impl AuthorizationRequest {
+    /// The requested scopes.
+    pub fn scopes(&self) -> ScopeSet {
+        ScopeSet::from_tokens(self.scope.split(' ').filter(|s| !s.is_empty()))
+    }
+}
+
+/// Why an authorization request fails.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Bad client or redirect URI: show an error page, never redirect.
+    Page(String),
+    /// Report to the client at its redirect URI.
+    Redirect {
+        /// Where to send the error.
+        redirect_uri: String,
+        /// The client's `state`.
+        state: Option<String>,
+        /// The error.
+        error: OAuthError,
+    },
+    /// Storage failed (fail closed).
+    Failed(Error),
+}
+
+/// Validates an authorization request against the tenant's client registry.
+pub async fn validate(
+    db: &impl sea_orm::ConnectionTrait,
+    tenant: &TenantCtx,
+    params: &AuthorizeParams,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let client_id = params
+        .client_id
+        .as_deref()
+        .ok_or_else(|| AuthorizeError::Page("the request has no client_id".into()))?;
+    let client = match registry::get(db, tenant, client_id).await {
+        Ok(c) => c,
+        Err(Error::NotFound(_)) => return Err(AuthorizeError::Page("unknown client_id".into())),
+        Err(e) => return Err(AuthorizeError::Failed(e)),
+    };
+    let redirect_uri = params
+        .redirect_uri
+        .clone()
+        .ok_or_else(|| AuthorizeError::Page("the request has no redirect_uri".into()))?;
+    // RFC 9700 §4.1.3 / OAuth 2.1 §2.3.1: exact string comparison, nothing else.
+    if !registry::redirect_uris(&client).contains(&redirect_uri) {
+        return Err(AuthorizeError::Page(
+            "redirect_uri is not registered for this client".into(),
+        ));
+    }
+    let state = params.state.clone();
+    let fail = |code: ErrorCode, msg: &str| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error: OAuthError::new(code, msg),
+    };
+    match params.response_type.as_deref() {
+        None => return Err(fail(ErrorCode::InvalidRequest, "missing response_type")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !registry::grant_types(&client)
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
+    }
+    // PKCE (RFC 7636; OAuth 2.1 §4.1.1): S256 only; an absent method means `plain`.
+    let code_challenge = match (
+        &params.code_challenge,
+        params.code_challenge_method.as_deref(),
+    ) {
+        (Some(challenge), Some("S256")) if pkce::is_well_formed(challenge) => {
+            Some(challenge.clone())
+        }
+        (Some(_), Some("S256")) => {
+            return Err(fail(ErrorCode::InvalidRequest, "malformed code_challenge"));
+        }
+        (Some(_), _) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256 (plain is not allowed)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        (None, None) if client.require_pkce => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "PKCE is required: send code_challenge with S256",
+            ));
+        }
+        // RFC 9700 §2.1.1: a confidential client without PKCE must use a nonce.
+        (None, None) if params.nonce.is_none() => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "without PKCE a nonce is required",
+            ));
+        }
+        (None, None) => None,
+    };
+    let scope = ScopeSet::parse(params.scope.as_deref().unwrap_or_default()).map_err(|e| {
+        AuthorizeError::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            error: e,
+        }
+    })?;
+    if scope.is_empty() {
+        return Err(fail(ErrorCode::InvalidScope, "scope is required"));
+    }
+    let refused = scope.missing_from(&ScopeSet::from_tokens(registry::allowed_scopes(&client)));
+    if !refused.is_empty() {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!("scope not allowed for this client: {}", refused.join(" ")),
+        ));
+    }
+    let prompts: Vec<&str> = params
+        .prompt
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(fail(ErrorCode::InvalidRequest, "unsupported prompt value"));
+    }
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match &params.max_age {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            fail(
+                ErrorCode::InvalidRequest,
+                "max_age must be a non-negative integer",
+            )
+        })?),
+    };
+    Ok(AuthorizationRequest {
+        client_id: client.client_id,
+        client_name: client.name,
+        first_party: client.first_party,
+        redirect_uri,
+        scope: scope.to_string(),
+        state,
+        nonce: params.nonce.clone(),
+        code_challenge,
+        prompt_none,
+        prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
+        max_age,
+        login_hint: params.login_hint.clone(),
+    })
+}
+
+/// What must happen next for a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Show the login page.
+    Login,
+    /// Show the consent page.
+    Consent,
+    /// Issue the code.
+    Issue,
+    /// `prompt=none` cannot be satisfied: report this error to the client.
+    Fail(ErrorCode),
+}
+
+/// Decides the next step from the request, the browser's session and the stored consent.
+pub fn decide(
+    request: &AuthorizationRequest,
+    session: Option<&Session>,
+    consent_covers_scope: bool,
+    now: DateTime<Utc>,
+) -> Next {
+    let authenticated = session
+        .and_then(|s| s.auth_time.filter(|_| s.user_id.is_some()))
+        .is_some_and(|auth_time| {
+            !request.prompt_login
+                && request
+                    .max_age
+                    .is_none_or(|max| now.timestamp() - auth_time <= max)
+        });
+    if !authenticated {
+        return if request.prompt_none {
+            Next::Fail(ErrorCode::LoginRequired)
+        } else {
+            Next::Login
+        };
+    }
+    let needs_consent = !request.first_party && (request.prompt_consent || !consent_covers_scope);
+    match (needs_consent, request.prompt_none) {
+        (true, true) => Next::Fail(ErrorCode::ConsentRequired),
+        (true, false) => Next::Consent,
+        (false, _) => Next::Issue,
+    }
+}

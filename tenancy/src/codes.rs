@@ -1,0 +1,103 @@
+//! Authorization codes: 256-bit random values, kept in the cache under their SHA-256
+//! for 60 seconds (OAuth 2.1 §4.1.2: short-lived, single use).
+//!
+//! Redemption takes the code atomically (`GETDEL`), so of any number of concurrent
+//! redemptions exactly one gets it. The winner then leaves a "used" record naming what
+//! it issued, so a later replay by the same client (proven by its credentials and PKCE
+//! verifier) revokes those tokens (RFC 9700 §4.2.4).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Error, Result, cache::Cache, secrets};
+
+/// Lifetime of a code.
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+const KIND: &str = "code";
+const USED_KIND: &str = "code_used";
+
+/// What a code stands for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CodeGrant {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI of the request (must be repeated at the token endpoint).
+    pub redirect_uri: String,
+    /// The S256 PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// The user.
+    pub user_id: Uuid,
+    /// Granted scope.
+    pub scope: String,
+    /// The request's nonce.
+    pub nonce: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Session id.
+    pub sid: String,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+}
+
+/// A redeemed code and what its redemption issued.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UsedCode {
+    /// The original grant (for proving a replay comes from the same client).
+    pub grant: CodeGrant,
+    /// The refresh-token family issued, if any.
+    pub family_id: Option<Uuid>,
+    /// The access token issued, and its expiry.
+    pub access_jti: String,
+    /// Expiry of that access token.
+    pub access_exp: i64,
+}
+
+/// Issues a code for `grant`.
+pub async fn issue(cache: &dyn Cache, tenant_id: Uuid, grant: &CodeGrant) -> Result<String> {
+    let code = secrets::random_token("")?;
+    let bytes = serde_json::to_vec(grant).map_err(|e| Error::Internal(e.to_string()))?;
+    cache
+        .set(
+            &cache.key(tenant_id, KIND, &secrets::sha256_hex(&code)),
+            &bytes,
+            CODE_TTL,
+        )
+        .await?;
+    Ok(code)
+}
+
+/// Takes a code: returns its grant once, and never again.
+pub async fn take(cache: &dyn Cache, tenant_id: Uuid, code: &str) -> Result<Option<CodeGrant>> {
+    Ok(cache
+        .take(&cache.key(tenant_id, KIND, &secrets::sha256_hex(code)))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// Records what a code's redemption issued, for as long as those tokens live.
+pub async fn mark_used(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    code: &str,
+    used: &UsedCode,
+    ttl: Duration,
+) -> Result<()> {
+    let bytes = serde_json::to_vec(used).map_err(|e| Error::Internal(e.to_string()))?;
+    cache
+        .set(
+            &cache.key(tenant_id, USED_KIND, &secrets::sha256_hex(code)),
+            &bytes,
+            ttl,
+        )
+        .await
+}
+
+/// What an already redeemed code issued, if it was redeemed recently.
+pub async fn used(cache: &dyn Cache, tenant_id: Uuid, code: &str) -> Result<Option<UsedCode>> {
+    Ok(cache
+        .get(&cache.key(tenant_id, USED_KIND, &secrets::sha256_hex(code)))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}

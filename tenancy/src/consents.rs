@@ -1,0 +1,80 @@
+//! Consents: which scopes a user granted a client. Asked once; asked again only when
+//! new scopes appear or the client sends `prompt=consent`.
+
+use chrono::{DateTime, Utc};
+use entity::consents;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter,
+};
+use uuid::Uuid;
+
+use crate::{Result, ids, scopes::ScopeSet, tenants::TenantCtx};
+
+async fn find(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+    client_id: &str,
+) -> Result<Option<consents::Model>> {
+    Ok(consents::Entity::find()
+        .filter(consents::Column::TenantId.eq(tenant.id))
+        .filter(consents::Column::UserId.eq(user_id))
+        .filter(consents::Column::ClientId.eq(client_id))
+        .one(db)
+        .await?)
+}
+
+/// The scopes the user has granted the client.
+pub async fn granted(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+    client_id: &str,
+) -> Result<ScopeSet> {
+    Ok(find(db, tenant, user_id, client_id)
+        .await?
+        .map(|c| {
+            ScopeSet::from_tokens(
+                serde_json::from_value::<Vec<String>>(c.scopes).unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default())
+}
+
+/// Records that the user granted `scope` to the client (added to earlier grants).
+pub async fn grant(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+    client_id: &str,
+    scope: &ScopeSet,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match find(db, tenant, user_id, client_id).await? {
+        Some(existing) => {
+            let mut all: Vec<String> =
+                serde_json::from_value(existing.scopes.clone()).unwrap_or_default();
+            all.extend(scope.iter().map(str::to_owned));
+            let merged = ScopeSet::from_tokens(all);
+            let mut model = existing.into_active_model();
+            model.scopes = Set(serde_json::json!(merged.iter().collect::<Vec<_>>()));
+            model.updated_at = Set(now);
+            model.update(db).await?;
+        }
+        None => {
+            consents::ActiveModel {
+                id: Set(ids::new_id(now)),
+                tenant_id: Set(tenant.id),
+                user_id: Set(user_id),
+                client_id: Set(client_id.to_owned()),
+                scopes: Set(serde_json::json!(scope.iter().collect::<Vec<_>>())),
+                granted_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(db)
+            .await?;
+        }
+    }
+    Ok(())
+}

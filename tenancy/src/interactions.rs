@@ -1,0 +1,62 @@
+//! Pending authorization requests, kept in the cache while the user logs in and
+//! consents, and bound to the browser session that started them so another browser
+//! cannot finish them.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Error, Result, authorization::AuthorizationRequest, cache::Cache, secrets};
+
+const KIND: &str = "interaction";
+/// How long a user has to finish logging in and consenting.
+pub const INTERACTION_TTL: Duration = Duration::from_secs(600);
+
+/// A pending request and the session it belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Interaction {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// The `sid` of the session that started it.
+    pub sid: String,
+}
+
+/// Stores an interaction; returns its id.
+pub async fn save(cache: &dyn Cache, tenant_id: Uuid, interaction: &Interaction) -> Result<String> {
+    let id = secrets::random_token("")?;
+    put(cache, tenant_id, &id, interaction).await?;
+    Ok(id)
+}
+
+/// Replaces an interaction (after a step is done).
+pub async fn put(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    id: &str,
+    interaction: &Interaction,
+) -> Result<()> {
+    let bytes = serde_json::to_vec(interaction).map_err(|e| Error::Internal(e.to_string()))?;
+    cache
+        .set(&cache.key(tenant_id, KIND, id), &bytes, INTERACTION_TTL)
+        .await
+}
+
+/// The interaction with this id, if it exists.
+pub async fn load(cache: &dyn Cache, tenant_id: Uuid, id: &str) -> Result<Option<Interaction>> {
+    if id.is_empty() || id.len() > 64 {
+        return Ok(None);
+    }
+    Ok(cache
+        .get(&cache.key(tenant_id, KIND, id))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// Forgets an interaction.
+pub async fn finish(cache: &dyn Cache, tenant_id: Uuid, id: &str) -> Result<()> {
+    cache
+        .delete(&cache.key(tenant_id, KIND, id))
+        .await
+        .map(|_| ())
+}

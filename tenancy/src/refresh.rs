@@ -1,0 +1,166 @@
+//! Refresh-token storage: single use, rotated on every use, grouped in families.
+//!
+//! Only the SHA-256 of a token is stored. Redeeming marks the row used with a
+//! conditional `UPDATE ... WHERE used_at IS NULL`, so of two concurrent redemptions
+//! the database lets exactly one win. A token presented again after use is a replay
+//! (RFC 9700 §4.14.2): the whole family is revoked — unless it comes within the
+//! tenant's reuse grace window, which lets a client that lost a response retry.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::refresh_tokens;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{Result, ids, secrets, tenants::TenantCtx};
+
+/// What a new refresh token carries.
+#[derive(Clone, Debug)]
+pub struct NewRefresh {
+    /// Family to join (a new one for a code redemption).
+    pub family_id: Uuid,
+    /// Client.
+    pub client_id: String,
+    /// User.
+    pub user_id: Uuid,
+    /// Scope.
+    pub scope: String,
+    /// Session id.
+    pub sid: Option<String>,
+    /// Authentication time.
+    pub auth_time: DateTime<Utc>,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Absolute end of the family.
+    pub family_expires_at: DateTime<Utc>,
+}
+
+/// Stores a new refresh token; returns its plaintext (shown once, to the client).
+pub async fn issue(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    new: NewRefresh,
+    idle_ttl_secs: u32,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let token = secrets::random_token("")?;
+    let idle_end = now + Duration::seconds(i64::from(idle_ttl_secs));
+    refresh_tokens::ActiveModel {
+        id: Set(ids::new_id(now)),
+        tenant_id: Set(tenant.id),
+        family_id: Set(new.family_id),
+        token_hash: Set(secrets::sha256_hex(&token)),
+        client_id: Set(new.client_id),
+        user_id: Set(new.user_id),
+        scope: Set(new.scope),
+        sid: Set(new.sid),
+        auth_time: Set(new.auth_time),
+        amr: Set(serde_json::json!(new.amr)),
+        acr: Set(None),
+        issued_at: Set(now),
+        expires_at: Set(idle_end.min(new.family_expires_at)),
+        family_expires_at: Set(new.family_expires_at),
+        used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug)]
+pub enum Redemption {
+    /// First use: the row is now used; issue a successor in its family.
+    Rotated(refresh_tokens::Model),
+    /// A retry inside the grace window: issue a successor without revoking anything.
+    GraceRetry(refresh_tokens::Model),
+    /// A replay: the family has been revoked.
+    Reused(refresh_tokens::Model),
+    /// Unknown, expired, revoked, or another client's token.
+    Invalid,
+}
+
+/// Redeems `token` for `client_id`.
+pub async fn redeem(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    token: &str,
+    client_id: &str,
+    grace_secs: u32,
+    now: DateTime<Utc>,
+) -> Result<Redemption> {
+    let Some(row) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TenantId.eq(tenant.id))
+        .filter(refresh_tokens::Column::TokenHash.eq(secrets::sha256_hex(token)))
+        .one(db)
+        .await?
+    else {
+        return Ok(Redemption::Invalid);
+    };
+    if row.client_id != client_id || row.revoked_at.is_some() || row.family_expires_at <= now {
+        return Ok(Redemption::Invalid);
+    }
+    if let Some(used_at) = row.used_at {
+        if now - used_at <= Duration::seconds(i64::from(grace_secs)) && grace_secs > 0 {
+            return Ok(Redemption::GraceRetry(row));
+        }
+        revoke_family(db, tenant, row.family_id, now).await?;
+        return Ok(Redemption::Reused(row));
+    }
+    if row.expires_at <= now {
+        return Ok(Redemption::Invalid);
+    }
+    let claimed = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::Id.eq(row.id))
+        .filter(refresh_tokens::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    if claimed.rows_affected == 1 {
+        Ok(Redemption::Rotated(row))
+    } else {
+        // Lost a race with a concurrent redemption of the same token: that is reuse.
+        revoke_family(db, tenant, row.family_id, now).await?;
+        Ok(Redemption::Reused(row))
+    }
+}
+
+/// Revokes every token of a family.
+pub async fn revoke_family(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::TenantId.eq(tenant.id))
+        .filter(refresh_tokens::Column::FamilyId.eq(family_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The live row of a refresh token (for introspection and revocation).
+pub async fn find_live(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<refresh_tokens::Model>> {
+    Ok(refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TenantId.eq(tenant.id))
+        .filter(refresh_tokens::Column::TokenHash.eq(secrets::sha256_hex(token)))
+        .one(db)
+        .await?
+        .filter(|r| {
+            r.revoked_at.is_none()
+                && r.used_at.is_none()
+                && r.expires_at > now
+                && r.family_expires_at > now
+        }))
+}
