@@ -8,6 +8,7 @@
 mod api_keys;
 mod bad_input;
 mod clients;
+mod code_flow;
 mod isolation;
 mod openapi;
 mod ops;

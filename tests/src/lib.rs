@@ -201,6 +201,16 @@ impl TestApp {
         }
     }
 
+    /// A fresh browser: its own cookie jar, redirects not followed.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("browser client")
+    }
+
     /// GET with the admin token.
     pub async fn get(&self, path: &str) -> Reply {
         self.call(Method::GET, path, Some(&self.admin_token), None)

@@ -1,0 +1,712 @@
+//! The authorization code flow end to end, with a cookie-jar browser.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use e2e::{Reply, TestApp};
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+const REDIRECT: &str = "https://app.example.com/callback";
+const PASSWORD: &str = "correct horse battery";
+
+struct Rp {
+    slug: String,
+    issuer: String,
+    client_id: String,
+    secret: Option<String>,
+    user_id: String,
+}
+
+async fn setup(app: &TestApp, client_type: &str, first_party: bool) -> Rp {
+    let slug = app.create_tenant().await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = app
+        .post(
+            &format!("/api/v1/tenants/{slug}/clients"),
+            json!({ "name": "Web <app>", "client_type": client_type, "redirect_uris": [REDIRECT],
+                    "post_logout_redirect_uris": ["https://app.example.com/bye"], "first_party": first_party }),
+        )
+        .await;
+    assert_eq!(client.status, 201, "{}", client.body);
+    let user = app.create_user(&slug, "ann", PASSWORD).await;
+    Rp {
+        issuer: format!("{}/t/{slug}", app.address),
+        slug,
+        client_id: client.body["client_id"].as_str().unwrap().to_owned(),
+        secret: client.body["client_secret"].as_str().map(str::to_owned),
+        user_id: user["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn location(resp: &reqwest::Response) -> Url {
+    assert_eq!(resp.status(), 303, "expected a redirect");
+    Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn authorize(
+    browser: &Client,
+    rp: &Rp,
+    extra: &[(&str, &str)],
+    challenge: &str,
+) -> reqwest::Response {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("client_id", &rp.client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid profile email offline_access"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        params.retain(|(key, _)| key != k);
+        if !v.is_empty() {
+            params.push((k, v));
+        }
+    }
+    browser
+        .get(format!("{}/authorize", rp.issuer))
+        .query(&params)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs in on the page `login_url` points to; returns the next redirect.
+async fn log_in(browser: &Client, login_url: &Url, password: &str) -> reqwest::Response {
+    let page = browser.get(login_url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let html = page.text().await.unwrap();
+    let action = login_url.join("login").unwrap();
+    browser
+        .post(action)
+        .form(&[
+            ("interaction", hidden(&html, "interaction").as_str()),
+            ("csrf_token", hidden(&html, "csrf_token").as_str()),
+            ("username", "ann"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn consent(browser: &Client, consent_url: &Url, decision: &str) -> reqwest::Response {
+    let page = browser.get(consent_url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Web &lt;app&gt;") || html.contains("Web &#60;app&#62;"),
+        "client name is escaped"
+    );
+    assert!(html.contains("offline_access"));
+    browser
+        .post(consent_url.join("consent").unwrap())
+        .form(&[
+            ("interaction", hidden(&html, "interaction").as_str()),
+            ("csrf_token", hidden(&html, "csrf_token").as_str()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Runs authorize → login → consent (if asked) and returns the code.
+async fn get_code(browser: &Client, rp: &Rp, challenge: &str) -> String {
+    let mut resp = authorize(browser, rp, &[], challenge).await;
+    let mut next = location(&resp);
+    if next.path().ends_with("/login") {
+        resp = log_in(browser, &next, PASSWORD).await;
+        next = location(&resp);
+    }
+    if next.path().ends_with("/consent") {
+        resp = consent(browser, &next, "allow").await;
+        next = location(&resp);
+    }
+    assert!(next.as_str().starts_with(REDIRECT), "{next}");
+    assert_eq!(query(&next, "state").as_deref(), Some("st-123"));
+    assert_eq!(query(&next, "iss").as_deref(), Some(rp.issuer.as_str()));
+    query(&next, "code").unwrap()
+}
+
+async fn redeem(app: &TestApp, rp: &Rp, code: &str, verifier: &str) -> Reply {
+    token(
+        app,
+        rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+async fn token(app: &TestApp, rp: &Rp, params: &[(&str, &str)]) -> Reply {
+    let mut form: Vec<(&str, &str)> = params.to_vec();
+    let mut req = app.http.post(format!("{}/token", rp.issuer));
+    match &rp.secret {
+        Some(secret) => req = req.basic_auth(&rp.client_id, Some(secret)),
+        None => form.push(("client_id", &rp.client_id)),
+    }
+    TestApp::reply(req.form(&form).send().await.unwrap()).await
+}
+
+async fn introspect(app: &TestApp, rp: &Rp, token: &str) -> Value {
+    let mut req = app
+        .http
+        .post(format!("{}/introspect", rp.issuer))
+        .form(&[("token", token)]);
+    if let Some(secret) = &rp.secret {
+        req = req.basic_auth(&rp.client_id, Some(secret));
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_code_flow_works_for_a_confidential_client_with_consent_sso_refresh_and_userinfo() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", false).await;
+    let browser = app.browser();
+    let (verifier, challenge) = pkce();
+
+    // First run: login page, then consent page, then the code.
+    let first = authorize(&browser, &rp, &[], &challenge).await;
+    let login_url = location(&first);
+    assert!(login_url.path().ends_with("/login"));
+    let anon_cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        anon_cookie.contains("HttpOnly") && anon_cookie.contains("SameSite=Lax"),
+        "{anon_cookie}"
+    );
+    // A wrong password re-shows the form with the same answer as an unknown user.
+    let wrong = log_in(&browser, &login_url, "wrong password").await;
+    assert_eq!(wrong.status(), 401);
+    let logged_in = log_in(&browser, &login_url, PASSWORD).await;
+    let new_cookie = logged_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cookie_value = |c: &str| c.split(';').next().unwrap().to_owned();
+    assert_ne!(
+        cookie_value(&anon_cookie),
+        cookie_value(&new_cookie),
+        "the session id changes at login"
+    );
+    let consent_url = location(&logged_in);
+    assert!(consent_url.path().ends_with("/consent"), "{consent_url}");
+    let done = location(&consent(&browser, &consent_url, "allow").await);
+    let code = query(&done, "code").unwrap();
+    assert_eq!(query(&done, "state").as_deref(), Some("st-123"));
+    assert_eq!(query(&done, "iss").as_deref(), Some(rp.issuer.as_str()));
+
+    let tokens = redeem(&app, &rp, &code, &verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    assert_eq!(tokens.headers["cache-control"], "no-store");
+    let access = tokens.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens.body["refresh_token"].as_str().unwrap().to_owned();
+    let id_token = tokens.body["id_token"].as_str().unwrap().to_owned();
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode(&id_token)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["iss"], rp.issuer.as_str());
+    assert_eq!(claims["sub"], rp.user_id.as_str());
+    assert_eq!(claims["aud"], rp.client_id.as_str());
+    assert_eq!(claims["azp"], rp.client_id.as_str());
+    assert_eq!(claims["nonce"], "n-456");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert!(claims["auth_time"].is_i64() && claims["sid"].is_string() && claims["acr"].is_string());
+    let expected_at_hash = URL_SAFE_NO_PAD.encode(&Sha256::digest(access.as_bytes())[..16]);
+    assert_eq!(claims["at_hash"], expected_at_hash);
+
+    // UserInfo releases claims by scope.
+    let info = app
+        .http
+        .get(format!("{}/userinfo", rp.issuer))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["sub"], rp.user_id.as_str());
+    assert_eq!(info["email"], "ann@example.com");
+    assert_eq!(info["preferred_username"], "ann");
+    let bad = app
+        .http
+        .get(format!("{}/userinfo", rp.issuer))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    assert!(
+        bad.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_token\"")
+    );
+
+    // SSO: the second authorization in this browser skips login and consent.
+    let (verifier2, challenge2) = pkce();
+    let again = location(&authorize(&browser, &rp, &[], &challenge2).await);
+    assert!(
+        again.as_str().starts_with(REDIRECT),
+        "no pages the second time: {again}"
+    );
+    let code2 = query(&again, "code").unwrap();
+    assert_eq!(redeem(&app, &rp, &code2, &verifier2).await.status, 200);
+
+    // Refresh: rotated on use; narrower scope allowed, wider refused.
+    let rotated = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let refresh2 = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(refresh2, refresh);
+    let wider = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh2),
+            ("scope", "openid api:admin"),
+        ],
+    )
+    .await;
+    assert_eq!(wider.body["error"], "invalid_scope");
+
+    // Reuse of the spent token revokes the whole family and is audited.
+    let reuse = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(reuse.status, 400);
+    assert_eq!(reuse.body["error"], "invalid_grant");
+    let after = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh2),
+        ],
+    )
+    .await;
+    assert_eq!(
+        after.body["error"], "invalid_grant",
+        "the family is revoked"
+    );
+    let audit = app
+        .get(&format!(
+            "/api/v1/tenants/{}/audit-events?limit=200",
+            rp.slug
+        ))
+        .await;
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "refresh_token.reuse_detected")
+    );
+}
+
+#[tokio::test]
+async fn a_public_first_party_client_uses_pkce_without_a_secret() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "public", true).await;
+    let browser = app.browser();
+    let (verifier, challenge) = pkce();
+    let code = get_code(&browser, &rp, &challenge).await;
+    let tokens = redeem(&app, &rp, &code, &verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    assert!(tokens.body["id_token"].is_string());
+}
+
+#[tokio::test]
+async fn bad_clients_and_redirect_uris_get_an_error_page_and_never_a_redirect() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+    let (_, challenge) = pkce();
+    for (what, extra) in [
+        ("unknown client", vec![("client_id", "nope")]),
+        ("missing client", vec![("client_id", "")]),
+        (
+            "unregistered",
+            vec![("redirect_uri", "https://evil.example/callback")],
+        ),
+        (
+            "trailing slash",
+            vec![("redirect_uri", "https://app.example.com/callback/")],
+        ),
+        (
+            "extra query",
+            vec![("redirect_uri", "https://app.example.com/callback?x=1")],
+        ),
+        (
+            "other port",
+            vec![("redirect_uri", "https://app.example.com:8443/callback")],
+        ),
+        (
+            "other case",
+            vec![("redirect_uri", "https://APP.example.com/callback")],
+        ),
+        ("missing", vec![("redirect_uri", "")]),
+    ] {
+        let resp = authorize(&browser, &rp, &extra, &challenge).await;
+        assert_eq!(resp.status(), 400, "{what}");
+        assert!(
+            resp.headers().get("location").is_none(),
+            "{what} must not redirect"
+        );
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+}
+
+#[tokio::test]
+async fn protocol_errors_go_back_to_the_client_with_state_and_iss() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+    let (_, challenge) = pkce();
+    for (what, extra, error) in [
+        (
+            "implicit",
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (
+            "no PKCE",
+            vec![("code_challenge", ""), ("code_challenge_method", "")],
+            "invalid_request",
+        ),
+        (
+            "plain PKCE",
+            vec![("code_challenge_method", "plain")],
+            "invalid_request",
+        ),
+        (
+            "no method",
+            vec![("code_challenge_method", "")],
+            "invalid_request",
+        ),
+        (
+            "bad scope",
+            vec![("scope", "openid admin:all")],
+            "invalid_scope",
+        ),
+        (
+            "bad prompt",
+            vec![("prompt", "none login")],
+            "invalid_request",
+        ),
+        ("prompt none", vec![("prompt", "none")], "login_required"),
+    ] {
+        let next = location(&authorize(&browser, &rp, &extra, &challenge).await);
+        assert!(next.as_str().starts_with(REDIRECT), "{what}: {next}");
+        assert_eq!(query(&next, "error").as_deref(), Some(error), "{what}");
+        assert_eq!(query(&next, "state").as_deref(), Some("st-123"), "{what}");
+        assert_eq!(
+            query(&next, "iss").as_deref(),
+            Some(rp.issuer.as_str()),
+            "{what}"
+        );
+        assert!(query(&next, "code").is_none());
+    }
+}
+
+#[tokio::test]
+async fn consent_is_asked_once_can_be_denied_and_prompt_none_reports_what_is_missing() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", false).await;
+    let browser = app.browser();
+    let (_, challenge) = pkce();
+    let login_url = location(&authorize(&browser, &rp, &[], &challenge).await);
+    let consent_url = location(&log_in(&browser, &login_url, PASSWORD).await);
+    let denied = location(&consent(&browser, &consent_url, "deny").await);
+    assert_eq!(query(&denied, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query(&denied, "state").as_deref(), Some("st-123"));
+
+    let none = location(&authorize(&browser, &rp, &[("prompt", "none")], &challenge).await);
+    assert_eq!(query(&none, "error").as_deref(), Some("consent_required"));
+
+    let consent_again = location(&authorize(&browser, &rp, &[], &challenge).await);
+    assert!(consent_again.path().ends_with("/consent"));
+    let ok = location(&consent(&browser, &consent_again, "allow").await);
+    assert!(query(&ok, "code").is_some());
+    let silent = location(&authorize(&browser, &rp, &[("prompt", "none")], &challenge).await);
+    assert!(query(&silent, "code").is_some(), "consent remembered");
+    let forced = location(&authorize(&browser, &rp, &[("prompt", "consent")], &challenge).await);
+    assert!(
+        forced.path().ends_with("/consent"),
+        "prompt=consent asks again"
+    );
+    let relogin = location(&authorize(&browser, &rp, &[("prompt", "login")], &challenge).await);
+    assert!(
+        relogin.path().ends_with("/login"),
+        "prompt=login asks again"
+    );
+}
+
+#[tokio::test]
+async fn code_redemption_refusals_and_replay_revocation() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+
+    // Wrong verifier, wrong redirect URI, missing verifier: invalid_grant.
+    for (verifier_override, redirect) in [
+        (Some("x".repeat(43)), REDIRECT),
+        (None, "https://app.example.com/other"),
+    ] {
+        let (verifier, challenge) = pkce();
+        let code = get_code(&browser, &rp, &challenge).await;
+        let v = verifier_override.unwrap_or(verifier);
+        let reply = token(
+            &app,
+            &rp,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", &v),
+            ],
+        )
+        .await;
+        assert_eq!(reply.body["error"], "invalid_grant", "{}", reply.body);
+    }
+    let (_, challenge) = pkce();
+    let code = get_code(&browser, &rp, &challenge).await;
+    let reply = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(reply.body["error"], "invalid_grant");
+
+    // A code redeemed by another client is refused.
+    let other = app
+        .post(
+            &format!("/api/v1/tenants/{}/clients", rp.slug),
+            json!({ "name": "o", "client_type": "confidential", "redirect_uris": [REDIRECT] }),
+        )
+        .await;
+    let thief = Rp {
+        slug: rp.slug.clone(),
+        issuer: rp.issuer.clone(),
+        client_id: other.body["client_id"].as_str().unwrap().to_owned(),
+        secret: other.body["client_secret"].as_str().map(str::to_owned),
+        user_id: rp.user_id.clone(),
+    };
+    let (verifier, challenge) = pkce();
+    let code = get_code(&browser, &rp, &challenge).await;
+    assert_eq!(
+        redeem(&app, &thief, &code, &verifier).await.body["error"],
+        "invalid_grant"
+    );
+
+    // Replay with the wrong verifier revokes nothing; replay by the rightful client does.
+    let (verifier, challenge) = pkce();
+    let code = get_code(&browser, &rp, &challenge).await;
+    let first = redeem(&app, &rp, &code, &verifier).await;
+    assert_eq!(first.status, 200);
+    let access = first.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = first.body["refresh_token"].as_str().unwrap().to_owned();
+    let wrong = redeem(&app, &rp, &code, &"y".repeat(43)).await;
+    assert_eq!(wrong.body["error"], "invalid_grant");
+    let by_thief = redeem(&app, &thief, &code, &verifier).await;
+    assert_eq!(by_thief.body["error"], "invalid_grant");
+    assert_eq!(
+        introspect(&app, &rp, &access).await["active"],
+        true,
+        "a bad replay revokes nothing"
+    );
+    assert_eq!(introspect(&app, &rp, &refresh).await["active"], true);
+    let replay = redeem(&app, &rp, &code, &verifier).await;
+    assert_eq!(replay.body["error"], "invalid_grant");
+    assert_eq!(
+        introspect(&app, &rp, &access).await["active"],
+        false,
+        "replay revokes the access token"
+    );
+    assert_eq!(
+        introspect(&app, &rp, &refresh).await["active"],
+        false,
+        "and the refresh family"
+    );
+}
+
+#[tokio::test]
+async fn fifty_parallel_redemptions_of_one_code_yield_exactly_one_token_response() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    let attempts = (0..50).map(|_| redeem(&app, &rp, &code, &verifier));
+    let replies = futures_util::future::join_all(attempts).await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 1);
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.status == 200 || r.body["error"] == "invalid_grant")
+    );
+}
+
+#[tokio::test]
+async fn twenty_parallel_redemptions_of_one_refresh_token_yield_exactly_one_success() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let params = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let attempts = (0..20).map(|_| token(&app, &rp, &params));
+    let replies = futures_util::future::join_all(attempts).await;
+    assert_eq!(replies.iter().filter(|r| r.status == 200).count(), 1);
+    assert!(replies.iter().all(|r| r.status.as_u16() < 500));
+}
+
+#[tokio::test]
+async fn tokens_of_one_tenant_are_useless_at_another() {
+    let app = TestApp::spawn().await;
+    let a = setup(&app, "confidential", true).await;
+    let b = setup(&app, "confidential", true).await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &a, &challenge).await;
+    let tokens = redeem(&app, &a, &code, &verifier).await;
+    let access = tokens.body["access_token"].as_str().unwrap();
+    let refresh = tokens.body["refresh_token"].as_str().unwrap();
+    // A's client id and code mean nothing at B.
+    let at_b = Rp {
+        slug: b.slug.clone(),
+        issuer: b.issuer.clone(),
+        client_id: a.client_id.clone(),
+        secret: a.secret.clone(),
+        user_id: a.user_id.clone(),
+    };
+    assert_eq!(
+        redeem(&app, &at_b, &code, &verifier).await.body["error"],
+        "invalid_client"
+    );
+    assert_eq!(
+        introspect(&app, &b, access).await,
+        json!({ "active": false })
+    );
+    assert_eq!(
+        introspect(&app, &b, refresh).await,
+        json!({ "active": false })
+    );
+    let refreshed = token(
+        &app,
+        &b,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(refreshed.body["error"], "invalid_grant");
+    let info = app
+        .http
+        .get(format!("{}/userinfo", b.issuer))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401);
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uris() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+    let (verifier, challenge) = pkce();
+    let code = get_code(&browser, &rp, &challenge).await;
+    let id_token = redeem(&app, &rp, &code, &verifier).await.body["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let evil = browser
+        .get(format!("{}/logout", rp.issuer))
+        .query(&[
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", "https://evil.example/bye"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), 400);
+    let out = browser
+        .get(format!("{}/logout", rp.issuer))
+        .query(&[
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", "https://app.example.com/bye"),
+            ("state", "bye-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = location(&out);
+    assert_eq!(back.as_str(), "https://app.example.com/bye?state=bye-1");
+    // The session is gone: the next authorization asks for a login again.
+    let (_, challenge) = pkce();
+    let next = location(&authorize(&browser, &rp, &[], &challenge).await);
+    assert!(next.path().ends_with("/login"), "{next}");
+    let _ = app.call(Method::GET, "/healthz", None, None).await;
+}
