@@ -60,10 +60,7 @@ fn query(url: &Url, name: &str) -> Option<String> {
 
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in page"))
-        + marker.len();
+    let start = html.find(&marker).unwrap() + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
