@@ -86,6 +86,15 @@ pub struct Settings {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated IPs);
+    /// from anyone else the header is ignored.
+    #[arg(
+        long,
+        env = "TESSERA_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long in-flight requests may run after SIGTERM before the process exits.
     #[arg(
         long,
@@ -117,6 +126,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             data_dir: DEFAULT_DATA_DIR.into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            trusted_proxies: Vec::new(),
             shutdown_grace_secs: 30,
         }
     }
@@ -138,6 +148,7 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("data_dir", &self.data_dir)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }

@@ -39,6 +39,9 @@ pub struct CodeGrant {
     pub sid: String,
     /// Authentication methods.
     pub amr: Vec<String>,
+    /// When the code stops being redeemable (seconds since the epoch), checked against
+    /// the server clock in addition to the cache's own expiry.
+    pub expires_at: i64,
 }
 
 /// A redeemed code and what its redemption issued.

@@ -707,3 +707,211 @@ async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uri
     assert!(next.path().ends_with("/login"), "{next}");
     let _ = app.call(Method::GET, "/healthz", None, None).await;
 }
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    app.clock.advance(61);
+    assert_eq!(
+        redeem(&app, &rp, &code, &verifier).await.body["error"],
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn a_reuse_grace_window_lets_a_client_retry_then_reuse_revokes() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    app.patch(
+        &format!("/api/v1/tenants/{}", rp.slug),
+        json!({ "settings": { "refresh_token_reuse_grace_secs": 10 } }),
+    )
+    .await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let params = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let first = token(&app, &rp, &params).await;
+    assert_eq!(first.status, 200);
+    // The response was "lost": a retry within the window gets a fresh pair.
+    let retry = token(&app, &rp, &params).await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    let kept = retry.body["refresh_token"].as_str().unwrap().to_owned();
+    // After the window a replay is reuse: the family dies.
+    app.clock.advance(11);
+    assert_eq!(
+        token(&app, &rp, &params).await.body["error"],
+        "invalid_grant"
+    );
+    let dead = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &kept)],
+    )
+    .await;
+    assert_eq!(dead.body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn refresh_tokens_expire_when_idle() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    app.patch(
+        &format!("/api/v1/tenants/{}", rp.slug),
+        json!({ "settings": { "refresh_token_idle_ttl_secs": 300 } }),
+    )
+    .await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.clock.advance(301);
+    let reply = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(reply.body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_confidential_client_without_pkce_must_send_a_nonce() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    app.patch(
+        &format!("/api/v1/tenants/{}/clients/{}", rp.slug, rp.client_id),
+        json!({ "require_pkce": false }),
+    )
+    .await;
+    let browser = app.browser();
+    let no_pkce = [("code_challenge", ""), ("code_challenge_method", "")];
+    let mut without_nonce = no_pkce.to_vec();
+    without_nonce.push(("nonce", ""));
+    let refused = location(&authorize(&browser, &rp, &without_nonce, "").await);
+    assert_eq!(query(&refused, "error").as_deref(), Some("invalid_request"));
+    let login = location(&authorize(&browser, &rp, &no_pkce, "").await);
+    let done = location(&log_in(&browser, &login, PASSWORD).await);
+    let code = query(&done, "code").unwrap();
+    let reply = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Public clients can never lift PKCE.
+    let public = setup(&app, "public", true).await;
+    let lift = app
+        .patch(
+            &format!(
+                "/api/v1/tenants/{}/clients/{}",
+                public.slug, public.client_id
+            ),
+            json!({ "require_pkce": false }),
+        )
+        .await;
+    lift.assert_problem(422);
+}
+
+#[tokio::test]
+async fn max_age_forces_a_fresh_login_and_oversized_parameters_are_refused() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+    let (_, challenge) = pkce();
+    get_code(&browser, &rp, &challenge).await;
+    app.clock.advance(120);
+    let fresh = location(&authorize(&browser, &rp, &[("max_age", "60")], &challenge).await);
+    assert!(fresh.path().ends_with("/login"), "{fresh}");
+    let ok = location(&authorize(&browser, &rp, &[("max_age", "3600")], &challenge).await);
+    assert!(query(&ok, "code").is_some());
+    let huge = "s".repeat(5000);
+    let resp = authorize(&browser, &rp, &[("state", &huge)], &challenge).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn forwarded_headers_are_believed_only_from_trusted_proxies() {
+    for (trusted, expected) in [(false, "127.0.0.1"), (true, "203.0.113.9")] {
+        let app = TestApp::spawn_with(|s| {
+            if trusted {
+                s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+        .await;
+        let created = app
+            .http
+            .post(format!("{}/api/v1/tenants", app.address))
+            .bearer_auth(&app.admin_token)
+            .header("x-forwarded-for", "198.51.100.7, 203.0.113.9")
+            .json(&json!({ "slug": e2e::unique_slug("xff"), "display_name": "x" }))
+            .send()
+            .await
+            .unwrap();
+        let slug = created.json::<Value>().await.unwrap()["slug"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let audit = app
+            .get(&format!("/api/v1/tenants/{slug}/audit-events"))
+            .await;
+        assert_eq!(audit.body["items"][0]["ip"], expected, "trusted={trusted}");
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_family_and_disabled_users_cannot_log_in() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = app
+        .http
+        .post(format!("{}/revoke", rp.issuer))
+        .basic_auth(&rp.client_id, rp.secret.as_ref())
+        .form(&[
+            ("token", refresh.as_str()),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let reply = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(reply.body["error"], "invalid_grant");
+
+    app.patch(
+        &format!("/api/v1/tenants/{}/users/{}", rp.slug, rp.user_id),
+        json!({ "enabled": false }),
+    )
+    .await;
+    let browser = app.browser();
+    let login = location(&authorize(&browser, &rp, &[], &challenge).await);
+    assert_eq!(log_in(&browser, &login, PASSWORD).await.status(), 401);
+}

@@ -9,7 +9,10 @@
     reason = "test harness: a broken assumption must fail the test loudly"
 )]
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context;
 use api::{Application, Settings};
@@ -17,6 +20,31 @@ use reqwest::{Method, StatusCode, header::HeaderMap};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+/// The server's clock in tests: starts at the real time and moves only when told.
+pub struct TestClock(Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl TestClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test clock starts at the real time"
+    )]
+    fn starting_now() -> Self {
+        Self(Mutex::new(chrono::Utc::now()))
+    }
+
+    /// Moves the server's time forward.
+    pub fn advance(&self, secs: i64) {
+        let mut now = self.0.lock().expect("clock lock");
+        *now += chrono::Duration::seconds(secs);
+    }
+}
+
+impl api::state::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("clock lock")
+    }
+}
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
@@ -32,6 +60,8 @@ pub struct TestApp {
     pub master_key: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The server's clock.
+    pub clock: Arc<TestClock>,
     shutdown: Option<oneshot::Sender<()>>,
     _data_dir: tempfile::TempDir,
     pg_schema: Option<(String, String)>,
@@ -137,7 +167,8 @@ impl TestApp {
         }
         tweak(&mut settings);
 
-        let mut app = Application::build(settings).await?;
+        let clock = Arc::new(TestClock::starting_now());
+        let mut app = Application::build_with_clock(settings, clock.clone()).await?;
         let bootstrap_key = app
             .take_bootstrap_key()
             .map(|k| secrecy::ExposeSecret::expose_secret(&k).to_owned())
@@ -163,6 +194,7 @@ impl TestApp {
             db,
             master_key,
             http,
+            clock,
             shutdown: Some(tx),
             _data_dir: data_dir,
             pg_schema,

@@ -35,10 +35,8 @@ pub async fn caller(state: &AppState, auth: &ApiKeyAuth, req: &Request) -> ApiRe
     .await?;
     let actor = Actor {
         id: principal.actor_id.clone(),
-        ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string()),
+        ip: crate::client_ip::client_ip(req, &state.settings.trusted_proxies)
+            .map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)

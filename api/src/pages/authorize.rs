@@ -1,7 +1,5 @@
 //! `GET|POST /t/{slug}/authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
 
-use std::time::Duration;
-
 use poem::{
     Body, IntoResponse, Request, Response, handler,
     http::{Method, StatusCode},
@@ -83,7 +81,9 @@ pub async fn authorize(
         Err(AuthorizeError::Failed(err)) => return flow::unavailable(&issuer, &err),
     };
     let cache = state.cache.as_ref();
-    let ttl = Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));
+    // An anonymous session lives only as long as a sign-in may take, so drive-by
+    // traffic cannot fill the cache; login replaces it with a full-length one.
+    let ttl = interactions::INTERACTION_TTL;
     let (new_cookie, session) = match flow::current_session(&state, &issuer, req).await {
         Ok(Some((_, session))) => (None, session),
         Ok(None) => match sessions::start(cache, tenant.id, ttl).await {

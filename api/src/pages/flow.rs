@@ -137,6 +137,7 @@ async fn step(
                 auth_time: session.auth_time.unwrap_or(now.timestamp()),
                 sid: session.sid.clone(),
                 amr: session.amr.clone(),
+                expires_at: now.timestamp() + codes::CODE_TTL.as_secs() as i64,
             };
             let code = codes::issue(cache, tenant.id, &grant).await?;
             interactions::finish(cache, tenant.id, id).await?;

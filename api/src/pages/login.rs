@@ -127,10 +127,8 @@ pub async fn submit(
     let now = state.now();
     let actor = Actor {
         id: "anonymous".into(),
-        ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string()),
+        ip: crate::client_ip::client_ip(req, &state.settings.trusted_proxies)
+            .map(|ip| ip.to_string()),
         user_agent: req.header("user-agent").map(str::to_owned),
     };
     let user = match login::verify(&state.db, &tenant, username, password).await {

@@ -63,6 +63,9 @@ pub async fn grant<C: ConnectionTrait>(
             "the code is invalid, expired or already used",
         ));
     };
+    if ctx.now.timestamp() >= grant.expires_at {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
     if grant.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
