@@ -35,7 +35,7 @@ pub async fn introspect(
             None => json!({ "active": false }),
         });
     }
-    match tokens::verify(keys, cache, tenant.id, issuer, token).await? {
+    match tokens::verify(keys, cache, tenant.id, issuer, token, now).await? {
         Ok(claims) => Ok(json!({
             "active": true,
             "token_type": "Bearer",

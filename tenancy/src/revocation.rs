@@ -35,7 +35,7 @@ pub async fn revoke(
             _ => Ok(false),
         };
     }
-    match tokens::verify(keys, cache, tenant.id, issuer, token).await? {
+    match tokens::verify(keys, cache, tenant.id, issuer, token, now).await? {
         Ok(claims) if claims.client_id == client.client_id => {
             tokens::revoke(cache, tenant.id, &claims.jti, claims.exp, now).await?;
             Ok(true)

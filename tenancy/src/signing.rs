@@ -8,6 +8,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::ConnectionTrait;
 use serde::{Serialize, de::DeserializeOwned};
@@ -128,15 +129,17 @@ impl TenantKeys {
     }
 
     /// Verifies a JWT signed by one of this tenant's published keys: signature, `typ`,
-    /// `iss`, `exp` (no leeway), and `aud` when given.
+    /// `iss`, `aud` when given, and expiry against `now` (no leeway; time is an input,
+    /// never the library's own clock).
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
         typ: &str,
         issuer: &str,
         audience: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<T, VerifyError> {
-        self.verify_inner(token, typ, issuer, audience, true)
+        self.verify_inner(token, typ, issuer, audience, Some(now))
     }
 
     /// [`TenantKeys::verify`] without the expiry check, for `id_token_hint`
@@ -147,7 +150,7 @@ impl TenantKeys {
         typ: &str,
         issuer: &str,
     ) -> Result<T, VerifyError> {
-        self.verify_inner(token, typ, issuer, None, false)
+        self.verify_inner(token, typ, issuer, None, None)
     }
 
     fn verify_inner<T: DeserializeOwned>(
@@ -156,7 +159,7 @@ impl TenantKeys {
         typ: &str,
         issuer: &str,
         audience: Option<&str>,
-        check_exp: bool,
+        now: Option<DateTime<Utc>>,
     ) -> Result<T, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
@@ -172,17 +175,28 @@ impl TenantKeys {
             return Err(VerifyError::WrongType);
         }
         let mut validation = Validation::new(*alg);
-        validation.leeway = 0;
-        validation.validate_exp = check_exp;
+        // Expiry is checked below against the caller's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "iat"]);
         match audience {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        jsonwebtoken::decode::<T>(token, key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?
+            .claims;
+        if let Some(now) = now {
+            let exp = claims
+                .get("exp")
+                .and_then(serde_json::Value::as_i64)
+                .ok_or(VerifyError::Malformed)?;
+            if exp <= now.timestamp() {
+                return Err(VerifyError::Invalid("expired".into()));
+            }
+        }
+        serde_json::from_value(claims).map_err(|e| VerifyError::Invalid(e.to_string()))
     }
 }
 

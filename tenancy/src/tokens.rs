@@ -104,8 +104,9 @@ pub async fn verify(
     tenant_id: Uuid,
     issuer: &str,
     token: &str,
+    now: DateTime<Utc>,
 ) -> Result<std::result::Result<AccessClaims, Rejection>> {
-    let claims = match keys.verify::<AccessClaims>(token, ACCESS_TOKEN_TYP, issuer, None) {
+    let claims = match keys.verify::<AccessClaims>(token, ACCESS_TOKEN_TYP, issuer, None, now) {
         Ok(claims) => claims,
         Err(e) => return Ok(Err(e.into())),
     };

@@ -915,3 +915,29 @@ async fn revoking_a_refresh_token_ends_its_family_and_disabled_users_cannot_log_
     let login = location(&authorize(&browser, &rp, &[], &challenge).await);
     assert_eq!(log_in(&browser, &login, PASSWORD).await.status(), 401);
 }
+
+#[tokio::test]
+async fn access_tokens_expire_on_the_server_clock() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    let access = redeem(&app, &rp, &code, &verifier).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(introspect(&app, &rp, &access).await["active"], true);
+    app.clock.advance(601);
+    assert_eq!(
+        introspect(&app, &rp, &access).await,
+        json!({ "active": false })
+    );
+    let info = app
+        .http
+        .get(format!("{}/userinfo", rp.issuer))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401);
+}

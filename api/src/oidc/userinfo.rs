@@ -47,6 +47,7 @@ async fn run(
         issuer.tenant.id,
         &issuer.url,
         token,
+        state.now(),
     )
     .await?
     .map_err(|_| invalid("the access token is invalid, expired or revoked"))?;

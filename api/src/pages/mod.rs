@@ -179,3 +179,57 @@ pub fn set_session_cookie(
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::Response;
+
+    use super::*;
+
+    fn cookie_for(public_url: &str) -> String {
+        let settings = Settings {
+            public_url: public_url.into(),
+            ..Settings::default()
+        };
+        let mut resp = Response::default();
+        set_session_cookie(&mut resp, &settings, "acme", "abc", 60);
+        resp.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn https_sessions_use_a_secure_host_prefixed_cookie() {
+        let cookie = cookie_for("https://id.example.com");
+        assert!(cookie.starts_with("__Host-tessera-acme=abc;"), "{cookie}");
+        for attr in ["Path=/;", "Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(cookie.contains(attr), "{attr} missing: {cookie}");
+        }
+        assert!(!cookie.contains("Domain"));
+    }
+
+    #[test]
+    fn http_sessions_are_scoped_to_the_tenant_path() {
+        let cookie = cookie_for("http://127.0.0.1:8080");
+        assert!(cookie.starts_with("tessera-acme=abc;"), "{cookie}");
+        assert!(
+            cookie.contains("Path=/t/acme;")
+                && cookie.contains("HttpOnly")
+                && !cookie.contains("Secure")
+        );
+    }
+
+    #[test]
+    fn client_redirects_keep_the_registered_query_and_encode_parameters() {
+        let resp = redirect_to_client(
+            "https://app.example.com/cb?tenant=1",
+            &[("code", "a b&c"), ("state", "x")],
+        );
+        let location = resp.headers()[header::LOCATION].to_str().unwrap();
+        assert_eq!(
+            location,
+            "https://app.example.com/cb?tenant=1&code=a+b%26c&state=x"
+        );
+    }
+}
