@@ -394,16 +394,12 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     let txn = db.begin().await?;
     let client = get(&txn, tenant, client_id).await?;
     // Its refresh tokens and the consents given to it go with it.
-    entity::refresh_tokens::Entity::delete_many()
-        .filter(entity::refresh_tokens::Column::TenantId.eq(tenant.id))
-        .filter(entity::refresh_tokens::Column::ClientId.eq(&client.client_id))
-        .exec(&txn)
-        .await?;
-    entity::consents::Entity::delete_many()
-        .filter(entity::consents::Column::TenantId.eq(tenant.id))
-        .filter(entity::consents::Column::ClientId.eq(&client.client_id))
-        .exec(&txn)
-        .await?;
+    crate::consents::forget(
+        &txn,
+        tenant,
+        crate::consents::Party::Client(&client.client_id),
+    )
+    .await?;
     clients::Entity::delete_by_id(client.id).exec(&txn).await?;
     audit::record(
         &txn,

@@ -78,3 +78,39 @@ pub async fn grant(
     }
     Ok(())
 }
+
+/// Whose grants to forget.
+#[derive(Clone, Copy, Debug)]
+pub enum Party<'a> {
+    /// A user (being deleted).
+    User(Uuid),
+    /// A client, by `client_id` (being deleted).
+    Client(&'a str),
+}
+
+/// Deletes everything granted to or by a party — its consents and refresh tokens — so
+/// nothing outlives the user or client it belonged to.
+pub async fn forget(db: &impl ConnectionTrait, tenant: &TenantCtx, party: Party<'_>) -> Result<()> {
+    use entity::refresh_tokens;
+    let (tokens, given) = match party {
+        Party::User(id) => (
+            refresh_tokens::Column::UserId.eq(id),
+            consents::Column::UserId.eq(id),
+        ),
+        Party::Client(client_id) => (
+            refresh_tokens::Column::ClientId.eq(client_id),
+            consents::Column::ClientId.eq(client_id),
+        ),
+    };
+    refresh_tokens::Entity::delete_many()
+        .filter(refresh_tokens::Column::TenantId.eq(tenant.id))
+        .filter(tokens)
+        .exec(db)
+        .await?;
+    consents::Entity::delete_many()
+        .filter(consents::Column::TenantId.eq(tenant.id))
+        .filter(given)
+        .exec(db)
+        .await?;
+    Ok(())
+}

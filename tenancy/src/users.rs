@@ -289,16 +289,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     let txn = db.begin().await?;
     let user = get(&txn, tenant, id).await?;
     // What the user granted and holds goes with them.
-    entity::refresh_tokens::Entity::delete_many()
-        .filter(entity::refresh_tokens::Column::TenantId.eq(tenant.id))
-        .filter(entity::refresh_tokens::Column::UserId.eq(user.id))
-        .exec(&txn)
-        .await?;
-    entity::consents::Entity::delete_many()
-        .filter(entity::consents::Column::TenantId.eq(tenant.id))
-        .filter(entity::consents::Column::UserId.eq(user.id))
-        .exec(&txn)
-        .await?;
+    crate::consents::forget(&txn, tenant, crate::consents::Party::User(user.id)).await?;
     users::Entity::delete_by_id(user.id).exec(&txn).await?;
     audit::record(
         &txn,

@@ -8,14 +8,11 @@ use poem::{
 use tenancy::{
     consents, interactions,
     oauth_error::{ErrorCode, OAuthError},
-    sessions,
     tenants::TenantCtx,
 };
 
-use super::{ConsentPage, error_page, flow, html};
-use crate::{oauth::form::Params, protocol, state::AppState};
-
-const EXPIRED: &str = "This request has expired or belongs to another browser window. Please start again from the application.";
+use super::{ConsentPage, flow, html};
+use crate::{protocol, state::AppState};
 
 /// Shows the consent form.
 #[handler]
@@ -24,32 +21,25 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let name = issuer.tenant.display_name.clone();
-    let query = Params::parse(req.uri().query().unwrap_or_default().as_bytes()).ok();
-    let id = query
-        .as_ref()
-        .and_then(|q| q.get("interaction"))
-        .unwrap_or_default()
-        .to_owned();
-    let session = match flow::current_session(&state, &issuer, req).await {
-        Ok(Some((_, s))) if s.user_id.is_some() => s,
-        Ok(_) => return error_page(&name, StatusCode::BAD_REQUEST, EXPIRED),
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
-    match flow::bound_interaction(&state, &issuer, Some(&id), &session).await {
-        Ok(Some(ix)) => html(
+    match flow::load_step(&state, &issuer, req, &flow::interaction_param(req), true).await {
+        Ok(step) => html(
             StatusCode::OK,
             &ConsentPage {
-                tenant_name: &name,
-                client_name: &ix.request.client_name,
-                scopes: ix.request.scopes().iter().map(str::to_owned).collect(),
+                tenant_name: &issuer.tenant.display_name,
+                client_name: &step.interaction.request.client_name,
+                scopes: step
+                    .interaction
+                    .request
+                    .scopes()
+                    .iter()
+                    .map(str::to_owned)
+                    .collect(),
                 action: format!("{}/consent", issuer.url),
-                interaction: &id,
-                csrf: &session.csrf,
+                interaction: &step.id,
+                csrf: &step.session.csrf,
             },
         ),
-        Ok(None) => error_page(&name, StatusCode::BAD_REQUEST, EXPIRED),
-        Err(err) => crate::error::oauth_error_response(&err),
+        Err(page) => page,
     }
 }
 
@@ -65,35 +55,16 @@ pub async fn submit(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let name = issuer.tenant.display_name.clone();
-    let form = match body
-        .into_bytes_limit(state.settings.max_body_bytes)
-        .await
-        .ok()
-        .map(|b| Params::parse(&b))
-    {
-        Some(Ok(form)) => form,
-        _ => return error_page(&name, StatusCode::BAD_REQUEST, "The form is malformed."),
+    let (step, form) = match flow::load_form_step(&state, &issuer, req, body, true).await {
+        Ok(loaded) => loaded,
+        Err(page) => return page,
     };
-    let session = match flow::current_session(&state, &issuer, req).await {
-        Ok(Some((_, s))) if s.user_id.is_some() => s,
-        Ok(_) => return error_page(&name, StatusCode::BAD_REQUEST, EXPIRED),
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
-    if !sessions::csrf_matches(&session, form.get("csrf_token").unwrap_or_default()) {
-        return error_page(
-            &name,
-            StatusCode::FORBIDDEN,
-            "The form has expired. Please go back and try again.",
-        );
-    }
-    let id = form.get("interaction").unwrap_or_default().to_owned();
-    let mut interaction = match flow::bound_interaction(&state, &issuer, Some(&id), &session).await
-    {
-        Ok(Some(ix)) => ix,
-        Ok(None) => return error_page(&name, StatusCode::BAD_REQUEST, EXPIRED),
-        Err(err) => return crate::error::oauth_error_response(&err),
-    };
+    let flow::Step {
+        session,
+        id,
+        mut interaction,
+        ..
+    } = step;
     let tenant = TenantCtx::from(&issuer.tenant);
     let cache = state.cache.as_ref();
     if form.get("decision") != Some("allow") {
@@ -104,16 +75,20 @@ pub async fn submit(
         return flow::redirect_error(&issuer, &interaction.request, &denied);
     }
     let Some(user_id) = session.user_id else {
-        return error_page(&name, StatusCode::BAD_REQUEST, EXPIRED);
+        return flow::unavailable(
+            &issuer,
+            &tenancy::Error::Internal("consent without a user".into()),
+        );
     };
     interaction.request.prompt_consent = false;
     let saved = async {
+        let scopes = interaction.request.scopes();
         consents::grant(
             &state.db,
             &tenant,
             user_id,
             &interaction.request.client_id,
-            &interaction.request.scopes(),
+            &scopes,
             state.now(),
         )
         .await?;

@@ -167,3 +167,92 @@ pub async fn bound_interaction(
             .filter(|ix| ix.sid == session.sid),
     )
 }
+
+const EXPIRED: &str = "This request has expired or belongs to another browser window. Please start again from the application.";
+
+/// Where a page of the flow stands: the browser's session and its pending interaction.
+pub struct Step {
+    /// The session cookie's value.
+    pub cookie: String,
+    /// The session.
+    pub session: Session,
+    /// The interaction id.
+    pub id: String,
+    /// The pending interaction.
+    pub interaction: Interaction,
+}
+
+/// Loads the session and interaction `id` a page needs (a logged-in session when
+/// `need_user`), or the error page to show instead.
+pub async fn load_step(
+    state: &AppState,
+    issuer: &Issuer,
+    req: &Request,
+    id: &str,
+    need_user: bool,
+) -> Result<Step, Response> {
+    let expired = || {
+        super::error_page(
+            &issuer.tenant.display_name,
+            StatusCode::BAD_REQUEST,
+            EXPIRED,
+        )
+    };
+    let (cookie, session) = match current_session(state, issuer, req).await {
+        Ok(Some(found)) if !need_user || found.1.user_id.is_some() => found,
+        Ok(_) => return Err(expired()),
+        Err(err) => return Err(unavailable(issuer, &err)),
+    };
+    match bound_interaction(state, issuer, Some(id), &session).await {
+        Ok(Some(interaction)) => Ok(Step {
+            cookie,
+            session,
+            id: id.to_owned(),
+            interaction,
+        }),
+        Ok(None) => Err(expired()),
+        Err(err) => Err(crate::error::oauth_error_response(&err)),
+    }
+}
+
+/// The `interaction` query parameter of a page request.
+pub fn interaction_param(req: &Request) -> String {
+    crate::oauth::form::Params::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .ok()
+        .and_then(|q| q.get("interaction").map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Reads a posted form of the flow, checks its CSRF token against the session and
+/// loads the interaction it names; or the error page to show instead.
+pub async fn load_form_step(
+    state: &AppState,
+    issuer: &Issuer,
+    req: &Request,
+    body: poem::Body,
+    need_user: bool,
+) -> Result<(Step, crate::oauth::form::Params), Response> {
+    let name = &issuer.tenant.display_name;
+    let form = match body.into_bytes_limit(state.settings.max_body_bytes).await {
+        Ok(bytes) => crate::oauth::form::Params::parse(&bytes).map_err(|_| {
+            super::error_page(name, StatusCode::BAD_REQUEST, "The form is malformed.")
+        })?,
+        Err(_) => {
+            return Err(super::error_page(
+                name,
+                StatusCode::BAD_REQUEST,
+                "The form is too large.",
+            ));
+        }
+    };
+    let id = form.get("interaction").unwrap_or_default().to_owned();
+    let step = load_step(state, issuer, req, &id, need_user).await?;
+    if !sessions::csrf_matches(&step.session, form.get("csrf_token").unwrap_or_default()) {
+        return Err(super::error_page(
+            name,
+            StatusCode::FORBIDDEN,
+            "The form has expired. Please go back and try again.",
+        ));
+    }
+    Ok((step, form))
+}

@@ -14,10 +14,8 @@ use tenancy::{
     tenants::TenantCtx,
 };
 
-use super::{LoginPage, error_page, flow, html, set_session_cookie};
-use crate::{oauth::form::Params, protocol, state::AppState};
-
-const EXPIRED: &str = "This sign-in request has expired or belongs to another browser window. Please start again from the application.";
+use super::{LoginPage, flow, html, set_session_cookie};
+use crate::{protocol, state::AppState};
 
 fn login_page(
     issuer: &protocol::Issuer,
@@ -51,34 +49,17 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let query = Params::parse(req.uri().query().unwrap_or_default().as_bytes()).ok();
-    let id = query
-        .as_ref()
-        .and_then(|q| q.get("interaction"))
-        .unwrap_or_default()
-        .to_owned();
-    let session = match flow::current_session(&state, &issuer, req).await {
-        Ok(Some((_, s))) => s,
-        Ok(None) => {
-            return error_page(
-                &issuer.tenant.display_name,
-                StatusCode::BAD_REQUEST,
-                EXPIRED,
-            );
+    match flow::load_step(&state, &issuer, req, &flow::interaction_param(req), false).await {
+        Ok(step) => {
+            let hint = step
+                .interaction
+                .request
+                .login_hint
+                .clone()
+                .unwrap_or_default();
+            login_page(&issuer, &step.id, &step.session, &hint, None)
         }
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
-    match flow::bound_interaction(&state, &issuer, Some(&id), &session).await {
-        Ok(Some(ix)) => {
-            let hint = ix.request.login_hint.clone().unwrap_or_default();
-            login_page(&issuer, &id, &session, &hint, None)
-        }
-        Ok(None) => error_page(
-            &issuer.tenant.display_name,
-            StatusCode::BAD_REQUEST,
-            EXPIRED,
-        ),
-        Err(err) => crate::error::oauth_error_response(&err),
+        Err(page) => page,
     }
 }
 
@@ -95,32 +76,16 @@ pub async fn submit(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let name = issuer.tenant.display_name.clone();
-    let Ok(bytes) = body.into_bytes_limit(state.settings.max_body_bytes).await else {
-        return error_page(&name, StatusCode::BAD_REQUEST, "The request is too large.");
+    let (step, form) = match flow::load_form_step(&state, &issuer, req, body, false).await {
+        Ok(loaded) => loaded,
+        Err(page) => return page,
     };
-    let Ok(form) = Params::parse(&bytes) else {
-        return error_page(&name, StatusCode::BAD_REQUEST, "The form is malformed.");
-    };
-    let (cookie, session) = match flow::current_session(&state, &issuer, req).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return error_page(&name, StatusCode::BAD_REQUEST, EXPIRED),
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
-    if !sessions::csrf_matches(&session, form.get("csrf_token").unwrap_or_default()) {
-        return error_page(
-            &name,
-            StatusCode::FORBIDDEN,
-            "The form has expired. Please go back and try again.",
-        );
-    }
-    let id = form.get("interaction").unwrap_or_default().to_owned();
-    let mut interaction = match flow::bound_interaction(&state, &issuer, Some(&id), &session).await
-    {
-        Ok(Some(ix)) => ix,
-        Ok(None) => return error_page(&name, StatusCode::BAD_REQUEST, EXPIRED),
-        Err(err) => return crate::error::oauth_error_response(&err),
-    };
+    let flow::Step {
+        cookie,
+        session,
+        id,
+        mut interaction,
+    } = step;
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     let tenant = TenantCtx::from(&issuer.tenant);
@@ -181,16 +146,11 @@ pub async fn submit(
     };
     let saved = async {
         interactions::put(cache, tenant.id, &id, &interaction).await?;
-        audit::record(
-            &state.db,
-            &Actor {
-                id: format!("user:{}", user.id),
-                ..actor
-            },
-            logged,
-            now,
-        )
-        .await
+        let actor = Actor {
+            id: format!("user:{}", user.id),
+            ..actor
+        };
+        audit::record(&state.db, &actor, logged, now).await
     };
     if let Err(err) = saved.await {
         return flow::unavailable(&issuer, &err);
