@@ -27,13 +27,18 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_LISTEN", default_value = DEFAULT_LISTEN, global = true)]
     pub listen: String,
     /// Database URL (`postgres://...` or `sqlite://...`); default: a SQLite file in the data dir.
-    #[arg(long, env = "TESSERA_DATABASE_URL", global = true)]
+    #[arg(
+        long,
+        env = "TESSERA_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: Option<String>,
     /// Postgres schema to use (search path); default: the server's default.
     #[arg(long, env = "TESSERA_DATABASE_SCHEMA", global = true)]
     pub database_schema: Option<String>,
     /// Redis URL; default: the in-process cache (single node only).
-    #[arg(long, env = "TESSERA_REDIS_URL", global = true)]
+    #[arg(long, env = "TESSERA_REDIS_URL", hide_env_values = true, global = true)]
     pub redis_url: Option<String>,
     /// Prefix of every cache key.
     #[arg(

@@ -10,7 +10,11 @@ use secrecy::ExposeSecret;
 
 /// Tessera: a multi-tenant OAuth 2.1 and OpenID Connect server.
 #[derive(Parser)]
-#[command(name = "tessera", version, about)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: a multi-tenant OAuth 2.1 and OpenID Connect server"
+)]
 struct Cli {
     #[command(flatten)]
     settings: Settings,

@@ -33,7 +33,7 @@ async fn run(
     req: &Request,
     body: Body,
 ) -> OAuthResult<serde_json::Value> {
-    let params = read_form(req, body).await?;
+    let params = read_form(req, body, state.settings.max_body_bytes).await?;
     authenticate_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
     Ok(tenancy::introspection::introspect(

@@ -30,7 +30,7 @@ pub fn no_store_json<T: serde::Serialize + Send>(value: T) -> Response {
 }
 
 /// Reads a form-encoded protocol request body (RFC 6749 §3.2).
-pub async fn read_form(req: &Request, body: Body) -> OAuthResult<form::Params> {
+pub async fn read_form(req: &Request, body: Body, limit: usize) -> OAuthResult<form::Params> {
     let is_form = req
         .content_type()
         .and_then(|ct| ct.split(';').next())
@@ -44,7 +44,7 @@ pub async fn read_form(req: &Request, body: Body) -> OAuthResult<form::Params> {
         ));
     }
     let bytes = body
-        .into_bytes_limit(64 * 1024)
+        .into_bytes_limit(limit)
         .await
         .map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
     form::Params::parse(&bytes)

@@ -34,7 +34,7 @@ async fn run(
     req: &Request,
     body: Body,
 ) -> OAuthResult<()> {
-    let params = read_form(req, body).await?;
+    let params = read_form(req, body, state.settings.max_body_bytes).await?;
     let client = authenticate_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
     tenancy::revocation::revoke(

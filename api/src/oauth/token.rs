@@ -41,7 +41,7 @@ async fn exchange(
     req: &Request,
     body: Body,
 ) -> OAuthResult<grants::TokenResponse> {
-    let params = read_form(req, body).await?;
+    let params = read_form(req, body, state.settings.max_body_bytes).await?;
     let grant_type = params.require("grant_type")?.to_owned();
     let client = authenticate_client(state, issuer, req, &params).await?;
     let ctx = GrantCtx {
