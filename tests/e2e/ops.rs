@@ -22,3 +22,76 @@ async fn readiness_is_503_and_requests_fail_closed_when_the_database_is_gone() {
     let reply = app.get("/api/v1/tenants").await;
     reply.assert_problem(503);
 }
+
+/// A private Redis the test may kill; `None` where no `redis-server` binary exists.
+fn private_redis() -> Option<(std::process::Child, u16)> {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let mut child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    for line in BufReader::new(stdout).lines() {
+        if line.ok()?.contains("Ready to accept connections") {
+            return Some((child, port));
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn requests_fail_closed_when_redis_goes_away() {
+    // CI provides redis-server alongside TESSERA_TEST_REDIS_URL; elsewhere skip.
+    if std::env::var("TESSERA_TEST_REDIS_URL").is_err() {
+        return;
+    }
+    let (mut redis, port) = private_redis().expect("redis-server starts");
+    let app =
+        TestApp::spawn_with(|s| s.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
+    let slug = app.create_tenant().await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+
+    let ready = app.call(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body["cache"], "unavailable");
+    // The authorization endpoint needs the session store: it refuses, never lets through.
+    let client = app.create_client(&slug).await;
+    let authorize = app
+        .http
+        .get(format!("{}/t/{slug}/authorize", app.address))
+        .query(&[
+            ("client_id", client["client_id"].as_str().unwrap()),
+            ("redirect_uri", "https://app.example.com/callback"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorize.status(), 503);
+    assert!(authorize.headers().get("location").is_none());
+}
