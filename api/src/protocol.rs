@@ -52,14 +52,15 @@ pub async fn resolve(state: &AppState, slug: &str) -> Result<Issuer, Unresolved>
         .await
         .map_err(Unresolved::Failed)?
         .ok_or(Unresolved::NotFound)?;
+    let settings = TenantSettings::from_json(&tenant.settings);
     let keys = state
         .keys
-        .get(&state.db, tenant.id)
+        .get(&state.db, tenant.id, &settings.algorithms())
         .await
         .map_err(Unresolved::Failed)?;
     Ok(Issuer {
         url: format!("{}/t/{}", state.settings.public_base(), tenant.slug),
-        settings: TenantSettings::from_json(&tenant.settings),
+        settings,
         tenant,
         keys,
     })

@@ -3,9 +3,9 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
-use crate::{Result, signing::TenantKeys};
+use crate::{Result, keys::Algorithm, signing::TenantKeys};
 
 /// The claims of an ID token.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -38,11 +38,20 @@ pub struct IdClaims {
     pub sid: String,
 }
 
-/// `at_hash` for an RS256/PS256/ES256-signed token: base64url of the left half of
-/// SHA-256 over the ASCII access token.
-pub fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(digest.get(..16).unwrap_or_default())
+/// `at_hash` (OIDC Core §3.1.3.6): base64url of the left half of the hash of the ASCII
+/// access token, with the hash of the ID token's algorithm — SHA-256 for RS256, PS256
+/// and ES256, SHA-512 for EdDSA over Ed25519.
+pub fn at_hash(access_token: &str, alg: Algorithm) -> String {
+    match alg {
+        Algorithm::EdDsa => {
+            let digest = Sha512::digest(access_token.as_bytes());
+            URL_SAFE_NO_PAD.encode(digest.get(..32).unwrap_or_default())
+        }
+        _ => {
+            let digest = Sha256::digest(access_token.as_bytes());
+            URL_SAFE_NO_PAD.encode(digest.get(..16).unwrap_or_default())
+        }
+    }
 }
 
 /// What an ID token says about the authentication.
@@ -81,7 +90,7 @@ pub fn issue(
         acr: "0".into(),
         amr: auth.amr.clone(),
         azp: client_id.to_owned(),
-        at_hash: access_token.map(at_hash),
+        at_hash: access_token.map(|t| at_hash(t, keys.signing_alg().unwrap_or(Algorithm::Rs256))),
         sid: auth.sid.clone(),
     };
     keys.sign("JWT", &claims)

@@ -9,7 +9,7 @@
 use aws_lc_rs::{
     encoding::AsDer,
     rsa::{KeyPair, KeySize},
-    signature::KeyPair as _,
+    signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -24,18 +24,45 @@ use uuid::Uuid;
 
 use crate::{Error, Result, crypto::Keyring, ids};
 
-/// JWS algorithms a tenant can sign with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// JWS algorithms a tenant can sign with (RFC 7518 §3, RFC 8037 §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256 over a 2048-bit key (RFC 7518 §3.3).
     Rs256,
+    /// RSASSA-PSS with SHA-256 over a 2048-bit key (RFC 7518 §3.5).
+    Ps256,
+    /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4).
+    Es256,
+    /// EdDSA with Ed25519 (RFC 8037 §3.1).
+    EdDsa,
 }
 
 impl Algorithm {
+    /// Every supported algorithm.
+    pub const ALL: [Algorithm; 4] = [Self::Rs256, Self::Ps256, Self::Es256, Self::EdDsa];
+
     /// The JWS `alg` name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Parses a JWS `alg` name.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+
+    /// The jsonwebtoken algorithm.
+    pub fn jws(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::Ps256 => jsonwebtoken::Algorithm::PS256,
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
         }
     }
 }
@@ -86,31 +113,69 @@ pub async fn generate(alg: Algorithm) -> Result<GeneratedKey> {
         .map_err(|e| Error::Internal(format!("key generation task failed: {e}")))?
 }
 
+fn thumbprint(canonical: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
 fn generate_blocking(alg: Algorithm) -> Result<GeneratedKey> {
-    match alg {
-        Algorithm::Rs256 => {
-            let pair = KeyPair::generate(KeySize::Rsa2048)
-                .map_err(|_| Error::Internal("RSA key generation failed".into()))?;
-            let der = pair
-                .as_der()
-                .map_err(|_| Error::Internal("RSA key encoding failed".into()))?;
+    let failed = || Error::Internal(format!("{} key generation failed", alg.as_str()));
+    let (private_pkcs8, kid, mut jwk) = match alg {
+        Algorithm::Rs256 | Algorithm::Ps256 => {
+            let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| failed())?;
+            let der = pair.as_der().map_err(|_| failed())?;
             let public = pair.public_key();
             let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
             let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
             // RFC 7638 §3.2: required members, lexicographic order, no whitespace.
-            let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-            let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
-            let public_jwk = json!({
-                "kty": "RSA", "use": "sig", "alg": alg.as_str(), "kid": kid, "n": n, "e": e,
-            });
-            Ok(GeneratedKey {
-                alg,
+            let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
+            (
+                der.as_ref().to_vec(),
                 kid,
-                private_pkcs8: der.as_ref().to_vec(),
-                public_jwk,
-            })
+                json!({ "kty": "RSA", "n": n, "e": e }),
+            )
         }
+        Algorithm::Es256 => {
+            let pair =
+                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| failed())?;
+            let der = pair.to_pkcs8v1().map_err(|_| failed())?;
+            // Uncompressed SEC1 point: 0x04 || x || y.
+            let point = pair.public_key().as_ref();
+            let (x, y) = match (point.get(1..33), point.get(33..65)) {
+                (Some(x), Some(y)) => (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y)),
+                _ => return Err(failed()),
+            };
+            let kid = thumbprint(&format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#
+            ));
+            (
+                der.as_ref().to_vec(),
+                kid,
+                json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }),
+            )
+        }
+        Algorithm::EdDsa => {
+            let pair = Ed25519KeyPair::generate().map_err(|_| failed())?;
+            let der = pair.to_pkcs8v1().map_err(|_| failed())?;
+            let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+            let kid = thumbprint(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#));
+            (
+                der.as_ref().to_vec(),
+                kid,
+                json!({ "kty": "OKP", "crv": "Ed25519", "x": x }),
+            )
+        }
+    };
+    if let Some(obj) = jwk.as_object_mut() {
+        obj.insert("use".into(), json!("sig"));
+        obj.insert("alg".into(), json!(alg.as_str()));
+        obj.insert("kid".into(), json!(kid));
     }
+    Ok(GeneratedKey {
+        alg,
+        kid,
+        private_pkcs8,
+        public_jwk: jwk,
+    })
 }
 
 /// The associated data binding an encrypted private key to its tenant and kid.
@@ -162,47 +227,81 @@ pub fn decrypt_private_key(keyring: &Keyring, key: &signing_keys::Model) -> Resu
     )
 }
 
-/// A jsonwebtoken signing key from PKCS#8 DER (jsonwebtoken's DER constructor wants
-/// PKCS#1, its PEM parser unwraps PKCS#8, so the DER goes through PEM armour).
+/// A jsonwebtoken signing key from PKCS#8 DER. jsonwebtoken takes EC and Ed25519
+/// keys as PKCS#8 but RSA keys only as PKCS#1; its PEM parser unwraps PKCS#8, so RSA
+/// DER goes through PEM armour.
 pub fn encoding_key(alg: Algorithm, pkcs8_der: &[u8]) -> Result<jsonwebtoken::EncodingKey> {
-    let body = base64::engine::general_purpose::STANDARD.encode(pkcs8_der);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
+    match alg {
+        Algorithm::Rs256 | Algorithm::Ps256 => {
+            let body = base64::engine::general_purpose::STANDARD.encode(pkcs8_der);
+            let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+            for line in body.as_bytes().chunks(64) {
+                pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+                pem.push('\n');
+            }
+            pem.push_str("-----END PRIVATE KEY-----\n");
+            jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes())
+                .map_err(|e| Error::Internal(format!("stored signing key is unusable: {e}")))
+        }
+        Algorithm::Es256 => Ok(jsonwebtoken::EncodingKey::from_ec_der(pkcs8_der)),
+        Algorithm::EdDsa => Ok(jsonwebtoken::EncodingKey::from_ed_der(pkcs8_der)),
     }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    let key = match alg {
-        Algorithm::Rs256 => jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()),
+}
+
+/// A jsonwebtoken verification key from a stored public JWK.
+pub fn decoding_key(alg: Algorithm, jwk: &serde_json::Value) -> Result<jsonwebtoken::DecodingKey> {
+    let member = |name: &str| {
+        jwk.get(name)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
     };
-    key.map_err(|e| Error::Internal(format!("stored signing key is unusable: {e}")))
+    match alg {
+        Algorithm::Rs256 | Algorithm::Ps256 => {
+            jsonwebtoken::DecodingKey::from_rsa_components(member("n"), member("e"))
+        }
+        Algorithm::Es256 => jsonwebtoken::DecodingKey::from_ec_components(member("x"), member("y")),
+        Algorithm::EdDsa => jsonwebtoken::DecodingKey::from_ed_components(member("x")),
+    }
+    .map_err(|e| Error::Internal(format!("stored public key is unusable: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
-    use jsonwebtoken::{DecodingKey, Header, Validation, decode, encode};
+    use jsonwebtoken::{Header, Validation, decode, encode};
 
     use super::*;
 
     #[tokio::test]
-    async fn generated_rs256_keys_sign_tokens_their_jwk_verifies() {
-        let key = generate(Algorithm::Rs256).await.unwrap();
-        assert_eq!(key.public_jwk["kid"], key.kid);
-        let header = Header {
-            kid: Some(key.kid.clone()),
-            ..Header::new(jsonwebtoken::Algorithm::RS256)
-        };
-        let token = encode(
-            &header,
-            &json!({"sub": "u", "exp": 4_000_000_000u64}),
-            &encoding_key(Algorithm::Rs256, &key.private_pkcs8).unwrap(),
-        )
-        .unwrap();
-        let n = key.public_jwk["n"].as_str().unwrap();
-        let e = key.public_jwk["e"].as_str().unwrap();
-        let decoding = DecodingKey::from_rsa_components(n, e).unwrap();
-        let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
-        validation.required_spec_claims.clear();
-        decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
+    async fn every_algorithm_signs_tokens_its_published_jwk_verifies() {
+        for alg in Algorithm::ALL {
+            let key = generate(alg).await.unwrap();
+            assert_eq!(key.public_jwk["kid"], key.kid);
+            assert_eq!(key.public_jwk["alg"], alg.as_str());
+            for private in ["d", "p", "q"] {
+                assert!(
+                    key.public_jwk.get(private).is_none(),
+                    "{alg:?} publishes {private}"
+                );
+            }
+            let header = Header {
+                kid: Some(key.kid.clone()),
+                ..Header::new(alg.jws())
+            };
+            let claims = json!({"sub": "u", "exp": 4_000_000_000u64});
+            let token = encode(
+                &header,
+                &claims,
+                &encoding_key(alg, &key.private_pkcs8).unwrap(),
+            )
+            .unwrap();
+            let mut validation = Validation::new(alg.jws());
+            validation.required_spec_claims.clear();
+            decode::<serde_json::Value>(
+                &token,
+                &decoding_key(alg, &key.public_jwk).unwrap(),
+                &validation,
+            )
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        }
     }
 }

@@ -16,21 +16,23 @@ use uuid::Uuid;
 
 use crate::{Error, Result, crypto::Keyring, keys};
 
-/// How long parsed keys are reused before the database is asked again.
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long parsed keys are reused before the database is asked again: the bound on
+/// how long another node may keep signing with a key this node just changed.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 /// How many tenants' keys stay parsed in memory at most.
 pub const KEY_CACHE_CAPACITY: u64 = 10_000;
 
-/// The key that signs new tokens.
+/// A key that signs new tokens.
 struct SigningKey {
     kid: String,
-    alg: Algorithm,
+    alg: keys::Algorithm,
     key: EncodingKey,
 }
 
-/// One tenant's parsed keys: the current signer, every published verifier, the JWKS.
+/// One tenant's parsed keys: the current signers in order of preference, every
+/// published verifier, and the JWKS.
 pub struct TenantKeys {
-    signer: Option<SigningKey>,
+    signers: Vec<SigningKey>,
     verifiers: HashMap<String, (Algorithm, DecodingKey)>,
     jwks: serde_json::Value,
 }
@@ -56,48 +58,46 @@ pub enum VerifyError {
     Invalid(String),
 }
 
-fn jws_alg(name: &str) -> Result<Algorithm> {
-    match name {
-        "RS256" => Ok(Algorithm::RS256),
-        "PS256" => Ok(Algorithm::PS256),
-        "ES256" => Ok(Algorithm::ES256),
-        "EdDSA" => Ok(Algorithm::EdDSA),
-        other => Err(Error::Internal(format!(
-            "unsupported stored key algorithm {other}"
-        ))),
-    }
-}
-
 impl TenantKeys {
-    async fn load(db: &impl ConnectionTrait, keyring: &Keyring, tenant_id: Uuid) -> Result<Self> {
+    async fn load(
+        db: &impl ConnectionTrait,
+        keyring: &Keyring,
+        tenant_id: Uuid,
+        preferred: &[keys::Algorithm],
+    ) -> Result<Self> {
         let stored = keys::list(db, tenant_id).await?;
-        let mut signer = None;
+        let mut signers: Vec<SigningKey> = Vec::new();
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
         for key in &stored {
-            let alg = jws_alg(&key.alg)?;
-            let jwk = &key.public_jwk;
-            let decoding = match alg {
-                Algorithm::RS256 | Algorithm::PS256 => DecodingKey::from_rsa_components(
-                    jwk["n"].as_str().unwrap_or_default(),
-                    jwk["e"].as_str().unwrap_or_default(),
-                ),
-                _ => return Err(Error::Internal(format!("no verifier for {}", key.alg))),
-            }
-            .map_err(|e| Error::Internal(format!("stored public key is unusable: {e}")))?;
-            verifiers.insert(key.kid.clone(), (alg, decoding));
-            published.push(jwk.clone());
-            if key.state == keys::KeyState::Current.as_str() && signer.is_none() {
+            let alg = keys::Algorithm::parse(&key.alg).ok_or_else(|| {
+                Error::Internal(format!("unsupported stored key algorithm {}", key.alg))
+            })?;
+            verifiers.insert(
+                key.kid.clone(),
+                (alg.jws(), keys::decoding_key(alg, &key.public_jwk)?),
+            );
+            published.push(key.public_jwk.clone());
+            if key.state == keys::KeyState::Current.as_str()
+                && !signers.iter().any(|s| s.alg == alg)
+            {
                 let der = keys::decrypt_private_key(keyring, key)?;
-                signer = Some(SigningKey {
+                signers.push(SigningKey {
                     kid: key.kid.clone(),
                     alg,
-                    key: keys::encoding_key(keys::Algorithm::Rs256, &der)?,
+                    key: keys::encoding_key(alg, &der)?,
                 });
             }
         }
+        // The tenant's preferred algorithm signs; the others follow in preference order.
+        signers.sort_by_key(|s| {
+            preferred
+                .iter()
+                .position(|p| *p == s.alg)
+                .unwrap_or(usize::MAX)
+        });
         Ok(Self {
-            signer,
+            signers,
             verifiers,
             jwks: serde_json::json!({ "keys": published }),
         })
@@ -111,21 +111,21 @@ impl TenantKeys {
     /// Signs `claims` with the current key; `typ` goes in the header (`at+jwt`, `JWT`).
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String> {
         let signer = self
-            .signer
-            .as_ref()
+            .signers
+            .first()
             .ok_or_else(|| Error::Internal("tenant has no current signing key".into()))?;
         let header = Header {
             typ: Some(typ.to_owned()),
             kid: Some(signer.kid.clone()),
-            ..Header::new(signer.alg)
+            ..Header::new(signer.alg.jws())
         };
         jsonwebtoken::encode(&header, claims, &signer.key)
             .map_err(|e| Error::Internal(format!("signing failed: {e}")))
     }
 
     /// The algorithm new tokens are signed with (for `at_hash`, OIDC Core §3.1.3.6).
-    pub fn signing_alg(&self) -> Option<Algorithm> {
-        self.signer.as_ref().map(|s| s.alg)
+    pub fn signing_alg(&self) -> Option<keys::Algorithm> {
+        self.signers.first().map(|s| s.alg)
     }
 
     /// Verifies a JWT signed by one of this tenant's published keys: signature, `typ`,
@@ -219,12 +219,17 @@ impl KeyStore {
         }
     }
 
-    /// The tenant's keys, from memory or the database.
-    pub async fn get(&self, db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<Arc<TenantKeys>> {
+    /// The tenant's keys, from memory or the database; `preferred` orders the signers.
+    pub async fn get(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant_id: Uuid,
+        preferred: &[keys::Algorithm],
+    ) -> Result<Arc<TenantKeys>> {
         if let Some(keys) = self.cache.get(&tenant_id).await {
             return Ok(keys);
         }
-        let keys = Arc::new(TenantKeys::load(db, &self.keyring, tenant_id).await?);
+        let keys = Arc::new(TenantKeys::load(db, &self.keyring, tenant_id, preferred).await?);
         self.cache.insert(tenant_id, keys.clone()).await;
         Ok(keys)
     }

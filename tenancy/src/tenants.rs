@@ -59,6 +59,9 @@ pub struct TenantSettings {
     pub signup_allowed: bool,
     /// Addresses that receive security alerts by email.
     pub security_contacts: Vec<String>,
+    /// JWS algorithms the tenant publishes keys for; the first signs tokens
+    /// (`RS256`, `PS256`, `ES256`, `EdDSA`; default `["RS256"]`).
+    pub signing_algs: Vec<String>,
 }
 
 impl Default for TenantSettings {
@@ -73,6 +76,7 @@ impl Default for TenantSettings {
             mfa_policy: MfaPolicy::Optional,
             signup_allowed: false,
             security_contacts: Vec::new(),
+            signing_algs: vec!["RS256".into()],
         }
     }
 }
@@ -85,6 +89,14 @@ impl TenantSettings {
 
     fn to_json(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// The signing algorithms, in preference order (unknown names skipped).
+    pub fn algorithms(&self) -> Vec<keys::Algorithm> {
+        self.signing_algs
+            .iter()
+            .filter_map(|a| keys::Algorithm::parse(a))
+            .collect()
     }
 
     fn validate(&self, problems: &mut Problems) {
@@ -144,6 +156,19 @@ impl TenantSettings {
                 "must not exceed refresh_token_ttl_secs",
             );
         }
+        if self.signing_algs.is_empty() || self.signing_algs.len() > 4 {
+            problems.add("settings.signing_algs", "list one to four algorithms");
+        }
+        for (i, alg) in self.signing_algs.iter().enumerate() {
+            if keys::Algorithm::parse(alg).is_none() {
+                problems.add(
+                    format!("settings.signing_algs[{i}]"),
+                    "must be RS256, PS256, ES256 or EdDSA",
+                );
+            } else if self.signing_algs.iter().take(i).any(|a| a == alg) {
+                problems.add(format!("settings.signing_algs[{i}]"), "is listed twice");
+            }
+        }
         if self.security_contacts.len() > 20 {
             problems.add("settings.security_contacts", "at most 20 addresses");
         }
@@ -177,6 +202,8 @@ pub struct SettingsPatch {
     pub signup_allowed: Option<bool>,
     /// See [`TenantSettings::security_contacts`].
     pub security_contacts: Option<Vec<String>>,
+    /// See [`TenantSettings::signing_algs`].
+    pub signing_algs: Option<Vec<String>>,
 }
 
 impl SettingsPatch {
@@ -194,7 +221,8 @@ impl SettingsPatch {
             session_ttl_secs,
             mfa_policy,
             signup_allowed,
-            security_contacts
+            security_contacts,
+            signing_algs
         );
         base.security_contacts = base
             .security_contacts
@@ -260,8 +288,12 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     settings.validate(&mut problems);
     problems.finish()?;
 
-    // RSA key generation is CPU-bound; do it before holding a transaction open.
-    let generated = keys::generate(keys::Algorithm::Rs256).await?;
+    // Key generation is CPU-bound; do it before holding a transaction open. A new
+    // tenant's keys sign at once: no relying party can have cached its JWKS yet.
+    let mut generated = Vec::new();
+    for alg in settings.algorithms() {
+        generated.push(keys::generate(alg).await?);
+    }
 
     let txn = db.begin().await?;
     if tenants::Entity::find()
@@ -286,15 +318,14 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     }
     .insert(&txn)
     .await?;
-    let key = keys::store(
-        &txn,
-        keyring,
-        tenant.id,
-        generated,
-        keys::KeyState::Current,
-        now,
-    )
-    .await?;
+    let mut kids = Vec::new();
+    for key in generated {
+        kids.push(
+            keys::store(&txn, keyring, tenant.id, key, keys::KeyState::Current, now)
+                .await?
+                .kid,
+        );
+    }
     audit::record(
         &txn,
         actor,
@@ -303,7 +334,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
             "tenant.created",
             format!("tenant:{}", tenant.slug),
         )
-        .with_details(json!({ "signing_key": key.kid })),
+        .with_details(json!({ "signing_keys": kids })),
         now,
     )
     .await?;

@@ -15,5 +15,6 @@ mod openapi;
 mod ops;
 mod protocol;
 mod secrets_at_rest;
+mod signing_algorithms;
 mod tenants;
 mod users;

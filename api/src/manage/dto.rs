@@ -65,6 +65,8 @@ pub struct TenantSettingsResponse {
     pub signup_allowed: bool,
     /// Addresses that receive security alerts.
     pub security_contacts: Vec<String>,
+    /// JWS algorithms the tenant publishes keys for; the first signs tokens.
+    pub signing_algs: Vec<String>,
 }
 
 impl From<TenantSettings> for TenantSettingsResponse {
@@ -79,6 +81,7 @@ impl From<TenantSettings> for TenantSettingsResponse {
             mfa_policy: s.mfa_policy.into(),
             signup_allowed: s.signup_allowed,
             security_contacts: s.security_contacts,
+            signing_algs: s.signing_algs,
         }
     }
 }
@@ -106,6 +109,9 @@ pub struct TenantSettingsPatch {
     pub signup_allowed: Option<bool>,
     /// Addresses that receive security alerts (replaces the list; at most 20).
     pub security_contacts: Option<Vec<String>>,
+    /// JWS algorithms to publish keys for, preferred first (`RS256`, `PS256`, `ES256`,
+    /// `EdDSA`); keys for newly listed algorithms are generated.
+    pub signing_algs: Option<Vec<String>>,
 }
 
 impl From<TenantSettingsPatch> for SettingsPatch {
@@ -120,6 +126,7 @@ impl From<TenantSettingsPatch> for SettingsPatch {
             mfa_policy: p.mfa_policy.map(Into::into),
             signup_allowed: p.signup_allowed,
             security_contacts: p.security_contacts,
+            signing_algs: p.signing_algs,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::{protocol, state::AppState};
 const MAX_AGE_SECS: u32 = 300;
 
 /// The metadata shared by both documents.
-pub fn metadata(issuer: &str) -> Value {
+pub fn metadata(issuer: &str, signing_algs: &[String]) -> Value {
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -33,7 +33,7 @@ pub fn metadata(issuer: &str) -> Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": signing_algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -59,7 +59,7 @@ fn cached_json(value: &Value) -> Response {
 
 async fn document(state: &AppState, slug: &str) -> Response {
     match protocol::resolve(state, slug).await {
-        Ok(issuer) => cached_json(&metadata(&issuer.url)),
+        Ok(issuer) => cached_json(&metadata(&issuer.url, &issuer.settings.signing_algs)),
         Err(unresolved) => unresolved.into_response(),
     }
 }
