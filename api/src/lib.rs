@@ -6,6 +6,7 @@
 pub mod client_ip;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod manage;
 pub mod middleware;
 pub mod oauth;

@@ -55,7 +55,7 @@ pub async fn resolve(state: &AppState, slug: &str) -> Result<Issuer, Unresolved>
     let settings = TenantSettings::from_json(&tenant.settings);
     let keys = state
         .keys
-        .get(&state.db, tenant.id, &settings.algorithms())
+        .get(&state.db, tenant.id, &settings.algorithms(), state.now())
         .await
         .map_err(Unresolved::Failed)?;
     Ok(Issuer {

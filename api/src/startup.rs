@@ -93,10 +93,13 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
-        Server::new_with_acceptor(self.acceptor)
+        let jobs = tokio::spawn(crate::jobs::key_lifecycle_loop(self.state.clone()));
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(grace))
             .await
-            .context("server failed")
+            .context("server failed");
+        jobs.abort();
+        served
     }
 }
 

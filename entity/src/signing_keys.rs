@@ -27,6 +27,12 @@ pub struct Model {
     pub activated_at: Option<DateTimeUtc>,
     /// When the key was retired.
     pub retired_at: Option<DateTimeUtc>,
+    /// A `next` key starts signing from then (after the JWKS propagation delay).
+    pub activate_after: Option<DateTimeUtc>,
+    /// A `current` key is rotated automatically from then.
+    pub rotate_after: Option<DateTimeUtc>,
+    /// A `retired` key leaves the JWKS from then (every token it signed has expired).
+    pub remove_after: Option<DateTimeUtc>,
 }
 
 impl std::fmt::Debug for Model {

@@ -16,6 +16,7 @@ mod m20261126_000005_create_api_keys;
 mod m20261126_000006_create_audit_events;
 mod m20261126_000007_create_refresh_tokens;
 mod m20261126_000008_create_consents;
+mod m20261126_000009_schedule_signing_keys;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_create_audit_events::Migration),
             Box::new(m20261126_000007_create_refresh_tokens::Migration),
             Box::new(m20261126_000008_create_consents::Migration),
+            Box::new(m20261126_000009_schedule_signing_keys::Migration),
         ]
     }
 }

@@ -78,6 +78,13 @@ pub enum KeyState {
     Retired,
 }
 
+impl GeneratedKey {
+    /// The key's algorithm.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+}
+
 impl KeyState {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -183,6 +190,15 @@ pub fn private_key_aad(tenant_id: Uuid, kid: &str) -> String {
     format!("signing_key:{tenant_id}:{kid}")
 }
 
+/// When a stored key is due for its next lifecycle step.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Schedule {
+    /// For a `next` key: when it may start signing.
+    pub activate_after: Option<DateTime<Utc>>,
+    /// For a `current` key: when it is rotated automatically.
+    pub rotate_after: Option<DateTime<Utc>>,
+}
+
 /// Stores a generated key for a tenant, its private half encrypted.
 pub async fn store(
     db: &impl ConnectionTrait,
@@ -190,6 +206,7 @@ pub async fn store(
     tenant_id: Uuid,
     key: GeneratedKey,
     state: KeyState,
+    schedule: Schedule,
     now: DateTime<Utc>,
 ) -> Result<signing_keys::Model> {
     let encrypted = keyring.encrypt(&key.private_pkcs8, &private_key_aad(tenant_id, &key.kid))?;
@@ -204,6 +221,9 @@ pub async fn store(
         created_at: Set(now),
         activated_at: Set((state == KeyState::Current).then_some(now)),
         retired_at: Set(None),
+        activate_after: Set(schedule.activate_after),
+        rotate_after: Set(schedule.rotate_after),
+        remove_after: Set(None),
     }
     .insert(db)
     .await?;

@@ -22,6 +22,7 @@ pub mod id_token;
 pub mod ids;
 pub mod interactions;
 pub mod introspection;
+pub mod key_rotation;
 pub mod keys;
 pub mod login;
 pub mod oauth_error;

@@ -32,6 +32,7 @@ struct SigningKey {
 /// One tenant's parsed keys: the current signers in order of preference, every
 /// published verifier, and the JWKS.
 pub struct TenantKeys {
+    loaded_at: DateTime<Utc>,
     signers: Vec<SigningKey>,
     verifiers: HashMap<String, (Algorithm, DecodingKey)>,
     jwks: serde_json::Value,
@@ -64,6 +65,7 @@ impl TenantKeys {
         keyring: &Keyring,
         tenant_id: Uuid,
         preferred: &[keys::Algorithm],
+        now: DateTime<Utc>,
     ) -> Result<Self> {
         let stored = keys::list(db, tenant_id).await?;
         let mut signers: Vec<SigningKey> = Vec::new();
@@ -97,6 +99,7 @@ impl TenantKeys {
                 .unwrap_or(usize::MAX)
         });
         Ok(Self {
+            loaded_at: now,
             signers,
             verifiers,
             jwks: serde_json::json!({ "keys": published }),
@@ -220,16 +223,23 @@ impl KeyStore {
     }
 
     /// The tenant's keys, from memory or the database; `preferred` orders the signers.
+    /// An entry expires by the server clock as well as the wall clock, so a test clock
+    /// moved forward sees key changes made by the lifecycle jobs.
     pub async fn get(
         &self,
         db: &impl ConnectionTrait,
         tenant_id: Uuid,
         preferred: &[keys::Algorithm],
+        now: DateTime<Utc>,
     ) -> Result<Arc<TenantKeys>> {
-        if let Some(keys) = self.cache.get(&tenant_id).await {
+        let fresh = chrono::Duration::from_std(KEY_CACHE_TTL).unwrap_or_default();
+        if let Some(keys) = self.cache.get(&tenant_id).await
+            && now - keys.loaded_at < fresh
+            && keys.loaded_at <= now
+        {
             return Ok(keys);
         }
-        let keys = Arc::new(TenantKeys::load(db, &self.keyring, tenant_id, preferred).await?);
+        let keys = Arc::new(TenantKeys::load(db, &self.keyring, tenant_id, preferred, now).await?);
         self.cache.insert(tenant_id, keys.clone()).await;
         Ok(keys)
     }

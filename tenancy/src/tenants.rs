@@ -18,7 +18,7 @@ use crate::{
     audit::{self, Actor, Event},
     cache::Cache,
     crypto::Keyring,
-    ids, keys,
+    ids, key_rotation, keys,
     pagination::{Page, PageRequest},
     validate::{self, Problems},
 };
@@ -62,6 +62,12 @@ pub struct TenantSettings {
     /// JWS algorithms the tenant publishes keys for; the first signs tokens
     /// (`RS256`, `PS256`, `ES256`, `EdDSA`; default `["RS256"]`).
     pub signing_algs: Vec<String>,
+    /// Days between automatic key rotations (1–3,650; default 90).
+    pub key_rotation_days: u32,
+    /// Seconds a new key is published before it signs: the JWKS `max-age` (300) plus a
+    /// margin, so every relying party knows a key before it sees a token (default 360;
+    /// 0–86,400).
+    pub key_propagation_secs: u32,
 }
 
 impl Default for TenantSettings {
@@ -77,6 +83,8 @@ impl Default for TenantSettings {
             signup_allowed: false,
             security_contacts: Vec::new(),
             signing_algs: vec!["RS256".into()],
+            key_rotation_days: 90,
+            key_propagation_secs: 360,
         }
     }
 }
@@ -89,6 +97,14 @@ impl TenantSettings {
 
     fn to_json(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// How long after its last use a retired key must stay published: the longest
+    /// lifetime of a token it signed, plus a minute of clock skew.
+    pub fn max_signed_token_lifetime(&self) -> chrono::Duration {
+        chrono::Duration::seconds(
+            i64::from(self.access_token_ttl_secs.max(self.id_token_ttl_secs)) + 60,
+        )
     }
 
     /// The signing algorithms, in preference order (unknown names skipped).
@@ -204,6 +220,10 @@ pub struct SettingsPatch {
     pub security_contacts: Option<Vec<String>>,
     /// See [`TenantSettings::signing_algs`].
     pub signing_algs: Option<Vec<String>>,
+    /// See [`TenantSettings::key_rotation_days`].
+    pub key_rotation_days: Option<u32>,
+    /// See [`TenantSettings::key_propagation_secs`].
+    pub key_propagation_secs: Option<u32>,
 }
 
 impl SettingsPatch {
@@ -222,7 +242,9 @@ impl SettingsPatch {
             mfa_policy,
             signup_allowed,
             security_contacts,
-            signing_algs
+            signing_algs,
+            key_rotation_days,
+            key_propagation_secs
         );
         base.security_contacts = base
             .security_contacts
@@ -321,9 +343,17 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     let mut kids = Vec::new();
     for key in generated {
         kids.push(
-            keys::store(&txn, keyring, tenant.id, key, keys::KeyState::Current, now)
-                .await?
-                .kid,
+            keys::store(
+                &txn,
+                keyring,
+                tenant.id,
+                key,
+                keys::KeyState::Current,
+                key_rotation::current_schedule(&settings, now),
+                now,
+            )
+            .await?
+            .kid,
         );
     }
     audit::record(
@@ -397,6 +427,7 @@ pub async fn list_visible(
 /// Applies `patch` to a tenant, in one transaction with its audit event.
 pub async fn update<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    keyring: &Keyring,
     actor: &Actor,
     tenant: tenants::Model,
     patch: TenantPatch,
@@ -426,6 +457,9 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     model.settings = Set(settings.to_json()?);
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
+    // Newly listed algorithms get keys, published now and signing after propagation.
+    key_rotation::add_missing_algorithms(&txn, keyring, &TenantCtx::from(&updated), &settings, now)
+        .await?;
     let action = match (was_enabled, updated.enabled) {
         (true, false) => "tenant.disabled",
         (false, true) => "tenant.enabled",

@@ -10,6 +10,7 @@ mod bad_input;
 mod clients;
 mod code_flow;
 mod isolation;
+mod key_rotation;
 mod oidc_rp;
 mod openapi;
 mod ops;

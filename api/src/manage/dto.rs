@@ -67,6 +67,10 @@ pub struct TenantSettingsResponse {
     pub security_contacts: Vec<String>,
     /// JWS algorithms the tenant publishes keys for; the first signs tokens.
     pub signing_algs: Vec<String>,
+    /// Days between automatic key rotations.
+    pub key_rotation_days: u32,
+    /// Seconds a new key is published before it signs.
+    pub key_propagation_secs: u32,
 }
 
 impl From<TenantSettings> for TenantSettingsResponse {
@@ -82,6 +86,8 @@ impl From<TenantSettings> for TenantSettingsResponse {
             signup_allowed: s.signup_allowed,
             security_contacts: s.security_contacts,
             signing_algs: s.signing_algs,
+            key_rotation_days: s.key_rotation_days,
+            key_propagation_secs: s.key_propagation_secs,
         }
     }
 }
@@ -112,6 +118,11 @@ pub struct TenantSettingsPatch {
     /// JWS algorithms to publish keys for, preferred first (`RS256`, `PS256`, `ES256`,
     /// `EdDSA`); keys for newly listed algorithms are generated.
     pub signing_algs: Option<Vec<String>>,
+    /// Days between automatic key rotations (1–3650).
+    pub key_rotation_days: Option<u32>,
+    /// Seconds a new key is published before it signs (0–86400; default 360 = JWKS
+    /// `max-age` plus a margin).
+    pub key_propagation_secs: Option<u32>,
 }
 
 impl From<TenantSettingsPatch> for SettingsPatch {
@@ -127,6 +138,8 @@ impl From<TenantSettingsPatch> for SettingsPatch {
             signup_allowed: p.signup_allowed,
             security_contacts: p.security_contacts,
             signing_algs: p.signing_algs,
+            key_rotation_days: p.key_rotation_days,
+            key_propagation_secs: p.key_propagation_secs,
         }
     }
 }
@@ -448,6 +461,12 @@ pub struct SigningKeyResponse {
     pub activated_at: Option<DateTime<Utc>>,
     /// When it stopped signing.
     pub retired_at: Option<DateTime<Utc>>,
+    /// For a `next` key: when it starts signing.
+    pub activates_at: Option<DateTime<Utc>>,
+    /// For a `current` key: when it is rotated automatically.
+    pub rotates_at: Option<DateTime<Utc>>,
+    /// For a `retired` key: when it leaves the JWKS.
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 impl From<signing_keys::Model> for SigningKeyResponse {
@@ -460,6 +479,9 @@ impl From<signing_keys::Model> for SigningKeyResponse {
             created_at: k.created_at,
             activated_at: k.activated_at,
             retired_at: k.retired_at,
+            activates_at: k.activate_after,
+            rotates_at: k.rotate_after,
+            removed_at: k.remove_after,
         }
     }
 }

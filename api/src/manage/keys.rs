@@ -1,25 +1,66 @@
-//! `/tenants/{tenant}/keys`: a tenant's signing keys (public halves).
+//! `/tenants/{tenant}/keys`: a tenant's signing keys (public halves), rotation and
+//! emergency revocation.
 
 use poem::Request;
-use poem_openapi::{OpenApi, param::Path, payload::Json};
-use tenancy::{api_keys::Access, keys};
+use poem_openapi::{
+    OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use serde_json::json;
+use tenancy::{
+    api_keys::Access,
+    events::SecurityEvent,
+    key_rotation, keys,
+    tenants::{TenantCtx, TenantSettings},
+};
 
 use super::{
     Tag,
     auth::{ApiKeyAuth, tenant_caller},
-    dto::SigningKeyList,
+    dto::{NoContent, SigningKeyList},
 };
 use crate::{error::ApiResult, state::AppState};
 
 /// Signing-key operations.
 pub struct SigningKeysApi(pub AppState);
 
+impl SigningKeysApi {
+    async fn list(
+        &self,
+        tenant_id: tenancy::sea_orm::prelude::Uuid,
+    ) -> ApiResult<Json<SigningKeyList>> {
+        let keys = keys::list(&self.0.db, tenant_id).await?;
+        Ok(Json(SigningKeyList {
+            items: keys.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn raise(
+        &self,
+        tenant_id: tenancy::sea_orm::prelude::Uuid,
+        kind: &str,
+        details: serde_json::Value,
+    ) {
+        self.0.keys.invalidate(tenant_id).await;
+        self.0
+            .events
+            .publish(SecurityEvent {
+                tenant_id: Some(tenant_id),
+                kind: kind.to_owned(),
+                occurred_at: self.0.now(),
+                details,
+            })
+            .await;
+    }
+}
+
 #[OpenApi(tag = "Tag::SigningKeys")]
 impl SigningKeysApi {
     /// List signing keys
     ///
-    /// The tenant's published keys with their lifecycle state; private halves never
-    /// leave the server.
+    /// The tenant's published keys with their lifecycle state and schedule; private
+    /// halves never leave the server.
     #[oai(
         path = "/tenants/:tenant/keys",
         method = "get",
@@ -33,9 +74,89 @@ impl SigningKeysApi {
         tenant: Path<String>,
     ) -> ApiResult<Json<SigningKeyList>> {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
-        let keys = keys::list(&self.0.db, tenant.id).await?;
-        Ok(Json(SigningKeyList {
-            items: keys.into_iter().map(Into::into).collect(),
-        }))
+        self.list(tenant.id).await
+    }
+
+    /// Rotate signing keys
+    ///
+    /// Publishes a new `next` key for each of the tenant's algorithms. It starts signing
+    /// after the tenant's `key_propagation_secs` (so relying parties that cache the JWKS
+    /// see it first), or at once with `immediate=true`. The previous key stays published
+    /// until every token it signed has expired.
+    #[oai(
+        path = "/tenants/:tenant/keys/rotate",
+        method = "post",
+        operation_id = "rotate_signing_keys"
+    )]
+    async fn rotate_signing_keys(
+        &self,
+        auth: ApiKeyAuth,
+        req: &Request,
+        /// The tenant's slug.
+        tenant: Path<String>,
+        /// Sign with the new keys at once instead of after the propagation delay.
+        immediate: Query<Option<bool>>,
+    ) -> ApiResult<Json<SigningKeyList>> {
+        let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
+        let settings = TenantSettings::from_json(&tenant.settings);
+        let now = self.0.now();
+        let immediate = immediate.0.unwrap_or(false);
+        let ctx = TenantCtx::from(&tenant);
+        let added = key_rotation::rotate_by(
+            &self.0.db,
+            &self.0.keyring,
+            &ctx,
+            &settings,
+            &caller.actor,
+            immediate,
+            now,
+        )
+        .await?;
+        let kids: Vec<_> = added.iter().map(|k| k.kid.clone()).collect();
+        self.raise(
+            tenant.id,
+            "signing_key.rotated",
+            json!({ "kids": kids, "immediate": immediate }),
+        )
+        .await;
+        self.list(tenant.id).await
+    }
+
+    /// Revoke a signing key
+    ///
+    /// Emergency revocation: the key leaves the JWKS at once, every token it signed stops
+    /// verifying (introspection answers `active: false`, UserInfo refuses it), and if it
+    /// was signing, a replacement signs immediately.
+    #[oai(
+        path = "/tenants/:tenant/keys/:kid/revoke",
+        method = "post",
+        operation_id = "revoke_signing_key"
+    )]
+    async fn revoke_signing_key(
+        &self,
+        auth: ApiKeyAuth,
+        req: &Request,
+        /// The tenant's slug.
+        tenant: Path<String>,
+        /// The key's `kid`.
+        kid: Path<String>,
+    ) -> ApiResult<NoContent> {
+        let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
+        let settings = TenantSettings::from_json(&tenant.settings);
+        let now = self.0.now();
+        let ctx = TenantCtx::from(&tenant);
+        let revoked = key_rotation::revoke_by(
+            &self.0.db,
+            &self.0.keyring,
+            &ctx,
+            &settings,
+            &caller.actor,
+            &kid.0,
+            now,
+        )
+        .await?;
+        let details = json!({ "kid": revoked.kid, "alg": revoked.alg, "state": revoked.state });
+        self.raise(tenant.id, "signing_key.revoked", details).await;
+        Ok(NoContent::Done)
     }
 }

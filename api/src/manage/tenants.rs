@@ -128,8 +128,15 @@ impl TenantsApi {
             enabled: body.0.enabled,
             settings: body.0.settings.unwrap_or_default().into(),
         };
-        let tenant =
-            tenants::update(&self.0.db, &caller.actor, tenant, patch, self.0.now()).await?;
+        let tenant = tenants::update(
+            &self.0.db,
+            &self.0.keyring,
+            &caller.actor,
+            tenant,
+            patch,
+            self.0.now(),
+        )
+        .await?;
         Ok(Json(TenantResponse::new(
             tenant,
             self.0.settings.public_base(),

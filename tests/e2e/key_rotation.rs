@@ -1,0 +1,374 @@
+//! The signing-key lifecycle: rotation with a propagation delay, retirement, removal,
+//! emergency revocation, automatic rotation, and a JWKS-caching verifier that never
+//! fails across rotations.
+
+use std::collections::HashSet;
+
+use api::state::Clock;
+use e2e::TestApp;
+use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tenancy::key_rotation;
+
+struct M2m {
+    slug: String,
+    issuer: String,
+    client_id: String,
+    secret: String,
+}
+
+async fn m2m(app: &TestApp, settings: Value) -> M2m {
+    let slug = e2e::unique_slug("keys");
+    let tenant = app
+        .post(
+            "/api/v1/tenants",
+            json!({ "slug": slug, "display_name": "Keys", "settings": settings }),
+        )
+        .await;
+    assert_eq!(tenant.status, 201, "{}", tenant.body);
+    let client = app
+        .post(
+            &format!("/api/v1/tenants/{slug}/clients"),
+            json!({ "name": "m2m", "client_type": "confidential", "grant_types": ["client_credentials"],
+                    "allowed_scopes": ["api:read"] }),
+        )
+        .await;
+    M2m {
+        issuer: format!("{}/t/{slug}", app.address),
+        slug,
+        client_id: client.body["client_id"].as_str().unwrap().to_owned(),
+        secret: client.body["client_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn access_token(app: &TestApp, c: &M2m) -> String {
+    let reply: Value = app
+        .http
+        .post(format!("{}/token", c.issuer))
+        .basic_auth(&c.client_id, Some(&c.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["access_token"].as_str().unwrap().to_owned()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+async fn jwks_kids(app: &TestApp, c: &M2m) -> Vec<String> {
+    let jwks: Value = app
+        .http
+        .get(format!("{}/jwks.json", c.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn active(app: &TestApp, c: &M2m, token: &str) -> bool {
+    let reply: Value = app
+        .http
+        .post(format!("{}/introspect", c.issuer))
+        .basic_auth(&c.client_id, Some(&c.secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["active"] == true
+}
+
+/// What every node's background job does, run here deterministically.
+async fn lifecycle(app: &TestApp) {
+    let now = app.clock.now();
+    key_rotation::promote_due(&app.db, now).await.unwrap();
+    key_rotation::remove_due(&app.db, now).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_first_signs_after_propagation_and_the_old_one_stays_until_its_tokens_expire()
+ {
+    let app = TestApp::spawn().await;
+    let c = m2m(&app, json!({})).await;
+    let before = access_token(&app, &c).await;
+    let old_kid = kid_of(&before);
+
+    let rotated = app
+        .post(
+            &format!("/api/v1/tenants/{}/keys/rotate", c.slug),
+            json!(null),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let next = rotated.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "next")
+        .unwrap()
+        .clone();
+    let new_kid = next["kid"].as_str().unwrap().to_owned();
+    assert!(next["activates_at"].is_string());
+    app.clock.advance(6); // past this node's key-cache freshness
+    assert_eq!(
+        jwks_kids(&app, &c).await,
+        vec![old_kid.clone(), new_kid.clone()],
+        "published before it signs"
+    );
+    assert_eq!(
+        kid_of(&access_token(&app, &c).await),
+        old_kid,
+        "not signing during propagation"
+    );
+
+    app.clock.advance(360);
+    lifecycle(&app).await;
+    let after = access_token(&app, &c).await;
+    assert_eq!(kid_of(&after), new_kid, "the promoted key signs");
+    assert!(
+        active(&app, &c, &before).await,
+        "tokens of the retired key stay valid until they expire"
+    );
+    let listed = app.get(&format!("/api/v1/tenants/{}/keys", c.slug)).await;
+    let states: Vec<_> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["retired", "current"]);
+
+    // Once every token of the retired key has expired, it leaves the JWKS.
+    app.clock.advance(3600 + 61);
+    lifecycle(&app).await;
+    app.clock.advance(6);
+    assert_eq!(jwks_kids(&app, &c).await, vec![new_kid]);
+    let audit = app
+        .get(&format!("/api/v1/tenants/{}/audit-events", c.slug))
+        .await;
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "signing_key.rotated")
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_key_removes_it_at_once_and_a_replacement_signs() {
+    let app = TestApp::spawn().await;
+    let c = m2m(&app, json!({})).await;
+    let token = access_token(&app, &c).await;
+    let kid = kid_of(&token);
+    let revoked = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tenants/{}/keys/{kid}/revoke", c.slug),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.body);
+    assert!(
+        !jwks_kids(&app, &c).await.contains(&kid),
+        "gone from the JWKS at once"
+    );
+    assert!(
+        !active(&app, &c, &token).await,
+        "its tokens are dead at once"
+    );
+    let fresh = access_token(&app, &c).await;
+    assert_ne!(kid_of(&fresh), kid);
+    assert!(active(&app, &c, &fresh).await);
+    app.call(
+        Method::POST,
+        &format!("/api/v1/tenants/{}/keys/{kid}/revoke", c.slug),
+        Some(&app.admin_token),
+        None,
+    )
+    .await
+    .assert_problem(404);
+}
+
+#[tokio::test]
+async fn a_jwks_caching_verifier_never_fails_across_two_rotations() {
+    let app = TestApp::spawn().await;
+    let c = m2m(&app, json!({})).await;
+    let mut cache: Option<(JwkSet, i64, i64)> = None; // keys, fetched at, max-age
+    let mut kids = HashSet::new();
+    let mut failures = 0;
+    for step in 0..60 {
+        if step == 3 || step == 30 {
+            let rotated = app
+                .post(
+                    &format!("/api/v1/tenants/{}/keys/rotate", c.slug),
+                    json!(null),
+                )
+                .await;
+            assert_eq!(rotated.status, 200);
+        }
+        lifecycle(&app).await;
+        let token = access_token(&app, &c).await;
+        let now = app.clock.now().timestamp();
+        let stale = cache
+            .as_ref()
+            .is_none_or(|(_, at, max_age)| now - at >= *max_age);
+        if stale {
+            let resp = app
+                .http
+                .get(format!("{}/jwks.json", c.issuer))
+                .send()
+                .await
+                .unwrap();
+            let max_age = resp.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .split("max-age=")
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            cache = Some((resp.json().await.unwrap(), now, max_age));
+        }
+        let (set, _, _) = cache.as_ref().unwrap();
+        let kid = kid_of(&token);
+        kids.insert(kid.clone());
+        match set.find(&kid) {
+            Some(jwk) => {
+                let mut validation =
+                    Validation::new(jsonwebtoken::decode_header(&token).unwrap().alg);
+                validation.validate_exp = false;
+                validation.set_audience(&[&c.client_id]);
+                if jsonwebtoken::decode::<Value>(
+                    &token,
+                    &DecodingKey::from_jwk(jwk).unwrap(),
+                    &validation,
+                )
+                .is_err()
+                {
+                    failures += 1;
+                }
+            }
+            None => failures += 1,
+        }
+        app.clock.advance(30);
+    }
+    assert_eq!(
+        failures, 0,
+        "a verifier honouring max-age must always know the signing key"
+    );
+    assert_eq!(
+        kids.len(),
+        3,
+        "tokens were signed by the original key and two rotated ones"
+    );
+}
+
+#[tokio::test]
+async fn promotion_and_automatic_rotation_happen_exactly_once_under_concurrency() {
+    let app = TestApp::spawn().await;
+    let c = m2m(&app, json!({ "key_rotation_days": 1 })).await;
+    // Automatic rotation is due after a day: many concurrent passes start exactly one.
+    app.clock.advance(86_400 + 1);
+    let now = app.clock.now();
+    let keyring = tenancy_keyring(&app);
+    let passes = (0..8).map(|_| key_rotation::rotate_due(&app.db, &keyring, now));
+    let started: usize = futures_util::future::join_all(passes)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().len())
+        .sum();
+    assert!(started <= 1);
+    let listed = app.get(&format!("/api/v1/tenants/{}/keys", c.slug)).await;
+    let next: Vec<_> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["state"] == "next")
+        .collect();
+    assert_eq!(
+        next.len(),
+        1,
+        "exactly one automatic rotation: {}",
+        listed.body
+    );
+
+    // ...and concurrent promotion passes promote it exactly once.
+    app.clock.advance(361);
+    let now = app.clock.now();
+    let passes = (0..8).map(|_| key_rotation::promote_due(&app.db, now));
+    futures_util::future::join_all(passes)
+        .await
+        .into_iter()
+        .for_each(|r| {
+            r.unwrap();
+        });
+    let listed = app.get(&format!("/api/v1/tenants/{}/keys", c.slug)).await;
+    let states: Vec<_> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["retired", "current"], "{}", listed.body);
+}
+
+#[tokio::test]
+async fn adding_an_algorithm_publishes_its_key_before_it_signs() {
+    let app = TestApp::spawn().await;
+    let c = m2m(&app, json!({})).await;
+    let changed = app
+        .patch(
+            &format!("/api/v1/tenants/{}", c.slug),
+            json!({ "settings": { "signing_algs": ["ES256", "RS256"] } }),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    app.clock.advance(6);
+    assert_eq!(jwks_kids(&app, &c).await.len(), 2);
+    let header = jsonwebtoken::decode_header(access_token(&app, &c).await.as_str()).unwrap();
+    assert_eq!(
+        header.alg,
+        jsonwebtoken::Algorithm::RS256,
+        "ES256 waits for propagation"
+    );
+    app.clock.advance(361);
+    lifecycle(&app).await;
+    let header = jsonwebtoken::decode_header(access_token(&app, &c).await.as_str()).unwrap();
+    assert_eq!(
+        header.alg,
+        jsonwebtoken::Algorithm::ES256,
+        "the preferred algorithm signs once published long enough"
+    );
+    let bad = app
+        .patch(
+            &format!("/api/v1/tenants/{}", c.slug),
+            json!({ "settings": { "signing_algs": ["HS256"] } }),
+        )
+        .await;
+    bad.assert_problem(422);
+}
+
+fn tenancy_keyring(app: &TestApp) -> tenancy::crypto::Keyring {
+    tenancy::crypto::Keyring::new(
+        tenancy::crypto::MasterKey::parse(&app.master_key.clone().into()).unwrap(),
+        [],
+    )
+}
