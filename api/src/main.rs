@@ -30,6 +30,9 @@ enum Command {
     Migrate,
     /// Print the management API's OpenAPI document.
     Openapi,
+    /// Re-encrypt every secret at rest under the current master key
+    /// (`TESSERA_MASTER_KEY`), reading old ciphertexts with `TESSERA_PREVIOUS_MASTER_KEYS`.
+    RotateMasterKey,
     /// Administrative tasks that work without a running server.
     Admin {
         #[command(subcommand)]
@@ -59,6 +62,21 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("running migrations")?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::RotateMasterKey => {
+            let db = startup::connect_database(&cli.settings).await?;
+            Migrator::up(&db, None)
+                .await
+                .context("running migrations")?;
+            let keyring = startup::load_keyring(&cli.settings)?;
+            let count = tenancy::keys::reencrypt_all(&db, &keyring)
+                .await
+                .map_err(|e| anyhow::anyhow!("re-encrypting signing keys: {e}"))?;
+            println!(
+                "re-encrypted {count} signing keys under master key {}",
+                keyring.current_id()
+            );
             Ok(())
         }
         Command::Openapi => {

@@ -118,6 +118,19 @@ impl Keyring {
         ))
     }
 
+    /// The public fingerprint of the current master key.
+    pub fn current_id(&self) -> &str {
+        &self.current.id
+    }
+
+    /// Whether `stored` is already encrypted under the current master key.
+    pub fn is_current(&self, stored: &str) -> bool {
+        stored
+            .split(':')
+            .nth(1)
+            .is_some_and(|key_id| key_id == self.current.id)
+    }
+
     /// Decrypts a value produced by [`Keyring::encrypt`] with the same `aad`.
     pub fn decrypt(&self, stored: &str, aad: &str) -> Result<Vec<u8>> {
         let corrupt =

@@ -285,6 +285,41 @@ pub fn decoding_key(alg: Algorithm, jwk: &serde_json::Value) -> Result<jsonwebto
     .map_err(|e| Error::Internal(format!("stored public key is unusable: {e}")))
 }
 
+/// Re-encrypts every private key not yet under the current master key (master-key
+/// rotation), in batches; returns how many were re-encrypted. Safe to run while
+/// servers serve: they hold the old key as a previous key and read both until the run
+/// completes, and each row is updated only if it still holds what was read.
+pub async fn reencrypt_all(db: &impl ConnectionTrait, keyring: &Keyring) -> Result<u64> {
+    use sea_orm::{QuerySelect, sea_query::Expr};
+    let mut done = 0;
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut query = signing_keys::Entity::find().order_by_asc(signing_keys::Column::Id);
+        if let Some(id) = after {
+            query = query.filter(signing_keys::Column::Id.gt(id));
+        }
+        let batch = query.limit(200).all(db).await?;
+        let Some(last) = batch.last() else {
+            return Ok(done);
+        };
+        after = Some(last.id);
+        for key in batch
+            .iter()
+            .filter(|k| !keyring.is_current(&k.private_key_enc))
+        {
+            let plaintext = decrypt_private_key(keyring, key)?;
+            let fresh = keyring.encrypt(&plaintext, &private_key_aad(key.tenant_id, &key.kid))?;
+            let updated = signing_keys::Entity::update_many()
+                .col_expr(signing_keys::Column::PrivateKeyEnc, Expr::value(fresh))
+                .filter(signing_keys::Column::Id.eq(key.id))
+                .filter(signing_keys::Column::PrivateKeyEnc.eq(key.private_key_enc.clone()))
+                .exec(db)
+                .await?;
+            done += updated.rows_affected;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use jsonwebtoken::{Header, Validation, decode, encode};

@@ -372,3 +372,133 @@ fn tenancy_keyring(app: &TestApp) -> tenancy::crypto::Keyring {
         [],
     )
 }
+
+/// A second node on `first`'s database, with the given master keys.
+async fn second_node(first: &TestApp, master_key: &str, previous: Vec<String>) -> TestApp {
+    let (url, schema) = first.database.clone();
+    let admin_token = first.admin_token.clone();
+    let master_key = master_key.to_owned();
+    // Nodes of one deployment share the public URL, hence the issuer.
+    let public_url = first.address.clone();
+    TestApp::spawn_with(move |s| {
+        s.public_url = public_url;
+        s.database_url = Some(url);
+        s.database_schema = schema;
+        s.admin_token = Some(admin_token);
+        s.master_key = Some(master_key);
+        s.previous_master_keys = previous;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_rotation_done_on_one_node_is_used_by_another_within_its_cache_lifetime() {
+    let a = TestApp::spawn().await;
+    let c = m2m(&a, json!({})).await;
+    let b = second_node(&a, &a.master_key, Vec::new()).await;
+    let at_b = M2m {
+        slug: c.slug.clone(),
+        issuer: format!("{}/t/{}", b.address, c.slug),
+        client_id: c.client_id.clone(),
+        secret: c.secret.clone(),
+    };
+    let old = kid_of(&access_token(&b, &at_b).await);
+    let rotated = a
+        .post(
+            &format!("/api/v1/tenants/{}/keys/rotate?immediate=true", c.slug),
+            json!(null),
+        )
+        .await;
+    assert_eq!(rotated.status, 200);
+    let new = kid_of(&access_token(&a, &c).await);
+    assert_ne!(new, old, "node A signs with the new key at once");
+    b.clock.advance(5); // node B's cached keys are at most five seconds old
+    assert_eq!(
+        kid_of(&access_token(&b, &at_b).await),
+        new,
+        "node B follows within its cache lifetime"
+    );
+}
+
+#[tokio::test]
+async fn automatic_rotation_run_on_two_nodes_at_once_happens_once() {
+    let a = TestApp::spawn().await;
+    let c = m2m(&a, json!({ "key_rotation_days": 1 })).await;
+    let b = second_node(&a, &a.master_key, Vec::new()).await;
+    a.clock.advance(86_401);
+    b.clock.advance(86_401);
+    let keyring = tenancy_keyring(&a);
+    let (ra, rb) = tokio::join!(
+        key_rotation::rotate_due(&a.db, &keyring, a.clock.now()),
+        key_rotation::rotate_due(&b.db, &keyring, b.clock.now()),
+    );
+    assert!(ra.unwrap().len() + rb.unwrap().len() <= 1);
+    let listed = a.get(&format!("/api/v1/tenants/{}/keys", c.slug)).await;
+    let next = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["state"] == "next")
+        .count();
+    assert_eq!(next, 1, "{}", listed.body);
+}
+
+#[tokio::test]
+async fn master_key_rotation_reencrypts_every_private_key_without_downtime() {
+    use base64::Engine;
+    use tenancy::crypto::{Keyring, MasterKey};
+    let a = TestApp::spawn().await;
+    let c = m2m(&a, json!({ "signing_algs": ["RS256", "ES256", "EdDSA"] })).await;
+    let before = access_token(&a, &c).await;
+    let new_key =
+        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
+    // Roll the new key out first: node B writes with it and still reads the old one.
+    let b = second_node(&a, &new_key, vec![a.master_key.clone()]).await;
+    let ring = Keyring::new(
+        MasterKey::parse(&new_key.clone().into()).unwrap(),
+        [MasterKey::parse(&a.master_key.clone().into()).unwrap()],
+    );
+    assert_eq!(tenancy::keys::reencrypt_all(&b.db, &ring).await.unwrap(), 3);
+    assert_eq!(
+        tenancy::keys::reencrypt_all(&b.db, &ring).await.unwrap(),
+        0,
+        "idempotent"
+    );
+
+    // Every key now decrypts with the new master key alone, and never with the old.
+    let only_new = Keyring::new(MasterKey::parse(&new_key.clone().into()).unwrap(), []);
+    let only_old = Keyring::new(MasterKey::parse(&a.master_key.clone().into()).unwrap(), []);
+    let stored = tenancy::keys::list(&b.db, tenancy_id(&a, &c.slug).await)
+        .await
+        .unwrap();
+    let dump = b.dump_database().await;
+    for key in &stored {
+        let der = tenancy::keys::decrypt_private_key(&only_new, key).unwrap();
+        assert!(tenancy::keys::decrypt_private_key(&only_old, key).is_err());
+        let hex: String = der[..32].iter().map(|x| format!("{x:02x}")).collect();
+        assert!(
+            !dump.to_lowercase().contains(&hex),
+            "plaintext private key in the database"
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        assert!(!dump.contains(&b64[..40]));
+    }
+    // Node B, on the new key, signs and verifies; tokens from before still verify.
+    let at_b = M2m {
+        slug: c.slug.clone(),
+        issuer: format!("{}/t/{}", b.address, c.slug),
+        client_id: c.client_id.clone(),
+        secret: c.secret.clone(),
+    };
+    assert!(active(&b, &at_b, &before).await);
+    let fresh = access_token(&b, &at_b).await;
+    assert!(active(&b, &at_b, &fresh).await);
+}
+
+async fn tenancy_id(app: &TestApp, slug: &str) -> uuid::Uuid {
+    app.get(&format!("/api/v1/tenants/{slug}")).await.body["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

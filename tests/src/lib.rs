@@ -52,8 +52,11 @@ pub struct TestApp {
     pub address: String,
     /// The configured platform admin token.
     pub admin_token: String,
-    /// The bootstrap platform admin key minted at start.
+    /// The bootstrap platform admin key minted at start (empty when the database
+    /// already had one, as for a second node on a shared database).
     pub bootstrap_key: String,
+    /// The database URL and schema this server uses (to start a second node on it).
+    pub database: (String, Option<String>),
     /// The server's database (for at-rest inspection).
     pub db: DatabaseConnection,
     /// The master key the server encrypts with (base64).
@@ -168,11 +171,20 @@ impl TestApp {
         tweak(&mut settings);
 
         let clock = Arc::new(TestClock::starting_now());
+        let database = (
+            settings.database_url.clone().unwrap_or_else(|| {
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    settings.data_dir.join("tessera.db").display()
+                )
+            }),
+            settings.database_schema.clone(),
+        );
         let mut app = Application::build_with_clock(settings, clock.clone()).await?;
         let bootstrap_key = app
             .take_bootstrap_key()
             .map(|k| secrecy::ExposeSecret::expose_secret(&k).to_owned())
-            .context("a fresh database must mint a bootstrap key")?;
+            .unwrap_or_default();
         let db = app.state().db.clone();
         let address = format!("http://127.0.0.1:{}", app.port());
         let (tx, rx) = oneshot::channel::<()>();
@@ -191,6 +203,7 @@ impl TestApp {
             address,
             admin_token,
             bootstrap_key,
+            database,
             db,
             master_key,
             http,
