@@ -94,11 +94,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
         let jobs = tokio::spawn(crate::jobs::key_lifecycle_loop(self.state.clone()));
+        let listener = tokio::spawn(crate::jobs::key_change_listener(self.state.clone()));
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(grace))
             .await
             .context("server failed");
         jobs.abort();
+        listener.abort();
         served
     }
 }

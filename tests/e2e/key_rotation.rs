@@ -380,8 +380,10 @@ async fn second_node(first: &TestApp, master_key: &str, previous: Vec<String>) -
     let master_key = master_key.to_owned();
     // Nodes of one deployment share the public URL, hence the issuer.
     let public_url = first.address.clone();
+    let namespace = first.cache_namespace.clone();
     TestApp::spawn_with(move |s| {
         s.public_url = public_url;
+        s.cache_namespace = namespace;
         s.database_url = Some(url);
         s.database_schema = schema;
         s.admin_token = Some(admin_token);
@@ -501,4 +503,37 @@ async fn tenancy_id(app: &TestApp, slug: &str) -> uuid::Uuid {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+#[tokio::test]
+async fn with_redis_other_nodes_hear_of_a_rotation_at_once() {
+    if std::env::var("TESSERA_TEST_REDIS_URL").is_err() {
+        return; // the nudge travels over Redis pub/sub; without Redis there is one node
+    }
+    let a = TestApp::spawn().await;
+    let c = m2m(&a, json!({})).await;
+    let b = second_node(&a, &a.master_key, Vec::new()).await;
+    let at_b = M2m {
+        slug: c.slug.clone(),
+        issuer: format!("{}/t/{}", b.address, c.slug),
+        client_id: c.client_id.clone(),
+        secret: c.secret.clone(),
+    };
+    let old = kid_of(&access_token(&b, &at_b).await);
+    a.post(
+        &format!("/api/v1/tenants/{}/keys/rotate?immediate=true", c.slug),
+        json!(null),
+    )
+    .await;
+    // Well inside node B's five-second cache lifetime, and without moving its clock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(4000);
+    let mut seen = old.clone();
+    while seen == old && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        seen = kid_of(&access_token(&b, &at_b).await);
+    }
+    assert_ne!(
+        seen, old,
+        "node B dropped its cached keys on the pub/sub notice"
+    );
 }

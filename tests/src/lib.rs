@@ -55,6 +55,8 @@ pub struct TestApp {
     /// The bootstrap platform admin key minted at start (empty when the database
     /// already had one, as for a second node on a shared database).
     pub bootstrap_key: String,
+    /// The cache namespace this server uses (a second node shares it).
+    pub cache_namespace: String,
     /// The database URL and schema this server uses (to start a second node on it).
     pub database: (String, Option<String>),
     /// The server's database (for at-rest inspection).
@@ -171,6 +173,7 @@ impl TestApp {
         tweak(&mut settings);
 
         let clock = Arc::new(TestClock::starting_now());
+        let cache_namespace = settings.cache_namespace.clone();
         let database = (
             settings.database_url.clone().unwrap_or_else(|| {
                 format!(
@@ -203,6 +206,7 @@ impl TestApp {
             address,
             admin_token,
             bootstrap_key,
+            cache_namespace,
             database,
             db,
             master_key,

@@ -42,7 +42,7 @@ impl SigningKeysApi {
         kind: &str,
         details: serde_json::Value,
     ) {
-        self.0.keys.invalidate(tenant_id).await;
+        crate::jobs::keys_changed(&self.0, tenant_id).await;
         self.0
             .events
             .publish(SecurityEvent {

@@ -137,6 +137,8 @@ impl TenantsApi {
             self.0.now(),
         )
         .await?;
+        // Settings may have changed which keys sign.
+        crate::jobs::keys_changed(&self.0, tenant.id).await;
         Ok(Json(TenantResponse::new(
             tenant,
             self.0.settings.public_base(),

@@ -43,6 +43,18 @@ pub trait Cache: Send + Sync + 'static {
     /// Checks that the cache answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
 
+    /// Tells every node that something changed (`channel` under the namespace). A no-op
+    /// for the in-process cache, which has no other nodes to tell.
+    async fn publish(&self, channel: &str, payload: &str) -> Result<()> {
+        let _ = (channel, payload);
+        Ok(())
+    }
+
+    /// The full name of a notification channel.
+    fn channel(&self, name: &str) -> String {
+        format!("{}:{name}", self.namespace())
+    }
+
     /// The key for `kind`/`id` of one tenant.
     fn key(&self, tenant_id: Uuid, kind: &str, id: &str) -> String {
         format!("{}:{{{tenant_id}}}:{kind}:{id}", self.namespace())

@@ -151,6 +151,17 @@ impl Cache for RedisCache {
         }
     }
 
+    async fn publish(&self, channel: &str, payload: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        redis::cmd("PUBLISH")
+            .arg(self.channel(channel))
+            .arg(payload)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
     async fn ping(&self) -> Result<()> {
         let mut conn = self.conn().await?;
         redis::cmd("PING")
@@ -159,6 +170,28 @@ impl Cache for RedisCache {
             .map(|_| ())
             .map_err(unavailable)
     }
+}
+
+/// Forwards every payload published on `channel` (a full name, see [`Cache::channel`])
+/// to `sink` until the subscription connection drops; the caller reconnects.
+pub async fn listen(
+    url: &str,
+    channel: &str,
+    sink: &tokio::sync::mpsc::UnboundedSender<String>,
+) -> Result<()> {
+    use futures_util::StreamExt;
+    let client = redis::Client::open(url).map_err(unavailable)?;
+    let mut pubsub = client.get_async_pubsub().await.map_err(unavailable)?;
+    pubsub.subscribe(channel).await.map_err(unavailable)?;
+    let mut messages = pubsub.into_on_message();
+    while let Some(message) = messages.next().await {
+        if let Ok(payload) = message.get_payload::<String>()
+            && sink.send(payload).is_err()
+        {
+            return Ok(());
+        }
+    }
+    Err(Error::Unavailable("redis subscription closed".into()))
 }
 
 #[cfg(test)]
