@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use api::{LogFormat, Settings, startup};
 use clap::{Parser, Subcommand};
-use migration::{Migrator, MigratorTrait};
 use secrecy::ExposeSecret;
 
 /// Tessera: a multi-tenant OAuth 2.1 and OpenID Connect server.
@@ -58,17 +56,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => {
             let db = startup::connect_database(&cli.settings).await?;
-            Migrator::up(&db, None)
-                .await
-                .context("running migrations")?;
+            startup::migrate(&cli.settings, &db).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::RotateMasterKey => {
             let db = startup::connect_database(&cli.settings).await?;
-            Migrator::up(&db, None)
-                .await
-                .context("running migrations")?;
+            startup::migrate(&cli.settings, &db).await?;
             let keyring = startup::load_keyring(&cli.settings)?;
             let count = tenancy::keys::reencrypt_all(&db, &keyring)
                 .await
@@ -87,9 +81,7 @@ async fn main() -> anyhow::Result<()> {
             command: AdminCommand::CreateKey { name },
         } => {
             let db = startup::connect_database(&cli.settings).await?;
-            Migrator::up(&db, None)
-                .await
-                .context("running migrations")?;
+            startup::migrate(&cli.settings, &db).await?;
             let created = tenancy::api_keys::create(
                 &db,
                 None,

@@ -159,9 +159,7 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
 
 async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let db = connect_database(&settings).await?;
-    Migrator::up(&db, None)
-        .await
-        .context("running database migrations")?;
+    migrate(&settings, &db).await?;
     let cache = connect_cache(&settings).await?;
     let keyring = load_keyring(&settings)?;
     let admin_token_sha256 = settings.admin_token.as_deref().map(secrets::sha256_hex);
@@ -179,8 +177,45 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     })
 }
 
+/// An arbitrary, fixed Postgres advisory-lock key reserved for Tessera's migrations.
+const MIGRATION_LOCK: i64 = 0x0074_6573_7365_7261;
+
+/// Applies pending migrations. On Postgres they run under an advisory lock on one
+/// dedicated session, so nodes starting together apply them exactly once and the
+/// others wait, then find nothing to do. (SQLite has one writer anyway.)
+pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> anyhow::Result<()> {
+    use tenancy::sea_orm::{ConnectionTrait, DbBackend};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None)
+            .await
+            .context("running database migrations");
+    }
+    let session = connect_with(settings, Some(1)).await?;
+    session
+        .execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .await
+        .context("taking the migration lock")?;
+    let applied = Migrator::up(&session, None)
+        .await
+        .context("running database migrations");
+    let unlocked = session
+        .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .await;
+    let _ = session.close().await;
+    applied?;
+    unlocked.context("releasing the migration lock")?;
+    Ok(())
+}
+
 /// Opens the database: the configured URL, else a SQLite file in the data dir.
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    connect_with(settings, None).await
+}
+
+async fn connect_with(
+    settings: &Settings,
+    pool_size: Option<u32>,
+) -> anyhow::Result<DatabaseConnection> {
     let url = match &settings.database_url {
         Some(url) => url.clone(),
         None => {
@@ -202,7 +237,7 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseCon
         // would otherwise fail read-then-write transactions with SQLITE_BUSY.
         options.max_connections(1);
     } else {
-        options.max_connections(32);
+        options.max_connections(pool_size.unwrap_or(32));
     }
     if let Some(schema) = &settings.database_schema {
         options.set_schema_search_path(schema.clone());

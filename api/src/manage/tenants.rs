@@ -123,6 +123,11 @@ impl TenantsApi {
         if body.0.enabled.is_some() {
             caller.principal.require_platform()?;
         }
+        let key_settings_changed = body.0.settings.as_ref().is_some_and(|s| {
+            s.signing_algs.is_some()
+                || s.key_rotation_days.is_some()
+                || s.key_propagation_secs.is_some()
+        });
         let patch = TenantPatch {
             display_name: body.0.display_name,
             enabled: body.0.enabled,
@@ -139,6 +144,22 @@ impl TenantsApi {
         .await?;
         // Settings may have changed which keys sign.
         crate::jobs::keys_changed(&self.0, tenant.id).await;
+        if key_settings_changed {
+            let settings = tenancy::tenants::TenantSettings::from_json(&tenant.settings);
+            self.0
+                .events
+                .publish(tenancy::events::SecurityEvent {
+                    tenant_id: Some(tenant.id),
+                    kind: "signing_key.settings_changed".into(),
+                    occurred_at: self.0.now(),
+                    details: serde_json::json!({
+                        "signing_algs": settings.signing_algs,
+                        "key_rotation_days": settings.key_rotation_days,
+                        "key_propagation_secs": settings.key_propagation_secs,
+                    }),
+                })
+                .await;
+        }
         Ok(Json(TenantResponse::new(
             tenant,
             self.0.settings.public_base(),
