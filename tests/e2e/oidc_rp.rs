@@ -9,15 +9,8 @@ use openidconnect::{
     core::{CoreClient, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims},
 };
 use serde_json::json;
-use url::Url;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn the_openidconnect_crate_completes_the_code_flow_and_verifies_the_id_token() {
@@ -66,28 +59,9 @@ async fn the_openidconnect_crate_completes_the_code_flow_and_verifies_the_id_tok
 
     // The user's browser: authorize → login → back to the RP with a code.
     let browser = app.browser();
-    let to_login = browser.get(auth_url.as_str()).send().await.unwrap();
-    let login_url = Url::parse(to_login.headers()["location"].to_str().unwrap()).unwrap();
-    let html = browser
-        .get(login_url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let back = browser
-        .post(login_url.as_str())
-        .form(&[
-            ("interaction", hidden(&html, "interaction").as_str()),
-            ("csrf_token", hidden(&html, "csrf_token").as_str()),
-            ("username", "ann"),
-            ("password", "correct horse battery"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let callback = Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let callback = app
+        .sign_in(&browser, auth_url.as_str(), "ann", "correct horse battery")
+        .await;
     let param = |name: &str| {
         callback
             .query_pairs()

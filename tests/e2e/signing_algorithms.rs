@@ -9,15 +9,8 @@ use openidconnect::{
     core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType},
 };
 use serde_json::{Value, json};
-use url::Url;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn each_algorithm_signs_tokens_verifiable_from_the_published_jwk() {
@@ -104,28 +97,9 @@ async fn each_algorithm_signs_tokens_verifiable_from_the_published_jwk() {
             .set_pkce_challenge(challenge)
             .url();
         let browser = app.browser();
-        let to_login = browser.get(auth_url.as_str()).send().await.unwrap();
-        let login_url = Url::parse(to_login.headers()["location"].to_str().unwrap()).unwrap();
-        let html = browser
-            .get(login_url.as_str())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let back = browser
-            .post(login_url.as_str())
-            .form(&[
-                ("interaction", hidden(&html, "interaction").as_str()),
-                ("csrf_token", hidden(&html, "csrf_token").as_str()),
-                ("username", "ann"),
-                ("password", "correct horse battery"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let callback = Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+        let callback = app
+            .sign_in(&browser, auth_url.as_str(), "ann", "correct horse battery")
+            .await;
         let code = callback
             .query_pairs()
             .find(|(k, _)| k == "code")

@@ -260,6 +260,40 @@ impl TestApp {
             .expect("browser client")
     }
 
+    /// Plays the user in `browser`: follows `authorize_url` to the login page, signs in
+    /// as `username`, and returns where the server sends the browser next (the client's
+    /// redirect URI for a first-party client).
+    pub async fn sign_in(
+        &self,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        username: &str,
+        password: &str,
+    ) -> url::Url {
+        let to_login = browser.get(authorize_url).send().await.expect("authorize");
+        let login_url = location(&to_login);
+        let html = browser
+            .get(login_url.as_str())
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("login html");
+        let back = browser
+            .post(login_url.as_str())
+            .form(&[
+                ("interaction", hidden_field(&html, "interaction").as_str()),
+                ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("login post");
+        location(&back)
+    }
+
     /// GET with the admin token.
     pub async fn get(&self, path: &str) -> Reply {
         self.call(Method::GET, path, Some(&self.admin_token), None)
@@ -449,6 +483,23 @@ impl Drop for TestApp {
             .join();
         }
     }
+}
+
+/// The `Location` of a redirect response.
+pub fn location(resp: &reqwest::Response) -> url::Url {
+    let value = resp.headers().get("location").expect("a redirect");
+    url::Url::parse(value.to_str().expect("ascii location")).expect("absolute location")
+}
+
+/// The value of the hidden form field `name` in a server-rendered page.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("field present") + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn free_port() -> anyhow::Result<u16> {
