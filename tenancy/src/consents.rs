@@ -5,11 +5,17 @@ use chrono::{DateTime, Utc};
 use entity::consents;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter,
+    QueryFilter, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
-use crate::{Result, ids, scopes::ScopeSet, tenants::TenantCtx};
+use crate::{
+    Result,
+    audit::{self, Actor, Event},
+    ids,
+    scopes::ScopeSet,
+    tenants::TenantCtx,
+};
 
 async fn find(
     db: &impl ConnectionTrait,
@@ -42,16 +48,19 @@ pub async fn granted(
         .unwrap_or_default())
 }
 
-/// Records that the user granted `scope` to the client (added to earlier grants).
-pub async fn grant(
-    db: &impl ConnectionTrait,
+/// Records that the user granted `scope` to the client (added to earlier grants), with
+/// its audit event in the same transaction.
+pub async fn grant<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     tenant: &TenantCtx,
+    actor: &Actor,
     user_id: Uuid,
     client_id: &str,
     scope: &ScopeSet,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    match find(db, tenant, user_id, client_id).await? {
+    let txn = db.begin().await?;
+    match find(&txn, tenant, user_id, client_id).await? {
         Some(existing) => {
             let mut all: Vec<String> =
                 serde_json::from_value(existing.scopes.clone()).unwrap_or_default();
@@ -60,7 +69,7 @@ pub async fn grant(
             let mut model = existing.into_active_model();
             model.scopes = Set(serde_json::json!(merged.iter().collect::<Vec<_>>()));
             model.updated_at = Set(now);
-            model.update(db).await?;
+            model.update(&txn).await?;
         }
         None => {
             consents::ActiveModel {
@@ -72,10 +81,23 @@ pub async fn grant(
                 granted_at: Set(now),
                 updated_at: Set(now),
             }
-            .insert(db)
+            .insert(&txn)
             .await?;
         }
     }
+    audit::record(
+        &txn,
+        actor,
+        Event::success(
+            Some(tenant.id),
+            "consent.granted",
+            format!("user:{user_id}"),
+        )
+        .with_details(serde_json::json!({ "client_id": client_id, "scope": scope.to_string() })),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 

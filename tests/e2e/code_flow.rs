@@ -478,6 +478,23 @@ async fn consent_is_asked_once_can_be_denied_and_prompt_none_reports_what_is_mis
     assert!(query(&ok, "code").is_some());
     let silent = location(&authorize(&browser, &rp, &[("prompt", "none")], &challenge).await);
     assert!(query(&silent, "code").is_some(), "consent remembered");
+    let audit = app
+        .get(&format!(
+            "/api/v1/tenants/{}/audit-events?limit=200",
+            rp.slug
+        ))
+        .await;
+    let granted = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "consent.granted")
+        .cloned();
+    assert_eq!(
+        granted.unwrap()["details"]["client_id"],
+        rp.client_id.as_str(),
+        "consent is audited"
+    );
     let forced = location(&authorize(&browser, &rp, &[("prompt", "consent")], &challenge).await);
     assert!(
         forced.path().ends_with("/consent"),

@@ -83,9 +83,16 @@ pub async fn submit(
     interaction.request.prompt_consent = false;
     let saved = async {
         let scopes = interaction.request.scopes();
+        let actor = tenancy::audit::Actor {
+            id: format!("user:{user_id}"),
+            ip: crate::client_ip::client_ip(req, &state.settings.trusted_proxies)
+                .map(|ip| ip.to_string()),
+            user_agent: req.header("user-agent").map(str::to_owned),
+        };
         consents::grant(
             &state.db,
             &tenant,
+            &actor,
             user_id,
             &interaction.request.client_id,
             &scopes,
