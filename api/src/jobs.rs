@@ -77,6 +77,8 @@ pub async fn key_lifecycle_loop(state: AppState) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        // Forget throttle buckets that have refilled, so memory follows active clients.
+        state.login_limiter.retain_recent();
         if let Err(err) = run_key_lifecycle(&state).await {
             tracing::warn!(error = %err, "key lifecycle pass failed; retrying next tick");
         }

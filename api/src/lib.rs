@@ -7,6 +7,7 @@ pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod login_limit;
 pub mod manage;
 pub mod middleware;
 pub mod oauth;

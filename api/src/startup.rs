@@ -169,6 +169,7 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         cache,
         keys: KeyStore::new(keyring.clone()),
         secret_memo: SecretMemo::default(),
+        login_limiter: Arc::new(crate::login_limit::login_limiter()),
         keyring,
         settings: Arc::new(settings),
         admin_token_sha256,

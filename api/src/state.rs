@@ -47,6 +47,8 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Recently verified client secrets.
     pub secret_memo: SecretMemo,
+    /// Per-IP login throttle.
+    pub login_limiter: Arc<crate::login_limit::LoginLimiter>,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
     /// Where security events go.

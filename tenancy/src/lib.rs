@@ -36,6 +36,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod signing;
 pub mod tenants;
+pub mod throttle;
 pub mod tokens;
 pub mod userinfo;
 pub mod users;

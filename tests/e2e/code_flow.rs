@@ -958,3 +958,69 @@ async fn access_tokens_expire_on_the_server_clock() {
         .unwrap();
     assert_eq!(info.status(), 401);
 }
+
+#[tokio::test]
+async fn ten_failed_logins_lock_the_account_name_even_for_the_right_password() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+    let (_, challenge) = pkce();
+    let login = location(&authorize(&browser, &rp, &[], &challenge).await);
+    for attempt in 1..=10 {
+        let reply = log_in(&browser, &login, "wrong password").await;
+        assert_eq!(reply.status(), 401, "attempt {attempt}");
+    }
+    let locked = log_in(&browser, &login, PASSWORD).await;
+    assert_eq!(locked.status(), 429, "locked even with the right password");
+    assert!(locked.headers().get("retry-after").is_some());
+    let audit = app
+        .get(&format!(
+            "/api/v1/tenants/{}/audit-events?limit=200",
+            rp.slug
+        ))
+        .await;
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "user.login_locked")
+    );
+}
+
+#[tokio::test]
+async fn one_address_cannot_try_more_than_thirty_logins_a_minute() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+    let (_, challenge) = pkce();
+    let login = location(&authorize(&browser, &rp, &[], &challenge).await);
+    let page = browser
+        .get(login.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (interaction, csrf) = (hidden(&page, "interaction"), hidden(&page, "csrf_token"));
+    let mut statuses = Vec::new();
+    for i in 0..31 {
+        // A different name each time, so only the per-address limit applies.
+        let name = format!("guess{i}");
+        let reply = browser
+            .post(login.join("login").unwrap())
+            .form(&[
+                ("interaction", interaction.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("username", &name),
+                ("password", "x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(reply.status().as_u16());
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[30], 429);
+}

@@ -12,6 +12,7 @@ use tenancy::{
     interactions, login,
     sessions::{self, Session},
     tenants::TenantCtx,
+    throttle,
 };
 
 use super::{LoginPage, flow, html, set_session_cookie};
@@ -40,6 +41,28 @@ fn login_page(
             error,
         },
     )
+}
+
+/// The login form again, refusing further attempts for now (429).
+fn too_many(
+    issuer: &protocol::Issuer,
+    interaction: &str,
+    session: &Session,
+    username: &str,
+) -> Response {
+    let mut resp = login_page(
+        issuer,
+        interaction,
+        session,
+        username,
+        Some("Too many failed attempts. Please wait a few minutes and try again."),
+    );
+    resp.set_status(StatusCode::TOO_MANY_REQUESTS);
+    resp.headers_mut().insert(
+        poem::http::header::RETRY_AFTER,
+        poem::http::HeaderValue::from_static("60"),
+    );
+    resp
 }
 
 /// Shows the login form.
@@ -96,6 +119,16 @@ pub async fn submit(
             .map(|ip| ip.to_string()),
         user_agent: req.header("user-agent").map(str::to_owned),
     };
+    let cache = state.cache.as_ref();
+    let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
+    if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
+        return too_many(&issuer, &id, &session, username);
+    }
+    match throttle::is_locked(cache, tenant.id, username).await {
+        Ok(false) => {}
+        Ok(true) => return too_many(&issuer, &id, &session, username),
+        Err(err) => return flow::unavailable(&issuer, &err),
+    }
     let user = match login::verify(&state.db, &tenant, username, password).await {
         Ok(user) => user,
         Err(err) => return flow::unavailable(&issuer, &err),
@@ -111,6 +144,31 @@ pub async fn submit(
         if let Err(err) = audit::record(&state.db, &actor, event, now).await {
             return flow::unavailable(&issuer, &err);
         }
+        match throttle::record_failure(cache, tenant.id, username).await {
+            Ok(false) => {}
+            Ok(true) => {
+                let locked = Event {
+                    tenant_id: Some(tenant.id),
+                    action: "user.login_locked",
+                    target: None,
+                    outcome: "failure",
+                    details: serde_json::json!({ "window_secs": throttle::WINDOW.as_secs() }),
+                };
+                if let Err(err) = audit::record(&state.db, &actor, locked, now).await {
+                    return flow::unavailable(&issuer, &err);
+                }
+                state
+                    .events
+                    .publish(tenancy::events::SecurityEvent {
+                        tenant_id: Some(tenant.id),
+                        kind: "user.login_locked".into(),
+                        occurred_at: now,
+                        details: serde_json::json!({ "ip": actor.ip }),
+                    })
+                    .await;
+            }
+            Err(err) => return flow::unavailable(&issuer, &err),
+        }
         return login_page(
             &issuer,
             &id,
@@ -119,8 +177,10 @@ pub async fn submit(
             Some("Invalid username or password."),
         );
     };
+    if let Err(err) = throttle::record_success(cache, tenant.id, username).await {
+        return flow::unavailable(&issuer, &err);
+    }
     let ttl = Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));
-    let cache = state.cache.as_ref();
     let (new_cookie, new_session) = match sessions::log_in(
         cache,
         tenant.id,
