@@ -520,6 +520,8 @@ async fn with_redis_other_nodes_hear_of_a_rotation_at_once() {
         secret: c.secret.clone(),
     };
     let old = kid_of(&access_token(&b, &at_b).await);
+    // Give node B's subscriber a moment to connect after its start.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     a.post(
         &format!("/api/v1/tenants/{}/keys/rotate?immediate=true", c.slug),
         json!(null),
