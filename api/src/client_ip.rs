@@ -31,3 +31,12 @@ pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
             .unwrap_or(peer),
     )
 }
+
+/// The audit actor `id` acting through `req` from `ip` (see [`client_ip`]).
+pub fn actor(req: &Request, ip: Option<IpAddr>, id: impl Into<String>) -> tenancy::audit::Actor {
+    tenancy::audit::Actor {
+        id: id.into(),
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent: req.header("user-agent").map(str::to_owned),
+    }
+}

@@ -78,13 +78,6 @@ pub enum KeyState {
     Retired,
 }
 
-impl GeneratedKey {
-    /// The key's algorithm.
-    pub fn alg(&self) -> Algorithm {
-        self.alg
-    }
-}
-
 impl KeyState {
     /// The stored name.
     pub fn as_str(self) -> &'static str {

@@ -68,13 +68,3 @@ pub struct Page<T> {
     /// Pass as `cursor` to get the next page; none on the last page.
     pub next_cursor: Option<String>,
 }
-
-impl<T> Page<T> {
-    /// Converts the rows, keeping the cursor.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-        }
-    }
-}

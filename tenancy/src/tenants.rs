@@ -433,6 +433,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     patch: TenantPatch,
     now: DateTime<Utc>,
 ) -> Result<tenants::Model> {
+    let previous_algs = TenantSettings::from_json(&tenant.settings).signing_algs;
     let settings = patch
         .settings
         .apply(TenantSettings::from_json(&tenant.settings));
@@ -458,8 +459,16 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
     // Newly listed algorithms get keys, published now and signing after propagation.
-    key_rotation::add_missing_algorithms(&txn, keyring, &TenantCtx::from(&updated), &settings, now)
+    if settings.signing_algs != previous_algs {
+        key_rotation::add_missing_algorithms(
+            &txn,
+            keyring,
+            &TenantCtx::from(&updated),
+            &settings,
+            now,
+        )
         .await?;
+    }
     let action = match (was_enabled, updated.enabled) {
         (true, false) => "tenant.disabled",
         (false, true) => "tenant.enabled",

@@ -101,15 +101,7 @@ async fn a_client_is_registered_read_updated_rotated_and_deleted() {
         .await
         .assert_problem(404);
 
-    let audit = app
-        .get(&format!("/api/v1/tenants/{slug}/audit-events?limit=200"))
-        .await;
-    let actions: Vec<_> = audit.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect();
+    let actions = app.audit_actions(&slug).await;
     for expected in [
         "client.created",
         "client.updated",

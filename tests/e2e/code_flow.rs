@@ -1,7 +1,7 @@
 //! The authorization code flow end to end, with a cookie-jar browser.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use e2e::{Reply, TestApp};
+use e2e::{Reply, TestApp, hidden_field};
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -47,21 +47,16 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
+/// Where a `303 See Other` points (every redirect of the flow is a 303).
 fn location(resp: &reqwest::Response) -> Url {
     assert_eq!(resp.status(), 303, "expected a redirect");
-    Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
+    e2e::location(resp)
 }
 
 fn query(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
 }
 
 async fn authorize(
@@ -110,8 +105,8 @@ async fn log_in(browser: &Client, login_url: &Url, password: &str) -> reqwest::R
     browser
         .post(action)
         .form(&[
-            ("interaction", hidden(&html, "interaction").as_str()),
-            ("csrf_token", hidden(&html, "csrf_token").as_str()),
+            ("interaction", hidden_field(&html, "interaction").as_str()),
+            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
             ("username", "ann"),
             ("password", password),
         ])
@@ -132,8 +127,8 @@ async fn consent(browser: &Client, consent_url: &Url, decision: &str) -> reqwest
     browser
         .post(consent_url.join("consent").unwrap())
         .form(&[
-            ("interaction", hidden(&html, "interaction").as_str()),
-            ("csrf_token", hidden(&html, "csrf_token").as_str()),
+            ("interaction", hidden_field(&html, "interaction").as_str()),
+            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
             ("decision", decision),
         ])
         .send()
@@ -332,18 +327,11 @@ async fn the_code_flow_works_for_a_confidential_client_with_consent_sso_refresh_
         after.body["error"], "invalid_grant",
         "the family is revoked"
     );
-    let audit = app
-        .get(&format!(
-            "/api/v1/tenants/{}/audit-events?limit=200",
-            rp.slug
-        ))
-        .await;
     assert!(
-        audit.body["items"]
-            .as_array()
-            .unwrap()
+        app.audit_actions(&rp.slug)
+            .await
             .iter()
-            .any(|e| e["action"] == "refresh_token.reuse_detected")
+            .any(|a| a == "refresh_token.reuse_detected")
     );
 }
 
@@ -973,18 +961,11 @@ async fn ten_failed_logins_lock_the_account_name_even_for_the_right_password() {
     let locked = log_in(&browser, &login, PASSWORD).await;
     assert_eq!(locked.status(), 429, "locked even with the right password");
     assert!(locked.headers().get("retry-after").is_some());
-    let audit = app
-        .get(&format!(
-            "/api/v1/tenants/{}/audit-events?limit=200",
-            rp.slug
-        ))
-        .await;
     assert!(
-        audit.body["items"]
-            .as_array()
-            .unwrap()
+        app.audit_actions(&rp.slug)
+            .await
             .iter()
-            .any(|e| e["action"] == "user.login_locked")
+            .any(|a| a == "user.login_locked")
     );
 }
 
@@ -1003,7 +984,10 @@ async fn one_address_cannot_try_more_than_thirty_logins_a_minute() {
         .text()
         .await
         .unwrap();
-    let (interaction, csrf) = (hidden(&page, "interaction"), hidden(&page, "csrf_token"));
+    let (interaction, csrf) = (
+        hidden_field(&page, "interaction"),
+        hidden_field(&page, "csrf_token"),
+    );
     let mut statuses = Vec::new();
     for i in 0..31 {
         // A different name each time, so only the per-address limit applies.

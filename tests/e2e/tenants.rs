@@ -74,15 +74,7 @@ async fn a_tenant_is_created_read_listed_updated_disabled_and_deleted() {
     assert_eq!(disabled.body["enabled"], false);
 
     // The audit log recorded each step.
-    let audit = app
-        .get(&format!("/api/v1/tenants/{slug}/audit-events"))
-        .await;
-    let actions: Vec<_> = audit.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect();
+    let actions = app.audit_actions(&slug).await;
     assert_eq!(
         actions,
         ["tenant.created", "tenant.updated", "tenant.disabled"]

@@ -80,15 +80,7 @@ async fn a_user_is_created_searched_updated_disabled_repassworded_and_deleted() 
     assert_eq!(app.delete(&format!("{base}/{id}")).await.status, 204);
     app.get(&format!("{base}/{id}")).await.assert_problem(404);
 
-    let audit = app
-        .get(&format!("/api/v1/tenants/{slug}/audit-events?limit=200"))
-        .await;
-    let actions: Vec<_> = audit.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect();
+    let actions = app.audit_actions(&slug).await;
     for expected in [
         "user.created",
         "user.updated",

@@ -377,6 +377,20 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The actions of a tenant's audit log, oldest first (first 200 events).
+    pub async fn audit_actions(&self, slug: &str) -> Vec<String> {
+        let reply = self
+            .get(&format!("/api/v1/tenants/{slug}/audit-events?limit=200"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|e| e["action"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Counts the rows of `table` (for "nothing was half-written" checks).
     pub async fn count_rows(&self, table: &str) -> i64 {
         let backend = self.db.get_database_backend();

@@ -1,15 +1,18 @@
 //! Who is calling: bearer API key to principal, plus tenant resolution and the
 //! audit actor (IP and user agent) for the request.
 
-use poem::{Request, http::header};
+use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
 use tenancy::{
     api_keys::{self, Access, Principal},
-    audit::Actor,
     entity::tenants,
 };
 
-use crate::{error::ApiResult, state::AppState};
+use crate::{
+    client_ip::{actor, client_ip},
+    error::ApiResult,
+    state::AppState,
+};
 
 /// A management API key (`tsk_...`) or the configured admin token.
 #[derive(SecurityScheme)]
@@ -21,7 +24,7 @@ pub struct Caller {
     /// What the caller may do.
     pub principal: Principal,
     /// Who the audit log says acted.
-    pub actor: Actor,
+    pub actor: tenancy::audit::Actor,
 }
 
 /// Authenticates the request's API key.
@@ -33,16 +36,8 @@ pub async fn caller(state: &AppState, auth: &ApiKeyAuth, req: &Request) -> ApiRe
         state.now(),
     )
     .await?;
-    let actor = Actor {
-        id: principal.actor_id.clone(),
-        ip: crate::client_ip::client_ip(req, &state.settings.trusted_proxies)
-            .map(|ip| ip.to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    };
+    let ip = client_ip(req, &state.settings.trusted_proxies);
+    let actor = actor(req, ip, principal.actor_id.clone());
     Ok(Caller { principal, actor })
 }
 

@@ -142,9 +142,9 @@ impl TenantsApi {
             self.0.now(),
         )
         .await?;
-        // Settings may have changed which keys sign.
-        crate::jobs::keys_changed(&self.0, tenant.id).await;
         if key_settings_changed {
+            // Which keys sign may have changed: drop cached keys here and on other nodes.
+            crate::jobs::keys_changed(&self.0, tenant.id).await;
             let settings = tenancy::tenants::TenantSettings::from_json(&tenant.settings);
             self.0
                 .events

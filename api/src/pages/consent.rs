@@ -83,12 +83,8 @@ pub async fn submit(
     interaction.request.prompt_consent = false;
     let saved = async {
         let scopes = interaction.request.scopes();
-        let actor = tenancy::audit::Actor {
-            id: format!("user:{user_id}"),
-            ip: crate::client_ip::client_ip(req, &state.settings.trusted_proxies)
-                .map(|ip| ip.to_string()),
-            user_agent: req.header("user-agent").map(str::to_owned),
-        };
+        let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
+        let actor = crate::client_ip::actor(req, ip, format!("user:{user_id}"));
         consents::grant(
             &state.db,
             &tenant,

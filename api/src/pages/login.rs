@@ -113,14 +113,9 @@ pub async fn submit(
     let password = form.get("password").unwrap_or_default();
     let tenant = TenantCtx::from(&issuer.tenant);
     let now = state.now();
-    let actor = Actor {
-        id: "anonymous".into(),
-        ip: crate::client_ip::client_ip(req, &state.settings.trusted_proxies)
-            .map(|ip| ip.to_string()),
-        user_agent: req.header("user-agent").map(str::to_owned),
-    };
     let cache = state.cache.as_ref();
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
+    let actor = crate::client_ip::actor(req, ip, "anonymous");
     if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
         return too_many(&issuer, &id, &session, username);
     }
