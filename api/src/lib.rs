@@ -5,6 +5,7 @@
 
 pub mod client_ip;
 pub mod config;
+pub mod emails;
 pub mod error;
 pub mod jobs;
 pub mod login_limit;

@@ -53,6 +53,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Where security events go.
     pub events: Arc<dyn EventSink>,
+    /// Outgoing email (SMTP, or files in the data dir).
+    pub mailer: Arc<webhooks::mail::Mailer>,
 }
 
 impl AppState {

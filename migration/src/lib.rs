@@ -17,6 +17,7 @@ mod m20261126_000006_create_audit_events;
 mod m20261126_000007_create_refresh_tokens;
 mod m20261126_000008_create_consents;
 mod m20261126_000009_schedule_signing_keys;
+mod m20261126_000030_create_email_tokens;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_create_refresh_tokens::Migration),
             Box::new(m20261126_000008_create_consents::Migration),
             Box::new(m20261126_000009_schedule_signing_keys::Migration),
+            Box::new(m20261126_000030_create_email_tokens::Migration),
         ]
     }
 }

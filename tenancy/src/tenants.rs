@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    api_keys, audit_events, clients, consents, refresh_tokens, signing_keys, tenants, users,
+    api_keys, audit_events, clients, consents, email_tokens, refresh_tokens, signing_keys, tenants,
+    users,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -527,6 +528,10 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
         .await?;
     consents::Entity::delete_many()
         .filter(consents::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    email_tokens::Entity::delete_many()
+        .filter(email_tokens::Column::TenantId.eq(id))
         .exec(&txn)
         .await?;
     tenants::Entity::delete_by_id(id).exec(&txn).await?;

@@ -5,6 +5,7 @@
     reason = "test helpers: a broken assumption must fail the test loudly"
 )]
 
+mod account_emails;
 mod api_keys;
 mod bad_input;
 mod clients;

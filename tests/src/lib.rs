@@ -9,7 +9,10 @@
     reason = "test harness: a broken assumption must fail the test loudly"
 )]
 
+pub mod smtp;
+
 use std::{
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -68,7 +71,7 @@ pub struct TestApp {
     /// The server's clock.
     pub clock: Arc<TestClock>,
     shutdown: Option<oneshot::Sender<()>>,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
     pg_schema: Option<(String, String)>,
 }
 
@@ -213,9 +216,14 @@ impl TestApp {
             http,
             clock,
             shutdown: Some(tx),
-            _data_dir: data_dir,
+            data_dir,
             pg_schema,
         })
+    }
+
+    /// Where the embedded mailer writes `.eml` files when no SMTP URL is set.
+    pub fn mail_folder(&self) -> PathBuf {
+        self.data_dir.path().join("mail")
     }
 
     /// Sends a request with an optional bearer token and JSON body.

@@ -1,8 +1,11 @@
-//! Security-alert delivery.
+//! Security-alert delivery, and the mailer every part of the server sends email with
+//! ([`mail`]).
 //!
 //! Implements `tenancy`'s [`EventSink`]. Until the alerting work lands (durable outbox,
 //! Standard Webhooks signing, retries, SSRF guard, email) events are written to the
 //! structured log so operators still see them; no secrets are ever part of an event.
+
+pub mod mail;
 
 use async_trait::async_trait;
 use tenancy::events::{EventSink, SecurityEvent};

@@ -666,3 +666,11 @@ pub enum NoContent {
     #[oai(status = 204)]
     Done,
 }
+
+/// Work was accepted and happens in the background (e.g. an email being sent).
+#[derive(ApiResponse)]
+pub enum Accepted {
+    /// Accepted; no body.
+    #[oai(status = 202)]
+    Accepted,
+}
