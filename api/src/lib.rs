@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod login_limit;
 pub mod manage;
+pub mod metrics;
 pub mod middleware;
 pub mod oauth;
 pub mod oidc;

@@ -112,6 +112,7 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let limit = state.settings.max_body_bytes;
+    let metrics = state.metrics.clone();
     let management = Route::new()
         .at("/openapi.json", spec)
         .nest("/", api)
@@ -165,8 +166,9 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/t/:slug/revoke", post(oauth::revoke::revoke))
         .at("/healthz", ops::healthz)
         .at("/readyz", ops::readyz)
+        .at("/metrics", ops::metrics)
         .data(state)
-        .around(middleware::request_context)
+        .around(move |ep, req| middleware::request_context(ep, req, metrics.clone()))
         .boxed()
 }
 
@@ -190,6 +192,7 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         events: Arc::new(webhooks::LogSink),
         mailer,
+        metrics: Arc::new(crate::metrics::Metrics::new().context("registering metrics")?),
     })
 }
 

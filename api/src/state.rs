@@ -55,6 +55,8 @@ pub struct AppState {
     pub events: Arc<dyn EventSink>,
     /// Outgoing email (SMTP, or files in the data dir).
     pub mailer: Arc<webhooks::mail::Mailer>,
+    /// Prometheus metrics of this process.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
