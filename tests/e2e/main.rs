@@ -5,12 +5,14 @@
     reason = "test helpers: a broken assumption must fail the test loudly"
 )]
 
+mod account;
 mod api_keys;
 mod bad_input;
 mod clients;
 mod code_flow;
 mod isolation;
 mod key_rotation;
+mod mfa;
 mod oidc_rp;
 mod openapi;
 mod ops;

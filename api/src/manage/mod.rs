@@ -13,6 +13,7 @@ mod body;
 mod clients;
 mod dto;
 mod keys;
+mod mfa;
 mod tenants;
 mod users;
 
@@ -51,6 +52,7 @@ pub type Apis = (
     tenants::TenantsApi,
     clients::ClientsApi,
     users::UsersApi,
+    mfa::MfaApi,
     keys::SigningKeysApi,
     api_keys::ApiKeysApi,
     audit::AuditApi,
@@ -62,6 +64,7 @@ pub fn service(state: AppState) -> OpenApiService<Apis, ()> {
         tenants::TenantsApi(state.clone()),
         clients::ClientsApi(state.clone()),
         users::UsersApi(state.clone()),
+        mfa::MfaApi(state.clone()),
         keys::SigningKeysApi(state.clone()),
         api_keys::ApiKeysApi(state.clone()),
         audit::AuditApi(state),
