@@ -15,6 +15,7 @@ mod key_rotation;
 mod mfa;
 mod oidc_rp;
 mod openapi;
+mod passkeys;
 mod ops;
 mod protocol;
 mod secrets_at_rest;

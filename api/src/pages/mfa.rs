@@ -378,7 +378,7 @@ pub async fn submit(
     } = step;
     let amr = mfa::add_methods(&amr, &[mfa::AMR_OTP], false);
     let (new_cookie, session) =
-        match complete(&state, &issuer, &actor, &cookie, Some((&id, &mut interaction)), &user, amr)
+        match complete(&state, &issuer, &actor, &cookie, Some((id.as_str(), &mut interaction)), &user, amr)
             .await
         {
             Ok(pair) => pair,

@@ -200,7 +200,7 @@ pub async fn login_finish(
         &issuer,
         &actor,
         &cookie,
-        Some((&id, &mut interaction)),
+        Some((id.as_str(), &mut interaction)),
         &user,
         amr,
     )
@@ -392,7 +392,7 @@ pub async fn register_finish(
                 &issuer,
                 &actor,
                 &cookie,
-                Some((&id, &mut interaction)),
+                Some((id.as_str(), &mut interaction)),
                 &user,
                 amr,
             )

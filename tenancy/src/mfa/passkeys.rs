@@ -317,7 +317,7 @@ pub async fn finish_authentication(
     let Ok(result) = result else {
         return Ok(None);
     };
-    passkey.update_credential(&result);
+    let _ = passkey.update_credential(&result);
     let amr = if result.backup_eligible() {
         super::AMR_SWK
     } else {
