@@ -143,7 +143,10 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
             "/t/:slug/login/passkey/options",
             post(pages::passkeys::login_options),
         )
-        .at("/t/:slug/login/passkey", post(pages::passkeys::login_finish))
+        .at(
+            "/t/:slug/login/passkey",
+            post(pages::passkeys::login_finish),
+        )
         .at(
             "/t/:slug/passkeys/register/options",
             post(pages::passkeys::register_options),
@@ -158,12 +161,21 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
             get(pages::account::totp_page).post(pages::account::act),
         )
         .at("/t/:slug/account/totp/remove", post(pages::account::act))
-        .at("/t/:slug/account/passkeys/rename", post(pages::account::act))
-        .at("/t/:slug/account/passkeys/remove", post(pages::account::act))
+        .at(
+            "/t/:slug/account/passkeys/rename",
+            post(pages::account::act),
+        )
+        .at(
+            "/t/:slug/account/passkeys/remove",
+            post(pages::account::act),
+        )
         .at("/t/:slug/account/recovery-codes", post(pages::account::act))
         .at("/t/:slug/account/password", post(pages::account::act))
         .at("/t/:slug/account/sessions/end", post(pages::account::act))
-        .at("/t/:slug/account/consents/revoke", post(pages::account::act))
+        .at(
+            "/t/:slug/account/consents/revoke",
+            post(pages::account::act),
+        )
         .at("/assets/passkeys.js", get(pages::passkeys_js))
         .at(
             "/t/:slug/consent",

@@ -316,8 +316,7 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Next {
     // A password is proven and a second factor is due: finish that first.
-    if session.is_some_and(|s| s.pending.is_some() && s.user_id.is_none())
-        && !request.prompt_login
+    if session.is_some_and(|s| s.pending.is_some() && s.user_id.is_none()) && !request.prompt_login
     {
         return if request.prompt_none {
             Next::Fail(ErrorCode::LoginRequired)

@@ -169,7 +169,9 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
     let Some(existing) = find(&txn, tenant, user_id, client_id).await? else {
         return Ok(false);
     };
-    consents::Entity::delete_by_id(existing.id).exec(&txn).await?;
+    consents::Entity::delete_by_id(existing.id)
+        .exec(&txn)
+        .await?;
     let revoked = refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
         .filter(refresh_tokens::Column::TenantId.eq(tenant.id))

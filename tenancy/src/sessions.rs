@@ -248,7 +248,9 @@ pub async fn end_by_sid(
     let Some(found) = live.iter().find(|e| e.sid == sid) else {
         return Ok(false);
     };
-    cache.delete(&cache.key(tenant_id, KIND, &found.handle)).await?;
+    cache
+        .delete(&cache.key(tenant_id, KIND, &found.handle))
+        .await?;
     let rest: Vec<SessionInfo> = live.iter().filter(|e| e.sid != sid).cloned().collect();
     write_index(cache, tenant_id, user_id, &rest, ttl).await?;
     Ok(true)

@@ -323,7 +323,16 @@ pub async fn change_password<C: ConnectionTrait + TransactionTrait>(
     password: secrecy::SecretString,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    store_password(db, tenant, actor, id, password, "user.password_changed", now).await
+    store_password(
+        db,
+        tenant,
+        actor,
+        id,
+        password,
+        "user.password_changed",
+        now,
+    )
+    .await
 }
 
 async fn store_password<C: ConnectionTrait + TransactionTrait>(

@@ -7,13 +7,17 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::mfa::{
-    PASSWORD, authorize, code, id_claims, location, mfa_page, password, pkce, query, redeem,
-    setup, shown_key, submit_code,
+    PASSWORD, authorize, code, id_claims, location, mfa_page, password, pkce, query, redeem, setup,
+    shown_key, submit_code,
 };
 
 /// Signs `browser` in to the account page (password only); returns the page's HTML.
 async fn open_account(browser: &Client, issuer: &str, password_text: &str) -> String {
-    let first = browser.get(format!("{issuer}/account")).send().await.unwrap();
+    let first = browser
+        .get(format!("{issuer}/account"))
+        .send()
+        .await
+        .unwrap();
     let login = location(&first);
     assert!(login.path().ends_with("/login"), "{login}");
     let back = location(&password(browser, &login, password_text).await);
@@ -22,13 +26,22 @@ async fn open_account(browser: &Client, issuer: &str, password_text: &str) -> St
 }
 
 async fn account_html(browser: &Client, issuer: &str) -> String {
-    let page = browser.get(format!("{issuer}/account")).send().await.unwrap();
+    let page = browser
+        .get(format!("{issuer}/account"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     page.text().await.unwrap()
 }
 
-async fn post(browser: &Client, url: String, html: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+async fn post(
+    browser: &Client,
+    url: String,
+    html: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let csrf = hidden_field(html, "csrf_token");
     let mut form: Vec<(&str, &str)> = vec![("csrf_token", csrf.as_str())];
     form.extend_from_slice(fields);
@@ -49,7 +62,10 @@ async fn a_password_change_needs_the_current_password_and_ends_other_sessions() 
         &browser,
         format!("{}/account/password", rp.issuer),
         &html,
-        &[("current_password", "not my password"), ("new_password", "a brand new secret")],
+        &[
+            ("current_password", "not my password"),
+            ("new_password", "a brand new secret"),
+        ],
     )
     .await;
     assert_eq!(wrong.status(), 401);
@@ -68,13 +84,24 @@ async fn a_password_change_needs_the_current_password_and_ends_other_sessions() 
         &browser,
         format!("{}/account/password", rp.issuer),
         &html,
-        &[("current_password", PASSWORD), ("new_password", "a brand new secret")],
+        &[
+            ("current_password", PASSWORD),
+            ("new_password", "a brand new secret"),
+        ],
     )
     .await;
-    assert!(location(&changed).as_str().ends_with("notice=password_changed"));
+    assert!(
+        location(&changed)
+            .as_str()
+            .ends_with("notice=password_changed")
+    );
     // This browser stays signed in; the other one is signed out.
     account_html(&browser, &rp.issuer).await;
-    let ended = other.get(format!("{}/account", rp.issuer)).send().await.unwrap();
+    let ended = other
+        .get(format!("{}/account", rp.issuer))
+        .send()
+        .await
+        .unwrap();
     assert!(location(&ended).path().ends_with("/login"));
     // The old password no longer works, the new one does.
     let fresh = app.browser();
@@ -83,7 +110,10 @@ async fn a_password_change_needs_the_current_password_and_ends_other_sessions() 
     let ok = password(&fresh, &login, "a brand new secret").await;
     assert_eq!(ok.status(), 303);
     let actions = app.audit_actions(&rp.slug).await;
-    assert!(actions.iter().any(|a| a == "user.password_changed"), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a == "user.password_changed"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -101,13 +131,32 @@ async fn a_user_ends_another_of_their_sessions() {
         .find(|b| !b.contains("(this browser)"))
         .unwrap();
     let sid = hidden_field(theirs, "sid");
-    let done = post(&browser, format!("{}/account/sessions/end", rp.issuer), &html, &[("sid", &sid)]).await;
+    let done = post(
+        &browser,
+        format!("{}/account/sessions/end", rp.issuer),
+        &html,
+        &[("sid", &sid)],
+    )
+    .await;
     assert!(location(&done).as_str().ends_with("notice=session_ended"));
-    let ended = other.get(format!("{}/account", rp.issuer)).send().await.unwrap();
-    assert!(location(&ended).path().ends_with("/login"), "that browser must sign in again");
+    let ended = other
+        .get(format!("{}/account", rp.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&ended).path().ends_with("/login"),
+        "that browser must sign in again"
+    );
     let html = account_html(&browser, &rp.issuer).await;
     assert_eq!(html.matches("<li>Signed in").count(), 1);
-    let unknown = post(&browser, format!("{}/account/sessions/end", rp.issuer), &html, &[("sid", "nope")]).await;
+    let unknown = post(
+        &browser,
+        format!("{}/account/sessions/end", rp.issuer),
+        &html,
+        &[("sid", "nope")],
+    )
+    .await;
     assert_eq!(unknown.status(), 404);
 }
 
@@ -120,12 +169,25 @@ async fn revoking_a_consent_revokes_the_apps_refresh_tokens() {
     let login = authorize(&browser, &rp, &p, &[]).await;
     let consent_url = location(&password(&browser, &login, PASSWORD).await);
     assert!(consent_url.path().ends_with("/consent"));
-    let consent_html = browser.get(consent_url.as_str()).send().await.unwrap().text().await.unwrap();
+    let consent_html = browser
+        .get(consent_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let allowed = browser
         .post(consent_url.join("consent").unwrap())
         .form(&[
-            ("interaction", hidden_field(&consent_html, "interaction").as_str()),
-            ("csrf_token", hidden_field(&consent_html, "csrf_token").as_str()),
+            (
+                "interaction",
+                hidden_field(&consent_html, "interaction").as_str(),
+            ),
+            (
+                "csrf_token",
+                hidden_field(&consent_html, "csrf_token").as_str(),
+            ),
             ("decision", "allow"),
         ])
         .send()
@@ -135,7 +197,10 @@ async fn revoking_a_consent_revokes_the_apps_refresh_tokens() {
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     let html = account_html(&browser, &rp.issuer).await;
-    assert!(html.contains("Web: openid offline_access"), "the consent is listed");
+    assert!(
+        html.contains("Web: openid offline_access"),
+        "the consent is listed"
+    );
     let revoked = post(
         &browser,
         format!("{}/account/consents/revoke", rp.issuer),
@@ -143,12 +208,19 @@ async fn revoking_a_consent_revokes_the_apps_refresh_tokens() {
         &[("client_id", &rp.client_id)],
     )
     .await;
-    assert!(location(&revoked).as_str().ends_with("notice=consent_revoked"));
+    assert!(
+        location(&revoked)
+            .as_str()
+            .ends_with("notice=consent_revoked")
+    );
     let refreshed = app
         .http
         .post(format!("{}/token", rp.issuer))
         .basic_auth(&rp.client_id, Some(&rp.secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -159,13 +231,20 @@ async fn revoking_a_consent_revokes_the_apps_refresh_tokens() {
     let again = authorize(&browser, &rp, &pkce(), &[]).await;
     assert!(again.path().ends_with("/consent"), "{again}");
     let actions = app.audit_actions(&rp.slug).await;
-    assert!(actions.iter().any(|a| a == "consent.revoked"), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a == "consent.revoked"),
+        "{actions:?}"
+    );
 }
 
 /// Under `required`: the account page needs the second factor too, so the first visit
 /// enrols; returns the account page HTML and the TOTP key.
 async fn enrol_through_account(app: &TestApp, browser: &Client, issuer: &str) -> (String, String) {
-    let first = browser.get(format!("{issuer}/account")).send().await.unwrap();
+    let first = browser
+        .get(format!("{issuer}/account"))
+        .send()
+        .await
+        .unwrap();
     let login = location(&first);
     let mfa_url = location(&password(browser, &login, PASSWORD).await);
     assert!(mfa_url.path().ends_with("/login/mfa"));
@@ -185,12 +264,24 @@ async fn the_last_factor_cannot_be_removed_under_the_required_policy() {
     let browser = app.browser();
     let (html, _) = enrol_through_account(&app, &browser, &rp.issuer).await;
     assert!(html.contains("Remove authenticator app"));
-    let refused = post(&browser, format!("{}/account/totp/remove", rp.issuer), &html, &[]).await;
+    let refused = post(
+        &browser,
+        format!("{}/account/totp/remove", rp.issuer),
+        &html,
+        &[],
+    )
+    .await;
     assert_eq!(refused.status(), 409);
     assert!(refused.text().await.unwrap().contains("last second factor"));
 
     // Recovery codes can be regenerated (the old set stops working).
-    let regenerated = post(&browser, format!("{}/account/recovery-codes", rp.issuer), &html, &[]).await;
+    let regenerated = post(
+        &browser,
+        format!("{}/account/recovery-codes", rp.issuer),
+        &html,
+        &[],
+    )
+    .await;
     assert_eq!(regenerated.status(), 200);
     let codes = crate::mfa::shown_codes(&regenerated.text().await.unwrap());
     assert_eq!(codes.len(), 10);
@@ -204,10 +295,19 @@ async fn the_last_factor_cannot_be_removed_under_the_required_policy() {
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
     let html = account_html(&browser, &rp.issuer).await;
-    let removed = post(&browser, format!("{}/account/totp/remove", rp.issuer), &html, &[]).await;
+    let removed = post(
+        &browser,
+        format!("{}/account/totp/remove", rp.issuer),
+        &html,
+        &[],
+    )
+    .await;
     assert!(location(&removed).as_str().ends_with("notice=totp_removed"));
     let actions = app.audit_actions(&rp.slug).await;
-    assert!(actions.iter().any(|a| a == "user.totp_removed"), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a == "user.totp_removed"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -233,8 +333,15 @@ async fn an_authenticator_app_set_up_on_the_account_page_is_asked_for_at_the_nex
         &[("code", &code(&app, &key, 0))],
     )
     .await;
-    assert_eq!(confirmed.status(), 200, "first factor: recovery codes are shown");
-    assert!(confirmed.headers().contains_key("set-cookie"), "the session id is renewed");
+    assert_eq!(
+        confirmed.status(),
+        200,
+        "first factor: recovery codes are shown"
+    );
+    assert!(
+        confirmed.headers().contains_key("set-cookie"),
+        "the session id is renewed"
+    );
     drop(html);
 
     app.clock.advance(30);
@@ -276,11 +383,17 @@ async fn the_management_api_lists_and_resets_a_users_factors_within_its_tenant_o
     reply.assert_problem(404);
     // Nor is the user reachable through the other tenant's path.
     let cross = app
-        .get(&format!("/api/v1/tenants/{other_slug}/users/{}/factors", rp.user_id))
+        .get(&format!(
+            "/api/v1/tenants/{other_slug}/users/{}/factors",
+            rp.user_id
+        ))
         .await;
     cross.assert_problem(404);
     let cross = app
-        .delete(&format!("/api/v1/tenants/{other_slug}/users/{}/factors", rp.user_id))
+        .delete(&format!(
+            "/api/v1/tenants/{other_slug}/users/{}/factors",
+            rp.user_id
+        ))
         .await;
     cross.assert_problem(404);
 

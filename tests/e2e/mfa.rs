@@ -214,7 +214,12 @@ fn cookie_of(resp: &reqwest::Response) -> String {
 }
 
 /// Enrols TOTP at login under `required`; returns (key, recovery codes, callback).
-async fn enrol_at_login(app: &TestApp, browser: &Client, rp: &Rp, pkce: &Pkce) -> (String, Vec<String>, Url) {
+async fn enrol_at_login(
+    app: &TestApp,
+    browser: &Client,
+    rp: &Rp,
+    pkce: &Pkce,
+) -> (String, Vec<String>, Url) {
     let login = authorize(browser, rp, pkce, &[]).await;
     let to_mfa = password(browser, &login, PASSWORD).await;
     let mfa_url = location(&to_mfa);
@@ -281,7 +286,14 @@ async fn the_required_policy_forces_totp_enrolment_and_then_every_login_needs_a_
 
     // A recovery code works once.
     let html = mfa_page(&third, &mfa_url).await;
-    let ok = submit_code(&third, &mfa_url, &html, "recovery", &recovery[0].to_uppercase()).await;
+    let ok = submit_code(
+        &third,
+        &mfa_url,
+        &html,
+        "recovery",
+        &recovery[0].to_uppercase(),
+    )
+    .await;
     let claims = id_claims(&redeem(&app, &rp, &location(&ok), &p3).await);
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     let fourth = app.browser();
@@ -300,7 +312,10 @@ async fn the_required_policy_forces_totp_enrolment_and_then_every_login_needs_a_
         "user.second_factor",
         "user.login_first_factor",
     ] {
-        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
     }
 }
 
@@ -323,7 +338,11 @@ async fn second_factor_failures_count_toward_the_lockout() {
         assert_eq!(wrong.status(), 401);
     }
     let locked = submit_code(&other, &mfa_url, &html, "totp", &code(&app, &key, 0)).await;
-    assert_eq!(locked.status(), 429, "even the right code waits out the lockout");
+    assert_eq!(
+        locked.status(),
+        429,
+        "even the right code waits out the lockout"
+    );
     // The password step is locked too, for the same account.
     let again = app.browser();
     let login = authorize(&again, &rp, &pkce(), &[]).await;
@@ -361,7 +380,14 @@ async fn acr_values_step_up_an_existing_password_session_and_amr_tells_the_truth
     assert!(step_up.path().ends_with("/login/mfa"), "{step_up}");
     let html = mfa_page(&browser, &step_up).await;
     let key = shown_key(&html);
-    let done = submit_code(&browser, &step_up, &html, "enrol_totp", &code(&app, &key, 0)).await;
+    let done = submit_code(
+        &browser,
+        &step_up,
+        &html,
+        "enrol_totp",
+        &code(&app, &key, 0),
+    )
+    .await;
     let codes_html = done.text().await.unwrap();
     let next = submit_code(&browser, &step_up, &codes_html, "continue", "").await;
     let claims = id_claims(&redeem(&app, &rp, &location(&next), &p).await);
@@ -373,7 +399,10 @@ async fn acr_values_step_up_an_existing_password_session_and_amr_tells_the_truth
     let p = pkce();
     let login = authorize(&fresh, &rp, &p, &[]).await;
     let mfa_url = location(&password(&fresh, &login, PASSWORD).await);
-    assert!(mfa_url.path().ends_with("/login/mfa"), "a user with a factor always uses it");
+    assert!(
+        mfa_url.path().ends_with("/login/mfa"),
+        "a user with a factor always uses it"
+    );
     let html = mfa_page(&fresh, &mfa_url).await;
     app.clock.advance(30);
     let ok = submit_code(&fresh, &mfa_url, &html, "totp", &code(&app, &key, 0)).await;
@@ -408,5 +437,8 @@ async fn the_off_policy_never_asks_for_a_second_factor() {
     let login = authorize(&browser, &rp, &p, &[("acr_values", ACR_MFA)]).await;
     let back = location(&password(&browser, &login, PASSWORD).await);
     let claims = id_claims(&redeem(&app, &rp, &back, &p).await);
-    assert_eq!(claims["acr"], "0", "the relying party sees MFA did not happen");
+    assert_eq!(
+        claims["acr"], "0",
+        "the relying party sees MFA did not happen"
+    );
 }

@@ -20,8 +20,9 @@ use crate::mfa::{
 };
 
 async fn spawn() -> (TestApp, String) {
-    let app = TestApp::spawn_with(|s| s.public_url = s.public_url.replace("127.0.0.1", "localhost"))
-        .await;
+    let app =
+        TestApp::spawn_with(|s| s.public_url = s.public_url.replace("127.0.0.1", "localhost"))
+            .await;
     let base = app.address.replace("127.0.0.1", "localhost");
     (app, base)
 }
@@ -33,12 +34,28 @@ async fn post_form(browser: &Client, url: &str, fields: &[(&str, &str)]) -> (u16
 }
 
 /// Registers a passkey for the signed-in user of `browser`; returns its credential id.
-async fn register(browser: &Client, issuer: &str, origin: &Url, authenticator: &mut SoftPasskey) -> Vec<u8> {
-    let first = browser.get(format!("{issuer}/account")).send().await.unwrap();
+async fn register(
+    browser: &Client,
+    issuer: &str,
+    origin: &Url,
+    authenticator: &mut SoftPasskey,
+) -> Vec<u8> {
+    let first = browser
+        .get(format!("{issuer}/account"))
+        .send()
+        .await
+        .unwrap();
     let login = location(&first);
     location(&password(browser, &login, PASSWORD).await);
-    let html = browser.get(format!("{issuer}/account")).send().await.unwrap();
-    let csp = html.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let html = browser
+        .get(format!("{issuer}/account"))
+        .send()
+        .await
+        .unwrap();
+    let csp = html.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let html = html.text().await.unwrap();
     assert!(html.contains("/assets/passkeys.js"));
@@ -51,7 +68,9 @@ async fn register(browser: &Client, issuer: &str, origin: &Url, authenticator: &
     .await;
     assert_eq!(status, 200, "{options}");
     let options: CreationChallengeResponse = serde_json::from_value(options).unwrap();
-    let credential = authenticator.do_registration(origin.clone(), options).unwrap();
+    let credential = authenticator
+        .do_registration(origin.clone(), options)
+        .unwrap();
     let raw_id = credential.raw_id.to_vec();
     let (status, done) = post_form(
         browser,
@@ -64,7 +83,12 @@ async fn register(browser: &Client, issuer: &str, origin: &Url, authenticator: &
     )
     .await;
     assert_eq!(status, 200, "{done}");
-    assert!(done["location"].as_str().unwrap().ends_with("/account?notice=passkey_added"));
+    assert!(
+        done["location"]
+            .as_str()
+            .unwrap()
+            .ends_with("/account?notice=passkey_added")
+    );
     let replayed = post_form(
         browser,
         &format!("{issuer}/passkeys/register"),
@@ -95,10 +119,12 @@ fn answer(
         *allowed = json!([{ "type": "public-key", "id": URL_SAFE_NO_PAD.encode(credential_id) }]);
     }
     let options: RequestChallengeResponse = serde_json::from_value(options).unwrap();
-    let mut credential = authenticator.do_authentication(origin.clone(), options).unwrap();
+    let mut credential = authenticator
+        .do_authentication(origin.clone(), options)
+        .unwrap();
     if let Some(user) = user_handle {
         let id: uuid::Uuid = user.parse().unwrap();
-        credential.response.user_handle = Some(id.as_bytes().to_vec().into());
+        credential.response.user_handle = Some(id.as_bytes().to_vec());
     }
     credential
 }
@@ -111,15 +137,29 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password_and_as_a_secon
     let mut authenticator = SoftPasskey::new(true);
     let credential_id = register(&app.browser(), &rp.issuer, &origin, &mut authenticator).await;
     let listed = app
-        .get(&format!("/api/v1/tenants/{}/users/{}/factors", rp.slug, rp.user_id))
+        .get(&format!(
+            "/api/v1/tenants/{}/users/{}/factors",
+            rp.slug, rp.user_id
+        ))
         .await;
-    assert_eq!(listed.body["passkeys"][0]["name"], "Laptop", "{}", listed.body);
+    assert_eq!(
+        listed.body["passkeys"][0]["name"], "Laptop",
+        "{}",
+        listed.body
+    );
 
     // Passwordless, from the login page.
     let browser = app.browser();
     let p = pkce();
     let login = authorize(&browser, &rp, &p, &[]).await;
-    let html = browser.get(login.as_str()).send().await.unwrap().text().await.unwrap();
+    let html = browser
+        .get(login.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Sign in with a passkey"));
     let interaction = hidden_field(&html, "interaction");
     let csrf = hidden_field(&html, "csrf_token");
@@ -128,10 +168,20 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password_and_as_a_secon
         ("csrf_token", csrf.as_str()),
         ("purpose", "login"),
     ];
-    let (status, options) =
-        post_form(&browser, &format!("{}/login/passkey/options", rp.issuer), &fields).await;
+    let (status, options) = post_form(
+        &browser,
+        &format!("{}/login/passkey/options", rp.issuer),
+        &fields,
+    )
+    .await;
     assert_eq!(status, 200, "{options}");
-    let assertion = answer(&mut authenticator, &origin, options, &credential_id, Some(&rp.user_id));
+    let assertion = answer(
+        &mut authenticator,
+        &origin,
+        options,
+        &credential_id,
+        Some(&rp.user_id),
+    );
     let assertion = serde_json::to_string(&assertion).unwrap();
     let mut finish = fields.to_vec();
     finish.push(("credential", &assertion));
@@ -141,8 +191,14 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password_and_as_a_secon
     let callback = Url::parse(done["location"].as_str().unwrap()).unwrap();
     let claims = id_claims(&redeem(&app, &rp, &callback, &p).await);
     let amr = claims["amr"].as_array().unwrap();
-    assert!(amr.contains(&json!("hwk")) || amr.contains(&json!("swk")), "{amr:?}");
-    assert!(amr.contains(&json!("mfa")) && !amr.contains(&json!("pwd")), "{amr:?}");
+    assert!(
+        amr.contains(&json!("hwk")) || amr.contains(&json!("swk")),
+        "{amr:?}"
+    );
+    assert!(
+        amr.contains(&json!("mfa")) && !amr.contains(&json!("pwd")),
+        "{amr:?}"
+    );
     assert_eq!(claims["acr"], ACR_MFA);
 
     // As the second factor after a password (the user now has a factor).
@@ -151,7 +207,14 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password_and_as_a_secon
     let login = authorize(&browser, &rp, &p, &[]).await;
     let mfa_url = location(&password(&browser, &login, PASSWORD).await);
     assert!(mfa_url.path().ends_with("/login/mfa"));
-    let html = browser.get(mfa_url.as_str()).send().await.unwrap().text().await.unwrap();
+    let html = browser
+        .get(mfa_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Use a passkey"));
     let interaction = hidden_field(&html, "interaction");
     let csrf = hidden_field(&html, "csrf_token");
@@ -160,10 +223,19 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password_and_as_a_secon
         ("csrf_token", csrf.as_str()),
         ("purpose", "mfa"),
     ];
-    let (status, options) =
-        post_form(&browser, &format!("{}/login/passkey/options", rp.issuer), &fields).await;
+    let (status, options) = post_form(
+        &browser,
+        &format!("{}/login/passkey/options", rp.issuer),
+        &fields,
+    )
+    .await;
     assert_eq!(status, 200, "{options}");
-    assert!(!options["publicKey"]["allowCredentials"].as_array().unwrap().is_empty());
+    assert!(
+        !options["publicKey"]["allowCredentials"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let assertion = answer(&mut authenticator, &origin, options, &credential_id, None);
     let assertion = serde_json::to_string(&assertion).unwrap();
     let mut finish = fields.to_vec();
@@ -174,7 +246,10 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password_and_as_a_secon
     let callback = Url::parse(done["location"].as_str().unwrap()).unwrap();
     let claims = id_claims(&redeem(&app, &rp, &callback, &p).await);
     let amr = claims["amr"].as_array().unwrap();
-    assert!(amr.contains(&json!("pwd")) && amr.contains(&json!("mfa")), "{amr:?}");
+    assert!(
+        amr.contains(&json!("pwd")) && amr.contains(&json!("mfa")),
+        "{amr:?}"
+    );
     assert_eq!(claims["acr"], ACR_MFA);
 
     // A replayed assertion is refused (the challenge was used).
@@ -182,7 +257,10 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password_and_as_a_secon
     assert!(status >= 400);
 
     let actions = app.audit_actions(&rp.slug).await;
-    assert!(actions.iter().any(|a| a == "user.passkey_registered"), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a == "user.passkey_registered"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -206,7 +284,11 @@ async fn a_passkey_is_renamed_and_removed_on_the_account_page() {
     let csrf = hidden_field(&html, "csrf_token");
     let renamed = browser
         .post(format!("{}/account/passkeys/rename", rp.issuer))
-        .form(&[("csrf_token", csrf.as_str()), ("id", id.as_str()), ("name", "Phone")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("id", id.as_str()),
+            ("name", "Phone"),
+        ])
         .send()
         .await
         .unwrap();
@@ -219,11 +301,17 @@ async fn a_passkey_is_renamed_and_removed_on_the_account_page() {
         .unwrap();
     assert_eq!(removed.status(), 303);
     let listed = app
-        .get(&format!("/api/v1/tenants/{}/users/{}/factors", rp.slug, rp.user_id))
+        .get(&format!(
+            "/api/v1/tenants/{}/users/{}/factors",
+            rp.slug, rp.user_id
+        ))
         .await;
     assert_eq!(listed.body["passkeys"], json!([]));
     let actions = app.audit_actions(&rp.slug).await;
     for action in ["user.passkey_renamed", "user.passkey_removed"] {
-        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
     }
 }

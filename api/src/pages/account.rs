@@ -166,8 +166,7 @@ async fn render(
         .await?;
         let mut consents = Vec::new();
         for c in tenancy::consents::list_for_user(&state.db, &tenant, signed.user.id).await? {
-            let client_name = match tenancy::clients::get(&state.db, &tenant, &c.client_id).await
-            {
+            let client_name = match tenancy::clients::get(&state.db, &tenant, &c.client_id).await {
                 Ok(client) => client.name,
                 Err(tenancy::Error::NotFound(_)) => c.client_id.clone(),
                 Err(err) => return Err(err),
@@ -397,7 +396,7 @@ pub async fn act(
     .await;
     match outcome {
         Ok(resp) => resp,
-        Err(Failure::Page(resp)) => resp,
+        Err(Failure::Page(resp)) => *resp,
         Err(Failure::Refused(status, message)) => {
             render(&state, &issuer, &signed, None, Some(message), status).await
         }
@@ -406,7 +405,7 @@ pub async fn act(
 }
 
 enum Failure {
-    Page(Response),
+    Page(Box<Response>),
     Refused(StatusCode, &'static str),
     Broken(tenancy::Error),
 }
@@ -476,13 +475,29 @@ impl Action<'_> {
             }
             "passkeys/rename" => {
                 let name = self.form.get("name").unwrap_or_default();
-                passkeys::rename(db, &tenant, &self.actor(), user_id, passkey_id()?, name, now)
-                    .await?;
+                passkeys::rename(
+                    db,
+                    &tenant,
+                    &self.actor(),
+                    user_id,
+                    passkey_id()?,
+                    name,
+                    now,
+                )
+                .await?;
                 Ok(self.back("passkey_renamed"))
             }
             "passkeys/remove" => {
-                passkeys::remove(db, &tenant, &self.actor(), policy, user_id, passkey_id()?, now)
-                    .await?;
+                passkeys::remove(
+                    db,
+                    &tenant,
+                    &self.actor(),
+                    policy,
+                    user_id,
+                    passkey_id()?,
+                    now,
+                )
+                .await?;
                 self.factor_removed("passkey").await;
                 Ok(self.back("passkey_removed"))
             }
@@ -569,7 +584,7 @@ impl Action<'_> {
         let user = &self.signed.user;
         let cache = self.state.cache.as_ref();
         if throttle::is_locked(cache, tenant.id, &user.username).await? {
-            return Err(Failure::Page(
+            return Err(Failure::Page(Box::new(
                 totp_setup(
                     self.state,
                     self.issuer,
@@ -579,7 +594,7 @@ impl Action<'_> {
                     StatusCode::TOO_MANY_REQUESTS,
                 )
                 .await,
-            ));
+            )));
         }
         let actor = self.actor();
         let code = self.form.get("code").unwrap_or_default();
@@ -596,7 +611,7 @@ impl Action<'_> {
         .await?
         {
             super::mfa::failed_attempt(self.state, &tenant, &actor, user, "totp").await?;
-            return Err(Failure::Page(
+            return Err(Failure::Page(Box::new(
                 totp_setup(
                     self.state,
                     self.issuer,
@@ -606,7 +621,7 @@ impl Action<'_> {
                     StatusCode::UNAUTHORIZED,
                 )
                 .await,
-            ));
+            )));
         }
         // The session has just proven a second factor: its level rises, so it gets a
         // new id (and the `otp`/`mfa` methods).

@@ -43,7 +43,7 @@ fn login_page(
             csrf: &session.csrf,
             username,
             error,
-            passkeys: super::passkeys::available(&issuer, &state),
+            passkeys: super::passkeys::available(issuer, state),
             passkey_options: format!("{}/login/passkey/options", issuer.url),
             passkey_finish: format!("{}/login/passkey", issuer.url),
         },
@@ -193,8 +193,17 @@ pub async fn submit(
     ) {
         // The failure count is cleared only once the whole login succeeds, so going
         // through the password again cannot reset the second factor's attempts.
-        return super::mfa::begin(&state, &issuer, &slug, req, &cookie, &id, interaction, &user)
-            .await;
+        return super::mfa::begin(
+            &state,
+            &issuer,
+            &slug,
+            req,
+            &cookie,
+            &id,
+            interaction,
+            &user,
+        )
+        .await;
     }
     if let Err(err) = throttle::record_success(cache, tenant.id, username).await {
         return flow::unavailable(&issuer, &err);

@@ -59,9 +59,14 @@ pub async fn begin(
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
     let started = async {
-        let (new_cookie, session) =
-            sessions::begin_second_factor(state.cache.as_ref(), tenant.id, Some(cookie), pending, ttl)
-                .await?;
+        let (new_cookie, session) = sessions::begin_second_factor(
+            state.cache.as_ref(),
+            tenant.id,
+            Some(cookie),
+            pending,
+            ttl,
+        )
+        .await?;
         interaction.sid = session.sid.clone();
         interaction.request.prompt_login = false;
         interactions::put(state.cache.as_ref(), tenant.id, id, &interaction).await?;
@@ -73,7 +78,9 @@ pub async fn begin(
                 "user.login_first_factor",
                 format!("user:{}", user.id),
             )
-            .with_details(serde_json::json!({ "client_id": interaction.request.client_id, "amr": ["pwd"] })),
+            .with_details(
+                serde_json::json!({ "client_id": interaction.request.client_id, "amr": ["pwd"] }),
+            ),
             state.now(),
         )
         .await?;
@@ -91,7 +98,6 @@ pub async fn begin(
 /// Completes a login (or step-up) of `user` with `amr`: a new session replaces the
 /// browser's, the interaction follows it, the login is audited and the user's failure
 /// count cleared. Returns the new cookie value and session.
-#[expect(clippy::too_many_arguments, reason = "the login step's whole context")]
 pub async fn complete(
     state: &AppState,
     issuer: &Issuer,
@@ -105,8 +111,16 @@ pub async fn complete(
     let cache = state.cache.as_ref();
     let now = state.now();
     let ttl = std::time::Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));
-    let (new_cookie, session) =
-        sessions::log_in(cache, tenant.id, Some(cookie), user.id, amr.clone(), now, ttl).await?;
+    let (new_cookie, session) = sessions::log_in(
+        cache,
+        tenant.id,
+        Some(cookie),
+        user.id,
+        amr.clone(),
+        now,
+        ttl,
+    )
+    .await?;
     let client_id = match interaction {
         Some((id, interaction)) => {
             interaction.sid = session.sid.clone();
@@ -313,8 +327,14 @@ pub async fn submit(
     };
     let method = form.get("method").unwrap_or_default().to_owned();
     if method == "continue" {
-        return flow::resume(&state, &issuer, &step.id, step.interaction.clone(), Some(&step.session))
-            .await;
+        return flow::resume(
+            &state,
+            &issuer,
+            &step.id,
+            step.interaction.clone(),
+            Some(&step.session),
+        )
+        .await;
     }
     if !matches!(method.as_str(), "totp" | "recovery" | "enrol_totp") {
         let view = View {
@@ -352,7 +372,18 @@ pub async fn submit(
     let checked = match method.as_str() {
         "totp" => totp::verify(&state.db, &state.keyring, &tenant, user.id, code, now).await,
         "recovery" => recovery::redeem(&state.db, &tenant, &actor, user.id, code, now).await,
-        _ => totp::confirm(&state.db, &state.keyring, &tenant, &actor, user.id, code, now).await,
+        _ => {
+            totp::confirm(
+                &state.db,
+                &state.keyring,
+                &tenant,
+                &actor,
+                user.id,
+                code,
+                now,
+            )
+            .await
+        }
     };
     match checked {
         Ok(true) => {}
@@ -377,13 +408,20 @@ pub async fn submit(
         ..
     } = step;
     let amr = mfa::add_methods(&amr, &[mfa::AMR_OTP], false);
-    let (new_cookie, session) =
-        match complete(&state, &issuer, &actor, &cookie, Some((id.as_str(), &mut interaction)), &user, amr)
-            .await
-        {
-            Ok(pair) => pair,
-            Err(err) => return flow::unavailable(&issuer, &err),
-        };
+    let (new_cookie, session) = match complete(
+        &state,
+        &issuer,
+        &actor,
+        &cookie,
+        Some((id.as_str(), &mut interaction)),
+        &user,
+        amr,
+    )
+    .await
+    {
+        Ok(pair) => pair,
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
     let ttl = u64::from(issuer.settings.session_ttl_secs);
     let mut resp = if method == "enrol_totp" {
         // The first factor is set up: hand out recovery codes now, once.

@@ -237,8 +237,8 @@ fn answer_with_session(
 /// Who is registering: the account page's user, or a pending login's user who has no
 /// factor yet (enrolment forced by the policy).
 enum Registrant {
-    Account(super::account::Signed),
-    Enrolling(flow::Step, tenancy::entity::users::Model),
+    Account(Box<super::account::Signed>),
+    Enrolling(Box<(flow::Step, tenancy::entity::users::Model)>),
 }
 
 async fn registrant(
@@ -272,7 +272,7 @@ async fn registrant(
         if has_factor || step.session.pending.is_none() {
             return Err(json_error(StatusCode::FORBIDDEN, "sign in first"));
         }
-        return Ok((Registrant::Enrolling(step, user), form));
+        return Ok((Registrant::Enrolling(Box::new((step, user))), form));
     }
     let signed = super::account::signed_in(state, issuer, req)
         .await
@@ -282,7 +282,7 @@ async fn registrant(
     {
         return Err(json_error(StatusCode::FORBIDDEN, "the form has expired"));
     }
-    Ok((Registrant::Account(signed), form))
+    Ok((Registrant::Account(Box::new(signed)), form))
 }
 
 /// Options to register a passkey.
@@ -303,7 +303,7 @@ pub async fn register_options(
     };
     let (user, sid) = match &who {
         Registrant::Account(s) => (&s.user, &s.session.sid),
-        Registrant::Enrolling(step, user) => (user, &step.session.sid),
+        Registrant::Enrolling(e) => (&e.1, &e.0.session.sid),
     };
     let tenant = TenantCtx::from(&issuer.tenant);
     match passkeys::start_registration(&state.db, state.cache.as_ref(), &rp, &tenant, user, sid)
@@ -337,7 +337,7 @@ pub async fn register_finish(
     };
     let (user, sid) = match &who {
         Registrant::Account(s) => (s.user.clone(), s.session.sid.clone()),
-        Registrant::Enrolling(step, user) => (user.clone(), step.session.sid.clone()),
+        Registrant::Enrolling(e) => (e.1.clone(), e.0.session.sid.clone()),
     };
     let tenant = TenantCtx::from(&issuer.tenant);
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
@@ -371,7 +371,8 @@ pub async fn register_finish(
             "location": format!("{}/account?notice=passkey_added", issuer.url),
             "id": passkey.id,
         })),
-        Registrant::Enrolling(step, user) => {
+        Registrant::Enrolling(e) => {
+            let (step, user) = *e;
             let flow::Step {
                 cookie,
                 id,

@@ -18,8 +18,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::{passkeys, users};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
-    IntoActiveModel, QueryFilter, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, TransactionSession, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -153,7 +153,10 @@ pub async fn start_registration(
 
 /// Finishes a registration started in session `sid` for `user_id`; `Ok(None)` when the
 /// response does not verify (or no ceremony is pending).
-#[expect(clippy::too_many_arguments, reason = "one argument per input of the step")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per input of the step"
+)]
 pub async fn finish_registration<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     cache: &dyn Cache,

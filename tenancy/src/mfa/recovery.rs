@@ -160,6 +160,9 @@ mod tests {
         assert_eq!(code.len(), 19);
         assert_eq!(code.matches('-').count(), 3);
         assert_ne!(code, new_code().unwrap());
-        assert_eq!(normalise(&code.to_uppercase().replace('-', " ")), normalise(&code));
+        assert_eq!(
+            normalise(&code.to_uppercase().replace('-', " ")),
+            normalise(&code)
+        );
     }
 }

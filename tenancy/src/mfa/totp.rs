@@ -121,9 +121,9 @@ pub async fn enrolment_for<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<Enrolment> {
     let account = user.email.clone().unwrap_or_else(|| user.username.clone());
     match row(db, tenant, user.id).await? {
-        Some(r) if r.confirmed_at.is_some() => {
-            Err(Error::Conflict("an authenticator app is already set up".into()))
-        }
+        Some(r) if r.confirmed_at.is_some() => Err(Error::Conflict(
+            "an authenticator app is already set up".into(),
+        )),
         Some(r) => {
             let secret = keyring.decrypt(&r.secret, &aad(tenant.id, user.id))?;
             enrolment(secret, issuer, &account)
@@ -335,7 +335,10 @@ mod tests {
         let at = DateTime::from_timestamp(59, 0).unwrap();
         assert_eq!(matching_step(seed.clone(), "287082", at).unwrap(), Some(1));
         let next = DateTime::from_timestamp(89, 0).unwrap();
-        assert_eq!(matching_step(seed.clone(), "287 082", next).unwrap(), Some(1));
+        assert_eq!(
+            matching_step(seed.clone(), "287 082", next).unwrap(),
+            Some(1)
+        );
         let later = DateTime::from_timestamp(150, 0).unwrap();
         assert_eq!(matching_step(seed.clone(), "287082", later).unwrap(), None);
         assert_eq!(matching_step(seed, "abc", at).unwrap(), None);
