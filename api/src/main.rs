@@ -67,8 +67,11 @@ async fn main() -> anyhow::Result<()> {
             let count = tenancy::keys::reencrypt_all(&db, &keyring)
                 .await
                 .map_err(|e| anyhow::anyhow!("re-encrypting signing keys: {e}"))?;
+            let seeds = tenancy::mfa::totp::reencrypt_all(&db, &keyring)
+                .await
+                .map_err(|e| anyhow::anyhow!("re-encrypting TOTP seeds: {e}"))?;
             println!(
-                "re-encrypted {count} signing keys under master key {}",
+                "re-encrypted {count} signing keys and {seeds} TOTP seeds under master key {}",
                 keyring.current_id()
             );
             Ok(())

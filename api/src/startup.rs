@@ -138,6 +138,48 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
             get(pages::login::show).post(pages::login::submit),
         )
         .at(
+            "/t/:slug/login/mfa",
+            get(pages::mfa::show).post(pages::mfa::submit),
+        )
+        .at(
+            "/t/:slug/login/passkey/options",
+            post(pages::passkeys::login_options),
+        )
+        .at(
+            "/t/:slug/login/passkey",
+            post(pages::passkeys::login_finish),
+        )
+        .at(
+            "/t/:slug/passkeys/register/options",
+            post(pages::passkeys::register_options),
+        )
+        .at(
+            "/t/:slug/passkeys/register",
+            post(pages::passkeys::register_finish),
+        )
+        .at("/t/:slug/account", get(pages::account::show))
+        .at(
+            "/t/:slug/account/totp",
+            get(pages::account::totp_page).post(pages::account::act),
+        )
+        .at("/t/:slug/account/totp/remove", post(pages::account::act))
+        .at(
+            "/t/:slug/account/passkeys/rename",
+            post(pages::account::act),
+        )
+        .at(
+            "/t/:slug/account/passkeys/remove",
+            post(pages::account::act),
+        )
+        .at("/t/:slug/account/recovery-codes", post(pages::account::act))
+        .at("/t/:slug/account/password", post(pages::account::act))
+        .at("/t/:slug/account/sessions/end", post(pages::account::act))
+        .at(
+            "/t/:slug/account/consents/revoke",
+            post(pages::account::act),
+        )
+        .at("/assets/passkeys.js", get(pages::passkeys_js))
+        .at(
             "/t/:slug/consent",
             get(pages::consent::show).post(pages::consent::submit),
         )

@@ -17,6 +17,7 @@ mod m20261126_000006_create_audit_events;
 mod m20261126_000007_create_refresh_tokens;
 mod m20261126_000008_create_consents;
 mod m20261126_000009_schedule_signing_keys;
+mod m20261126_000010_create_mfa_factors;
 mod m20261126_000030_create_email_tokens;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_create_refresh_tokens::Migration),
             Box::new(m20261126_000008_create_consents::Migration),
             Box::new(m20261126_000009_schedule_signing_keys::Migration),
+            Box::new(m20261126_000010_create_mfa_factors::Migration),
             Box::new(m20261126_000030_create_email_tokens::Migration),
         ]
     }
@@ -48,13 +50,16 @@ mod tests {
 
     use super::*;
 
-    const TABLES: [&str; 6] = [
+    const TABLES: [&str; 9] = [
         "tenants",
         "signing_keys",
         "clients",
         "users",
         "api_keys",
         "audit_events",
+        "user_totp",
+        "recovery_codes",
+        "passkeys",
     ];
 
     async fn round_trip(db: &DatabaseConnection) {

@@ -43,6 +43,8 @@ pub struct AuthorizeParams {
     pub max_age: Option<String>,
     /// `login_hint` (OIDC Core §3.1.2.1).
     pub login_hint: Option<String>,
+    /// `acr_values` (OIDC Core §3.1.2.1).
+    pub acr_values: Option<String>,
 }
 
 /// A validated authorization request, kept while the user logs in and consents.
@@ -74,6 +76,12 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     /// Username hint for the login page.
     pub login_hint: Option<String>,
+    /// `acr_values` listed [`crate::mfa::ACR_MFA`]: the session must be multi-factor.
+    #[serde(default)]
+    pub mfa: bool,
+    /// Not a client's request: the user is signing in to their own account page.
+    #[serde(default)]
+    pub account: bool,
 }
 
 impl AuthorizationRequest {
@@ -249,7 +257,38 @@ pub async fn validate(
         prompt_consent: prompts.contains(&"consent"),
         max_age,
         login_hint: params.login_hint.clone(),
+        // OIDC Core §3.1.2.1: acr_values are requested in order of preference; values
+        // we do not know are ignored, and ours for MFA is honoured as a requirement.
+        mfa: params
+            .acr_values
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .any(|v| v == crate::mfa::ACR_MFA),
+        account: false,
     })
+}
+
+/// The request behind a visit to the account page (`{issuer}/account`): no client, no
+/// consent; after login the browser comes back to `account_url`.
+pub fn account_request(account_url: &str) -> AuthorizationRequest {
+    AuthorizationRequest {
+        client_id: String::new(),
+        client_name: String::new(),
+        first_party: true,
+        redirect_uri: account_url.to_owned(),
+        scope: "openid".into(),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        prompt_none: false,
+        prompt_login: false,
+        prompt_consent: false,
+        max_age: None,
+        login_hint: None,
+        mfa: false,
+        account: true,
+    }
 }
 
 /// What must happen next for a request.
@@ -257,6 +296,8 @@ pub async fn validate(
 pub enum Next {
     /// Show the login page.
     Login,
+    /// Show the second-factor page (verify, step up, or enrol first).
+    SecondFactor,
     /// Show the consent page.
     Consent,
     /// Issue the code.
@@ -265,13 +306,24 @@ pub enum Next {
     Fail(ErrorCode),
 }
 
-/// Decides the next step from the request, the browser's session and the stored consent.
+/// Decides the next step from the request, the browser's session, the stored consent
+/// and whether the result must be multi-factor (tenant policy or `acr_values`).
 pub fn decide(
     request: &AuthorizationRequest,
     session: Option<&Session>,
     consent_covers_scope: bool,
+    mfa_required: bool,
     now: DateTime<Utc>,
 ) -> Next {
+    // A password is proven and a second factor is due: finish that first.
+    if session.is_some_and(|s| s.pending.is_some() && s.user_id.is_none()) && !request.prompt_login
+    {
+        return if request.prompt_none {
+            Next::Fail(ErrorCode::LoginRequired)
+        } else {
+            Next::SecondFactor
+        };
+    }
     let authenticated = session
         .and_then(|s| s.auth_time.filter(|_| s.user_id.is_some()))
         .is_some_and(|auth_time| {
@@ -285,6 +337,15 @@ pub fn decide(
             Next::Fail(ErrorCode::LoginRequired)
         } else {
             Next::Login
+        };
+    }
+    // Step-up (OIDC Core §3.1.2.1 acr_values; tenant policy): a single-factor session
+    // must add a second factor first. `prompt=none` cannot show that page.
+    if mfa_required && !session.is_some_and(|s| crate::mfa::is_mfa(&s.amr)) {
+        return if request.prompt_none {
+            Next::Fail(ErrorCode::LoginRequired)
+        } else {
+            Next::SecondFactor
         };
     }
     let needs_consent = !request.first_party && (request.prompt_consent || !consent_covers_scope);

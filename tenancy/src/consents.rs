@@ -136,3 +136,57 @@ pub async fn forget(db: &impl ConnectionTrait, tenant: &TenantCtx, party: Party<
         .await?;
     Ok(())
 }
+
+/// The consents a user has given, oldest first.
+pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+) -> Result<Vec<consents::Model>> {
+    use sea_orm::QueryOrder;
+    Ok(consents::Entity::find()
+        .filter(consents::Column::TenantId.eq(tenant.id))
+        .filter(consents::Column::UserId.eq(user_id))
+        .order_by_asc(consents::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Withdraws the user's consent to a client and revokes the refresh tokens that client
+/// holds for the user, with its audit event, in one transaction; false if there was
+/// no consent.
+pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &TenantCtx,
+    actor: &Actor,
+    user_id: Uuid,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let txn = db.begin().await?;
+    let Some(existing) = find(&txn, tenant, user_id, client_id).await? else {
+        return Ok(false);
+    };
+    consents::Entity::delete_by_id(existing.id)
+        .exec(&txn)
+        .await?;
+    let revoked =
+        crate::refresh::revoke_for_user(&txn, tenant, user_id, Some(client_id), now).await?;
+    audit::record(
+        &txn,
+        actor,
+        Event::success(
+            Some(tenant.id),
+            "consent.revoked",
+            format!("user:{user_id}"),
+        )
+        .with_details(serde_json::json!({
+            "client_id": client_id,
+            "refresh_tokens_revoked": revoked,
+        })),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
+}

@@ -25,7 +25,8 @@ pub struct IdClaims {
     /// The request's nonce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    /// Authentication context class (`0`: no assurance claimed beyond a password).
+    /// Authentication context class: [`crate::mfa::ACR_MFA`] for a multi-factor
+    /// session, else `0` (no assurance claimed beyond a single factor).
     pub acr: String,
     /// Authentication methods (RFC 8176).
     pub amr: Vec<String>,
@@ -87,7 +88,7 @@ pub fn issue(
         iat: now.timestamp(),
         auth_time: auth.auth_time,
         nonce: auth.nonce.clone(),
-        acr: "0".into(),
+        acr: crate::mfa::acr_for(&auth.amr).into(),
         amr: auth.amr.clone(),
         azp: client_id.to_owned(),
         at_hash: access_token.map(|t| at_hash(t, keys.signing_alg().unwrap_or(Algorithm::Rs256))),

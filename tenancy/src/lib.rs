@@ -27,6 +27,7 @@ pub mod introspection;
 pub mod key_rotation;
 pub mod keys;
 pub mod login;
+pub mod mfa;
 pub mod oauth_error;
 pub mod pagination;
 pub mod password_reset;

@@ -58,7 +58,7 @@ pub async fn issue(
         sid: Set(new.sid),
         auth_time: Set(new.auth_time),
         amr: Set(serde_json::json!(new.amr)),
-        acr: Set(None),
+        acr: Set(Some(crate::mfa::acr_for(&new.amr).to_owned())),
         issued_at: Set(now),
         expires_at: Set(idle_end.min(new.family_expires_at)),
         family_expires_at: Set(new.family_expires_at),

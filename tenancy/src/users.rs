@@ -338,6 +338,39 @@ pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
     password: secrecy::SecretString,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    store_password(db, tenant, actor, id, password, "user.password_set", now).await
+}
+
+/// A user changes their own password (the caller has checked the current one).
+pub async fn change_password<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &TenantCtx,
+    actor: &Actor,
+    id: Uuid,
+    password: secrecy::SecretString,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    store_password(
+        db,
+        tenant,
+        actor,
+        id,
+        password,
+        "user.password_changed",
+        now,
+    )
+    .await
+}
+
+async fn store_password<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &TenantCtx,
+    actor: &Actor,
+    id: Uuid,
+    password: secrecy::SecretString,
+    action: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     use secrecy::ExposeSecret;
     validate_password(password.expose_secret()).map_err(|m| Error::invalid("password", m))?;
     let hash = secrets::hash_password(password.expose_secret().to_owned()).await?;
@@ -350,7 +383,7 @@ pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
     audit::record(
         &txn,
         actor,
-        Event::success(Some(tenant.id), "user.password_set", format!("user:{id}")),
+        Event::success(Some(tenant.id), action, format!("user:{id}")),
         now,
     )
     .await?;

@@ -131,6 +131,8 @@ async fn a_password_reset_by_email_sets_the_password_and_ends_every_refresh_toke
     let t = setup(&app).await;
     let browser = app.browser();
     let refresh_token = sign_in_for_refresh_token(&app, &t, &browser).await;
+    let account = format!("{}/account", t.issuer);
+    assert_eq!(browser.get(&account).send().await.unwrap().status(), 200);
 
     // Unknown names get the very same answer, and nothing is sent for them.
     let unknown = ask_for_reset(&app, &t, "nobody@example.com").await;
@@ -185,6 +187,11 @@ async fn a_password_reset_by_email_sets_the_password_and_ends_every_refresh_toke
         400
     );
     assert_eq!(browser.get(&link).send().await.unwrap().status(), 400);
+
+    // The session from before the reset is over: the account page wants a login.
+    let after = browser.get(&account).send().await.unwrap();
+    assert_eq!(after.status(), 303);
+    assert!(e2e::location(&after).path().ends_with("/login"));
 
     // Refresh tokens issued before the reset are dead; the new password works.
     assert_eq!(refresh(&app, &t, &refresh_token).await, 400);
@@ -294,8 +301,7 @@ async fn operators_can_send_reset_and_verification_emails_that_confirm_the_addre
         .await;
     assert_eq!(sent.status, 202, "{}", sent.body);
 
-    let eml = wait_for_eml(&app).await;
-    let text = eml.replace("=\r\n", "").replace("=3D", "=");
+    let text = wait_for_eml(&app, "/email/verify").await;
     let link = link_in(&text, "/email/verify");
     let page = app.http.get(&link).send().await.unwrap();
     assert_eq!(page.status(), 200);
@@ -381,14 +387,20 @@ async fn account_email_operations_refuse_users_without_an_address_and_other_tena
     reply.assert_problem(404);
 }
 
-/// Waits for the first `.eml` file the embedded mailer writes.
-async fn wait_for_eml(app: &TestApp) -> String {
+/// Waits for an `.eml` file of the embedded mailer that mentions `needle` (a file may
+/// be seen half-written, so it is read until complete); returns its decoded text.
+async fn wait_for_eml(app: &TestApp, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if let Ok(entries) = std::fs::read_dir(app.mail_folder()) {
             for entry in entries.flatten() {
                 if entry.path().extension().is_some_and(|e| e == "eml") {
-                    return std::fs::read_to_string(entry.path()).unwrap();
+                    let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    // Undo quoted-printable soft line breaks and the escaped '='.
+                    let text = raw.replace("=\r\n", "").replace("=3D", "=");
+                    if text.contains(needle) {
+                        return text;
+                    }
                 }
             }
         }

@@ -5,6 +5,7 @@
     reason = "test helpers: a broken assumption must fail the test loudly"
 )]
 
+mod account;
 mod account_emails;
 mod api_keys;
 mod bad_input;
@@ -12,9 +13,11 @@ mod clients;
 mod code_flow;
 mod isolation;
 mod key_rotation;
+mod mfa;
 mod oidc_rp;
 mod openapi;
 mod ops;
+mod passkeys;
 mod protocol;
 mod secrets_at_rest;
 mod signing_algorithms;

@@ -674,3 +674,49 @@ pub enum Accepted {
     #[oai(status = 202)]
     Accepted,
 }
+
+/// One registered passkey (public information only).
+#[derive(Clone, Debug, Object)]
+pub struct PasskeyResponse {
+    /// Passkey id.
+    pub id: Uuid,
+    /// The user's name for it.
+    pub name: String,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last signed in.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A user's second factors.
+#[derive(Clone, Debug, Object)]
+pub struct UserFactorsResponse {
+    /// Whether an authenticator app (TOTP) is set up.
+    pub totp: bool,
+    /// When the authenticator app was set up.
+    pub totp_confirmed_at: Option<DateTime<Utc>>,
+    /// Registered passkeys, oldest first.
+    pub passkeys: Vec<PasskeyResponse>,
+    /// Unused recovery codes.
+    pub recovery_codes_remaining: u64,
+}
+
+impl From<tenancy::mfa::Factors> for UserFactorsResponse {
+    fn from(f: tenancy::mfa::Factors) -> Self {
+        Self {
+            totp: f.totp,
+            totp_confirmed_at: f.totp_confirmed_at,
+            passkeys: f
+                .passkeys
+                .into_iter()
+                .map(|p| PasskeyResponse {
+                    id: p.id,
+                    name: p.name,
+                    created_at: p.created_at,
+                    last_used_at: p.last_used_at,
+                })
+                .collect(),
+            recovery_codes_remaining: f.recovery_codes_left,
+        }
+    }
+}

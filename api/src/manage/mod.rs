@@ -13,6 +13,7 @@ mod body;
 mod clients;
 mod dto;
 mod keys;
+mod mfa;
 mod tenants;
 mod user_emails;
 mod users;
@@ -53,6 +54,7 @@ pub type Apis = (
     clients::ClientsApi,
     users::UsersApi,
     user_emails::UserEmailsApi,
+    mfa::MfaApi,
     keys::SigningKeysApi,
     api_keys::ApiKeysApi,
     audit::AuditApi,
@@ -65,6 +67,7 @@ pub fn service(state: AppState) -> OpenApiService<Apis, ()> {
         clients::ClientsApi(state.clone()),
         users::UsersApi(state.clone()),
         user_emails::UserEmailsApi(state.clone()),
+        mfa::MfaApi(state.clone()),
         keys::SigningKeysApi(state.clone()),
         api_keys::ApiKeysApi(state.clone()),
         audit::AuditApi(state),

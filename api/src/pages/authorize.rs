@@ -29,6 +29,7 @@ fn params_of(p: &Params) -> AuthorizeParams {
         prompt: get("prompt"),
         max_age: get("max_age"),
         login_hint: get("login_hint"),
+        acr_values: get("acr_values"),
     }
 }
 

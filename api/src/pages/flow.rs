@@ -105,8 +105,13 @@ async fn step(
         None => false,
     };
     let cache = state.cache.as_ref();
-    match authorization::decide(request, session, consent_covers, now) {
+    let mfa_required = tenancy::mfa::mfa_required(issuer.settings.mfa_policy, request.mfa);
+    match authorization::decide(request, session, consent_covers, mfa_required, now) {
         Next::Login => Ok(redirect(&format!("{}/login?interaction={id}", issuer.url))),
+        Next::SecondFactor => Ok(redirect(&format!(
+            "{}/login/mfa?interaction={id}",
+            issuer.url
+        ))),
         Next::Consent => Ok(redirect(&format!(
             "{}/consent?interaction={id}",
             issuer.url
@@ -127,6 +132,11 @@ async fn step(
             let (Some(session), Some(user_id)) = (session, user_id) else {
                 return Ok(redirect(&format!("{}/login?interaction={id}", issuer.url)));
             };
+            if request.account {
+                // A sign-in to the account page: no code, just go back there.
+                interactions::finish(cache, tenant.id, id).await?;
+                return Ok(redirect(&request.redirect_uri));
+            }
             let grant = CodeGrant {
                 client_id: request.client_id.clone(),
                 redirect_uri: request.redirect_uri.clone(),
@@ -149,6 +159,14 @@ async fn step(
             Ok(redirect_to_client(&request.redirect_uri, &params))
         }
     }
+}
+
+/// The `Location` of a redirect `resp` (for JSON answers to script-driven steps).
+pub fn location_of(resp: &Response) -> Option<String> {
+    resp.headers()
+        .get(poem::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Loads the interaction named in a form or query and checks it belongs to `session`.

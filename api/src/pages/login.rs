@@ -1,4 +1,7 @@
-//! `GET|POST /t/{slug}/login`: the password login form of a pending authorization.
+//! `GET|POST /t/{slug}/login`: the password login form of a pending authorization
+//! (with a passkey button for passwordless sign-in, see [`super::passkeys`]). When a
+//! second factor is due the password gives only a pending session and the browser
+//! goes on to [`super::mfa`].
 
 use std::time::Duration;
 
@@ -19,6 +22,7 @@ use super::{LoginPage, flow, html, set_session_cookie};
 use crate::{protocol, state::AppState};
 
 fn login_page(
+    state: &AppState,
     issuer: &protocol::Issuer,
     interaction: &str,
     session: &Session,
@@ -39,18 +43,23 @@ fn login_page(
             csrf: &session.csrf,
             username,
             error,
+            passkeys: super::passkeys::available(issuer, state),
+            passkey_options: format!("{}/login/passkey/options", issuer.url),
+            passkey_finish: format!("{}/login/passkey", issuer.url),
         },
     )
 }
 
 /// The login form again, refusing further attempts for now (429).
 fn too_many(
+    state: &AppState,
     issuer: &protocol::Issuer,
     interaction: &str,
     session: &Session,
     username: &str,
 ) -> Response {
     let mut resp = login_page(
+        state,
         issuer,
         interaction,
         session,
@@ -80,7 +89,7 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
                 .login_hint
                 .clone()
                 .unwrap_or_default();
-            login_page(&issuer, &step.id, &step.session, &hint, None)
+            login_page(&state, &issuer, &step.id, &step.session, &hint, None)
         }
         Err(page) => page,
     }
@@ -117,11 +126,11 @@ pub async fn submit(
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
-        return too_many(&issuer, &id, &session, username);
+        return too_many(&state, &issuer, &id, &session, username);
     }
     match throttle::is_locked(cache, tenant.id, username).await {
         Ok(false) => {}
-        Ok(true) => return too_many(&issuer, &id, &session, username),
+        Ok(true) => return too_many(&state, &issuer, &id, &session, username),
         Err(err) => return flow::unavailable(&issuer, &err),
     }
     let user = match login::verify(&state.db, &tenant, username, password).await {
@@ -165,6 +174,7 @@ pub async fn submit(
             Err(err) => return flow::unavailable(&issuer, &err),
         }
         return login_page(
+            &state,
             &issuer,
             &id,
             &session,
@@ -172,6 +182,29 @@ pub async fn submit(
             Some("Invalid username or password."),
         );
     };
+    let factors = match tenancy::mfa::factors(&state.db, &tenant, user.id).await {
+        Ok(factors) => factors,
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
+    if tenancy::mfa::second_factor_due(
+        issuer.settings.mfa_policy,
+        factors.any(),
+        interaction.request.mfa,
+    ) {
+        // The failure count is cleared only once the whole login succeeds, so going
+        // through the password again cannot reset the second factor's attempts.
+        return super::mfa::begin(
+            &state,
+            &issuer,
+            &slug,
+            req,
+            &cookie,
+            &id,
+            interaction,
+            &user,
+        )
+        .await;
+    }
     if let Err(err) = throttle::record_success(cache, tenant.id, username).await {
         return flow::unavailable(&issuer, &err);
     }

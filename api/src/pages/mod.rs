@@ -1,15 +1,20 @@
 //! Server-rendered pages of a tenant's authorization flow: the authorization endpoint
-//! itself, login, consent and logout. HTML is rendered by askama (escaped by default),
-//! every page is `Cache-Control: no-store`, cannot be framed (CSP `frame-ancestors
-//! 'none'`), and works without JavaScript. Forms carry a CSRF token bound to the
+//! itself, login, the second factor, consent, logout and the account page. HTML is
+//! rendered by askama (escaped by default), every page is `Cache-Control: no-store`,
+//! cannot be framed (CSP `frame-ancestors 'none'`), and works without JavaScript —
+//! except passkeys: WebAuthn needs the one script, `/assets/passkeys.js`, which only
+//! the pages offering a passkey load (and only their CSP allows). Forms carry a CSRF token bound to the
 //! server-side session, and the session cookie is HttpOnly, SameSite=Lax, and Secure
 //! with the `__Host-` prefix when the public URL is https.
 
+pub mod account;
 pub mod authorize;
 pub mod consent;
 pub mod flow;
 pub mod login;
 pub mod logout;
+pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod verify_email;
 
@@ -37,6 +42,62 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     /// Error to show.
     pub error: Option<&'a str>,
+    /// Whether to offer passwordless sign-in with a passkey.
+    pub passkeys: bool,
+    /// Where the passkey script gets its options.
+    pub passkey_options: String,
+    /// Where the passkey script posts the result.
+    pub passkey_finish: String,
+}
+
+/// The second-factor page: verify a factor, or enrol one first.
+#[derive(Template)]
+#[template(path = "mfa.html")]
+pub struct MfaPage<'a> {
+    /// Tenant display name.
+    pub tenant_name: &'a str,
+    /// Where the forms post.
+    pub action: String,
+    /// Pending interaction id.
+    pub interaction: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// Error to show.
+    pub error: Option<&'a str>,
+    /// The user has no factor and must enrol one.
+    pub enrol: bool,
+    /// The TOTP enrolment to show (when enrolling).
+    pub enrolment: Option<tenancy::mfa::totp::Enrolment>,
+    /// Offer a TOTP code.
+    pub totp: bool,
+    /// Offer a recovery code.
+    pub recovery: bool,
+    /// Offer a passkey.
+    pub passkey: bool,
+    /// `get` (sign in with one) or `create` (register one).
+    pub passkey_mode: &'a str,
+    /// `mfa` or `enrol`.
+    pub passkey_purpose: &'a str,
+    /// Where the passkey script gets its options.
+    pub passkey_options: String,
+    /// Where the passkey script posts the result.
+    pub passkey_finish: String,
+}
+
+/// Freshly generated recovery codes, shown once.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    /// Tenant display name.
+    pub tenant_name: &'a str,
+    /// The codes.
+    pub codes: Vec<String>,
+    /// Where "continue" goes.
+    pub action: String,
+    /// The interaction to continue, during a login.
+    pub interaction: Option<&'a str>,
+    /// CSRF token.
+    pub csrf: &'a str,
 }
 
 /// The consent form.
@@ -68,6 +129,21 @@ pub struct MessagePage<'a> {
     /// Message.
     pub message: &'a str,
 }
+
+/// An HTML response with the page security headers, allowing the passkey script.
+pub fn html_scripted(status: StatusCode, page: &impl Template) -> Response {
+    let mut resp = html(status, page);
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SCRIPTED_CSP),
+    );
+    resp
+}
+
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+const SCRIPTED_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// An HTML response with the page security headers.
 pub fn html(status: StatusCode, page: &impl Template) -> Response {
@@ -101,7 +177,7 @@ fn secure_headers(resp: &mut Response) {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"),
+        HeaderValue::from_static(CSP),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
@@ -112,6 +188,23 @@ fn secure_headers(resp: &mut Response) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+}
+
+/// `/assets/passkeys.js`: the WebAuthn glue of the passkey buttons.
+#[poem::handler]
+pub fn passkeys_js() -> Response {
+    let mut resp = include_str!("../../assets/passkeys.js")
+        .with_content_type("text/javascript; charset=utf-8")
+        .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 /// A `303 See Other` to `location`.

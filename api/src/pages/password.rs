@@ -14,7 +14,7 @@ use poem::{
     web::{Data, Path},
 };
 use secrecy::SecretString;
-use tenancy::{password_reset, tenants::TenantCtx, throttle};
+use tenancy::{password_reset, sessions, tenants::TenantCtx, throttle};
 
 use super::{MessagePage, error_page, html};
 use crate::{oauth::form::Params, protocol, state::AppState};
@@ -222,24 +222,28 @@ pub async fn submit_reset(
             }
             Err(err) => return super::flow::unavailable(&issuer, &err),
         };
-    // The owner just proved control of the mailbox: a lockout on the account ends.
+    // Every session ends (OWASP Forgot Password Cheat Sheet), and the owner, who just
+    // proved control of the mailbox, is no longer locked out.
     let cache = state.cache.as_ref();
-    let mut cleared = throttle::record_success(cache, tenant.id, &user.username).await;
-    if let (Ok(()), Some(email)) = (&cleared, &user.email) {
-        cleared = throttle::record_success(cache, tenant.id, email).await;
-    }
-    if let Err(err) = cleared {
+    let ttl = std::time::Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));
+    let cleanup = async {
+        sessions::end_all_for_user(cache, tenant.id, user.id, None, ttl).await?;
+        throttle::record_success(cache, tenant.id, &user.username).await?;
+        if let Some(email) = &user.email {
+            throttle::record_success(cache, tenant.id, email).await?;
+        }
+        Ok::<(), tenancy::Error>(())
+    };
+    if let Err(err) = cleanup.await {
         return super::flow::unavailable(&issuer, &err);
     }
-    state
-        .events
-        .publish(tenancy::events::SecurityEvent {
-            tenant_id: Some(tenant.id),
-            kind: "user.password_reset".into(),
-            occurred_at: now,
-            details: serde_json::json!({ "user_id": user.id, "ip": actor.ip }),
-        })
-        .await;
+    crate::alerts::raise(
+        &state,
+        tenant.id,
+        "password.reset",
+        serde_json::json!({ "user_id": user.id, "ip": actor.ip }),
+    )
+    .await;
     html(
         StatusCode::OK,
         &MessagePage {

@@ -1,0 +1,240 @@
+//! Second factors: TOTP ([`totp`]), recovery codes ([`recovery`]) and passkeys
+//! ([`passkeys`]), the tenant's MFA policy, and what a login's `amr`/`acr` say.
+//!
+//! Choices, written down here because the specifications leave them open:
+//! - `amr` values follow RFC 8176: `pwd` (password), `otp` (a TOTP code, and also a
+//!   recovery code, which is a one-time password too), `hwk`/`swk` (a passkey: `swk`
+//!   when the authenticator says the credential is backed up, i.e. synced, software-held
+//!   keys; `hwk` otherwise), and `mfa` whenever two independent factors were used —
+//!   password plus a second factor, or a passkey with user verification (possession
+//!   plus PIN or biometric), which webauthn-rs always requires.
+//! - `acr` (OIDC Core §2) is [`ACR_MFA`] for a multi-factor session, else [`ACR_NONE`]
+//!   (`"0"`: no assurance claimed beyond a single factor). An authorization request whose
+//!   `acr_values` (OIDC Core §3.1.2.1) lists [`ACR_MFA`] demands MFA: the browser's
+//!   session is stepped up (or the user enrols a factor first) before a code is issued.
+//!   Under the `off` policy no factor is offered and the request gets `acr` `"0"`;
+//!   relying parties must check the `acr` they receive, as OIDC Core requires.
+//! - A user with a factor always completes it at login (policy `optional` or
+//!   `required`); under `required` a user without one must enrol before the flow goes
+//!   on; recovery codes alone are not a factor.
+
+pub mod passkeys;
+mod qr;
+pub mod recovery;
+pub mod totp;
+
+use chrono::{DateTime, Utc};
+use entity::{passkeys as passkey_rows, recovery_codes, user_totp};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionSession,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::{
+    Error, Result,
+    audit::{self, Actor, Event},
+    tenants::{MfaPolicy, TenantCtx},
+};
+
+/// RFC 8176 `pwd`: a password.
+pub const AMR_PWD: &str = "pwd";
+/// RFC 8176 `otp`: a one-time password (TOTP or recovery code).
+pub const AMR_OTP: &str = "otp";
+/// RFC 8176 `hwk`: a hardware-bound key (a device-bound passkey).
+pub const AMR_HWK: &str = "hwk";
+/// RFC 8176 `swk`: a software-held key (a synced passkey).
+pub const AMR_SWK: &str = "swk";
+/// RFC 8176 `mfa`: more than one factor.
+pub const AMR_MFA: &str = "mfa";
+/// The `acr` of a multi-factor authentication, and the `acr_values` entry demanding it.
+pub const ACR_MFA: &str = "urn:tessera:acr:mfa";
+/// The `acr` of a single-factor authentication.
+pub const ACR_NONE: &str = "0";
+/// What discovery advertises as `acr_values_supported`.
+pub const ACR_VALUES_SUPPORTED: [&str; 2] = [ACR_NONE, ACR_MFA];
+
+/// The `acr` that a session authenticated with `amr` earns.
+pub fn acr_for(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == AMR_MFA) {
+        ACR_MFA
+    } else {
+        ACR_NONE
+    }
+}
+
+/// Whether a session authenticated with `amr` is multi-factor.
+pub fn is_mfa(amr: &[String]) -> bool {
+    amr.iter().any(|m| m == AMR_MFA)
+}
+
+/// `amr` after a further method: the union, plus `mfa` when a password and a second
+/// factor have both been used (or `multi_factor` says the new method is one by itself).
+pub fn add_methods(amr: &[String], added: &[&str], multi_factor: bool) -> Vec<String> {
+    let mut out: Vec<String> = amr.to_vec();
+    for m in added {
+        if !out.iter().any(|x| x == m) {
+            out.push((*m).to_owned());
+        }
+    }
+    let has = |m: &str| out.iter().any(|x| x == m);
+    let second = has(AMR_OTP) || has(AMR_HWK) || has(AMR_SWK);
+    if (multi_factor || (has(AMR_PWD) && second)) && !has(AMR_MFA) {
+        out.push(AMR_MFA.to_owned());
+    }
+    out
+}
+
+/// Whether a user who just proved a first factor must complete (or enrol) a second
+/// one before a session exists.
+pub fn second_factor_due(policy: MfaPolicy, has_factor: bool, request_demands_mfa: bool) -> bool {
+    match policy {
+        MfaPolicy::Off => false,
+        MfaPolicy::Required => true,
+        MfaPolicy::Optional => has_factor || request_demands_mfa,
+    }
+}
+
+/// Whether a request must end in a multi-factor session.
+pub fn mfa_required(policy: MfaPolicy, request_demands_mfa: bool) -> bool {
+    match policy {
+        MfaPolicy::Off => false,
+        MfaPolicy::Required => true,
+        MfaPolicy::Optional => request_demands_mfa,
+    }
+}
+
+/// A user's second factors.
+#[derive(Clone, Debug, Default)]
+pub struct Factors {
+    /// A confirmed TOTP seed exists.
+    pub totp: bool,
+    /// When TOTP was confirmed.
+    pub totp_confirmed_at: Option<DateTime<Utc>>,
+    /// Registered passkeys, oldest first.
+    pub passkeys: Vec<passkey_rows::Model>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u64,
+}
+
+impl Factors {
+    /// Whether the user has a second factor (recovery codes alone are not one).
+    pub fn any(&self) -> bool {
+        self.totp || !self.passkeys.is_empty()
+    }
+
+    /// How many factors (TOTP counts once, each passkey once).
+    pub fn count(&self) -> usize {
+        usize::from(self.totp) + self.passkeys.len()
+    }
+}
+
+/// The second factors of `user_id`.
+pub async fn factors(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+) -> Result<Factors> {
+    let totp = totp::confirmed(db, tenant, user_id).await?;
+    let passkeys = passkey_rows::Entity::find()
+        .filter(passkey_rows::Column::TenantId.eq(tenant.id))
+        .filter(passkey_rows::Column::UserId.eq(user_id))
+        .order_by_asc(passkey_rows::Column::Id)
+        .all(db)
+        .await?;
+    let recovery_codes_left = recovery::remaining(db, tenant, user_id).await?;
+    Ok(Factors {
+        totp: totp.is_some(),
+        totp_confirmed_at: totp.and_then(|t| t.confirmed_at),
+        passkeys,
+        recovery_codes_left,
+    })
+}
+
+/// Refuses to remove the user's last factor under the `required` policy.
+pub(crate) async fn ensure_removable(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    policy: MfaPolicy,
+    user_id: Uuid,
+) -> Result<()> {
+    if policy == MfaPolicy::Required && factors(db, tenant, user_id).await?.count() <= 1 {
+        return Err(Error::Conflict(
+            "this is your last second factor and this organisation requires one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Removes every second factor of a user (TOTP, passkeys, recovery codes), for an
+/// administrator helping a user who lost them; returns whether anything was removed.
+/// Under `required` the user enrols again at next login.
+pub async fn reset<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &TenantCtx,
+    actor: &Actor,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let txn = db.begin().await?;
+    crate::users::get(&txn, tenant, user_id).await?;
+    let mut removed = 0;
+    removed += user_totp::Entity::delete_many()
+        .filter(user_totp::Column::TenantId.eq(tenant.id))
+        .filter(user_totp::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    removed += passkey_rows::Entity::delete_many()
+        .filter(passkey_rows::Column::TenantId.eq(tenant.id))
+        .filter(passkey_rows::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    removed += recovery_codes::Entity::delete_many()
+        .filter(recovery_codes::Column::TenantId.eq(tenant.id))
+        .filter(recovery_codes::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    audit::record(
+        &txn,
+        actor,
+        Event::success(Some(tenant.id), "user.mfa_reset", format!("user:{user_id}"))
+            .with_details(serde_json::json!({ "removed": removed })),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(removed > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_password_and_a_second_factor_make_mfa() {
+        assert_eq!(
+            add_methods(&v(&["pwd"]), &["otp"], false),
+            v(&["pwd", "otp", "mfa"])
+        );
+        assert_eq!(add_methods(&v(&[]), &["hwk"], true), v(&["hwk", "mfa"]));
+        assert_eq!(add_methods(&v(&["pwd"]), &["pwd"], false), v(&["pwd"]));
+        assert_eq!(acr_for(&v(&["pwd"])), ACR_NONE);
+        assert_eq!(acr_for(&v(&["pwd", "otp", "mfa"])), ACR_MFA);
+    }
+
+    #[test]
+    fn the_policy_decides_when_a_second_factor_is_due() {
+        assert!(!second_factor_due(MfaPolicy::Off, true, true));
+        assert!(second_factor_due(MfaPolicy::Required, false, false));
+        assert!(second_factor_due(MfaPolicy::Optional, true, false));
+        assert!(second_factor_due(MfaPolicy::Optional, false, true));
+        assert!(!second_factor_due(MfaPolicy::Optional, false, false));
+    }
+}

@@ -1,0 +1,444 @@
+//! Second factors end to end: TOTP (codes computed here with totp-rs), recovery codes,
+//! the tenant MFA policy, `acr_values` step-up, and the `amr`/`acr` of ID tokens.
+
+use api::state::Clock;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use e2e::{TestApp, hidden_field};
+use reqwest::Client;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+pub const REDIRECT: &str = "https://app.example.com/callback";
+pub const PASSWORD: &str = "correct horse battery";
+pub const ACR_MFA: &str = "urn:tessera:acr:mfa";
+
+pub struct Rp {
+    pub slug: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub secret: String,
+    pub user_id: String,
+}
+
+/// A tenant with `policy`, a first-party confidential client and the user `ann`;
+/// `base` is the address the browser uses (the public URL).
+pub async fn setup(app: &TestApp, base: &str, policy: &str, first_party: bool) -> Rp {
+    let slug = e2e::unique_slug("mfa");
+    let tenant = app
+        .post(
+            "/api/v1/tenants",
+            json!({ "slug": slug, "display_name": "Acme", "settings": { "mfa_policy": policy } }),
+        )
+        .await;
+    assert_eq!(tenant.status, 201, "{}", tenant.body);
+    let client = app
+        .post(
+            &format!("/api/v1/tenants/{slug}/clients"),
+            json!({ "name": "Web", "client_type": "confidential", "redirect_uris": [REDIRECT],
+                    "first_party": first_party }),
+        )
+        .await;
+    assert_eq!(client.status, 201, "{}", client.body);
+    let user = app.create_user(&slug, "ann", PASSWORD).await;
+    Rp {
+        issuer: format!("{base}/t/{slug}"),
+        slug,
+        client_id: client.body["client_id"].as_str().unwrap().to_owned(),
+        secret: client.body["client_secret"].as_str().unwrap().to_owned(),
+        user_id: user["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+pub fn location(resp: &reqwest::Response) -> Url {
+    assert_eq!(resp.status(), 303, "expected a redirect");
+    e2e::location(resp)
+}
+
+pub fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+pub fn pkce() -> Pkce {
+    let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    Pkce {
+        verifier,
+        challenge,
+    }
+}
+
+/// Starts an authorization in `browser`; returns where the server sends it.
+pub async fn authorize(browser: &Client, rp: &Rp, pkce: &Pkce, extra: &[(&str, &str)]) -> Url {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("client_id", &rp.client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("state", "st"),
+        ("nonce", "n"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    let resp = browser
+        .get(format!("{}/authorize", rp.issuer))
+        .query(&params)
+        .send()
+        .await
+        .unwrap();
+    location(&resp)
+}
+
+/// Submits the password on the login page at `login_url`.
+pub async fn password(browser: &Client, login_url: &Url, password: &str) -> reqwest::Response {
+    let html = browser
+        .get(login_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser
+        .post(login_url.join("login").unwrap())
+        .form(&[
+            ("interaction", hidden_field(&html, "interaction").as_str()),
+            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
+            ("username", "ann"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The second-factor page's HTML.
+pub async fn mfa_page(browser: &Client, mfa_url: &Url) -> String {
+    let page = browser.get(mfa_url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    page.text().await.unwrap()
+}
+
+/// Posts `method` with `code` on the second-factor page.
+pub async fn submit_code(
+    browser: &Client,
+    mfa_url: &Url,
+    html: &str,
+    method: &str,
+    code: &str,
+) -> reqwest::Response {
+    let mut action = mfa_url.clone();
+    action.set_query(None);
+    browser
+        .post(action)
+        .form(&[
+            ("interaction", hidden_field(html, "interaction").as_str()),
+            ("csrf_token", hidden_field(html, "csrf_token").as_str()),
+            ("method", method),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The base32 key shown on an enrolment page.
+pub fn shown_key(html: &str) -> String {
+    let start = html.find("Key: <code>").unwrap() + "Key: <code>".len();
+    html[start..].split('<').next().unwrap().to_owned()
+}
+
+/// The TOTP code for `key` at the server's current time, `steps` steps later.
+pub fn code(app: &TestApp, key: &str, steps: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(key).unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret.as_ref().to_vec())
+        .build()
+        .unwrap();
+    let now = app.clock.now().timestamp() + steps * 30;
+    totp.generate(u64::try_from(now).unwrap()).to_string()
+}
+
+/// The recovery codes listed on a page.
+pub fn shown_codes(html: &str) -> Vec<String> {
+    html.split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Redeems the code in `callback`; returns the token response.
+pub async fn redeem(app: &TestApp, rp: &Rp, callback: &Url, pkce: &Pkce) -> Value {
+    assert!(callback.as_str().starts_with(REDIRECT), "{callback}");
+    let code = query(callback, "code").unwrap();
+    let resp = app
+        .http
+        .post(format!("{}/token", rp.issuer))
+        .basic_auth(&rp.client_id, Some(&rp.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &pkce.verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+pub fn id_claims(tokens: &Value) -> Value {
+    jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
+        .unwrap()
+        .claims
+}
+
+fn cookie_of(resp: &reqwest::Response) -> String {
+    resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Enrols TOTP at login under `required`; returns (key, recovery codes, callback).
+async fn enrol_at_login(
+    app: &TestApp,
+    browser: &Client,
+    rp: &Rp,
+    pkce: &Pkce,
+) -> (String, Vec<String>, Url) {
+    let login = authorize(browser, rp, pkce, &[]).await;
+    let to_mfa = password(browser, &login, PASSWORD).await;
+    let mfa_url = location(&to_mfa);
+    assert!(mfa_url.path().ends_with("/login/mfa"), "{mfa_url}");
+    let html = mfa_page(browser, &mfa_url).await;
+    assert!(html.contains("<svg"), "a server-rendered QR code");
+    let key = shown_key(&html);
+    let wrong = submit_code(browser, &mfa_url, &html, "enrol_totp", "000000").await;
+    assert_eq!(wrong.status(), 401);
+    let html = mfa_page(browser, &mfa_url).await;
+    assert_eq!(shown_key(&html), key, "the pending seed is kept");
+    let done = submit_code(browser, &mfa_url, &html, "enrol_totp", &code(app, &key, 0)).await;
+    assert_eq!(done.status(), 200);
+    let codes_html = done.text().await.unwrap();
+    let codes = shown_codes(&codes_html);
+    assert_eq!(codes.len(), 10);
+    let next = submit_code(browser, &mfa_url, &codes_html, "continue", "").await;
+    (key, codes, location(&next))
+}
+
+#[tokio::test]
+async fn the_required_policy_forces_totp_enrolment_and_then_every_login_needs_a_code() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, &app.address, "required", true).await;
+
+    // First login: the password alone gives no session; enrolment comes first.
+    let browser = app.browser();
+    let p = pkce();
+    let (key, recovery, callback) = enrol_at_login(&app, &browser, &rp, &p).await;
+    let claims = id_claims(&redeem(&app, &rp, &callback, &p).await);
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], ACR_MFA);
+
+    // The seed is encrypted at rest.
+    let dump = app.dump_database().await;
+    assert!(!dump.contains(&key), "the TOTP seed is not stored in clear");
+
+    // A later login: wrong code refused, right code accepted, the same code refused.
+    app.clock.advance(60);
+    let second = app.browser();
+    let p2 = pkce();
+    let login = authorize(&second, &rp, &p2, &[]).await;
+    let to_mfa = password(&second, &login, PASSWORD).await;
+    let first_cookie = cookie_of(&to_mfa);
+    let mfa_url = location(&to_mfa);
+    let html = mfa_page(&second, &mfa_url).await;
+    assert!(!html.contains("<svg"), "no enrolment the second time");
+    let wrong = submit_code(&second, &mfa_url, &html, "totp", "123456").await;
+    assert_eq!(wrong.status(), 401);
+    let good = code(&app, &key, 0);
+    let ok = submit_code(&second, &mfa_url, &html, "totp", &good).await;
+    assert_ne!(cookie_of(&ok), first_cookie, "the session id changes again");
+    let claims = id_claims(&redeem(&app, &rp, &location(&ok), &p2).await);
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], ACR_MFA);
+
+    let third = app.browser();
+    let p3 = pkce();
+    let login = authorize(&third, &rp, &p3, &[]).await;
+    let mfa_url = location(&password(&third, &login, PASSWORD).await);
+    let html = mfa_page(&third, &mfa_url).await;
+    let replay = submit_code(&third, &mfa_url, &html, "totp", &good).await;
+    assert_eq!(replay.status(), 401, "a used code is refused");
+
+    // A recovery code works once.
+    let html = mfa_page(&third, &mfa_url).await;
+    let ok = submit_code(
+        &third,
+        &mfa_url,
+        &html,
+        "recovery",
+        &recovery[0].to_uppercase(),
+    )
+    .await;
+    let claims = id_claims(&redeem(&app, &rp, &location(&ok), &p3).await);
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    let fourth = app.browser();
+    let p4 = pkce();
+    let login = authorize(&fourth, &rp, &p4, &[]).await;
+    let mfa_url = location(&password(&fourth, &login, PASSWORD).await);
+    let html = mfa_page(&fourth, &mfa_url).await;
+    let again = submit_code(&fourth, &mfa_url, &html, "recovery", &recovery[0]).await;
+    assert_eq!(again.status(), 401, "a recovery code is single use");
+
+    let actions = app.audit_actions(&rp.slug).await;
+    for action in [
+        "user.totp_enrolled",
+        "user.recovery_codes_generated",
+        "user.recovery_code_used",
+        "user.second_factor",
+        "user.login_first_factor",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn second_factor_failures_count_toward_the_lockout() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, &app.address, "required", true).await;
+    let browser = app.browser();
+    let p = pkce();
+    let (key, _, _) = enrol_at_login(&app, &browser, &rp, &p).await;
+
+    app.clock.advance(60);
+    let other = app.browser();
+    let p = pkce();
+    let login = authorize(&other, &rp, &p, &[]).await;
+    let mfa_url = location(&password(&other, &login, PASSWORD).await);
+    let html = mfa_page(&other, &mfa_url).await;
+    for _ in 0..10 {
+        let wrong = submit_code(&other, &mfa_url, &html, "totp", "000000").await;
+        assert_eq!(wrong.status(), 401);
+    }
+    let locked = submit_code(&other, &mfa_url, &html, "totp", &code(&app, &key, 0)).await;
+    assert_eq!(
+        locked.status(),
+        429,
+        "even the right code waits out the lockout"
+    );
+    // The password step is locked too, for the same account.
+    let again = app.browser();
+    let login = authorize(&again, &rp, &pkce(), &[]).await;
+    assert_eq!(password(&again, &login, PASSWORD).await.status(), 429);
+}
+
+#[tokio::test]
+async fn acr_values_step_up_an_existing_password_session_and_amr_tells_the_truth() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, &app.address, "optional", true).await;
+    let discovery: Value = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", rp.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["acr_values_supported"], json!(["0", ACR_MFA]));
+
+    // Optional policy, no factor: the password is enough.
+    let browser = app.browser();
+    let p = pkce();
+    let login = authorize(&browser, &rp, &p, &[]).await;
+    let back = location(&password(&browser, &login, PASSWORD).await);
+    let claims = id_claims(&redeem(&app, &rp, &back, &p).await);
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["acr"], "0");
+
+    // Same session, the client asks for MFA: no password again, but a second factor
+    // (enrolment, since the user has none yet).
+    let p = pkce();
+    let step_up = authorize(&browser, &rp, &p, &[("acr_values", ACR_MFA)]).await;
+    assert!(step_up.path().ends_with("/login/mfa"), "{step_up}");
+    let html = mfa_page(&browser, &step_up).await;
+    let key = shown_key(&html);
+    let done = submit_code(
+        &browser,
+        &step_up,
+        &html,
+        "enrol_totp",
+        &code(&app, &key, 0),
+    )
+    .await;
+    let codes_html = done.text().await.unwrap();
+    let next = submit_code(&browser, &step_up, &codes_html, "continue", "").await;
+    let claims = id_claims(&redeem(&app, &rp, &location(&next), &p).await);
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], ACR_MFA);
+
+    // Later logins use the factor now enrolled.
+    let fresh = app.browser();
+    let p = pkce();
+    let login = authorize(&fresh, &rp, &p, &[]).await;
+    let mfa_url = location(&password(&fresh, &login, PASSWORD).await);
+    assert!(
+        mfa_url.path().ends_with("/login/mfa"),
+        "a user with a factor always uses it"
+    );
+    let html = mfa_page(&fresh, &mfa_url).await;
+    app.clock.advance(30);
+    let ok = submit_code(&fresh, &mfa_url, &html, "totp", &code(&app, &key, 0)).await;
+    let claims = id_claims(&redeem(&app, &rp, &location(&ok), &p).await);
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+}
+
+#[tokio::test]
+async fn prompt_none_cannot_step_up_a_password_session() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, &app.address, "optional", true).await;
+    let browser = app.browser();
+    let p = pkce();
+    let login = authorize(&browser, &rp, &p, &[]).await;
+    location(&password(&browser, &login, PASSWORD).await);
+    let refused = authorize(
+        &browser,
+        &rp,
+        &pkce(),
+        &[("acr_values", ACR_MFA), ("prompt", "none")],
+    )
+    .await;
+    assert_eq!(query(&refused, "error").as_deref(), Some("login_required"));
+}
+
+#[tokio::test]
+async fn the_off_policy_never_asks_for_a_second_factor() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, &app.address, "off", true).await;
+    let browser = app.browser();
+    let p = pkce();
+    let login = authorize(&browser, &rp, &p, &[("acr_values", ACR_MFA)]).await;
+    let back = location(&password(&browser, &login, PASSWORD).await);
+    let claims = id_claims(&redeem(&app, &rp, &back, &p).await);
+    assert_eq!(
+        claims["acr"], "0",
+        "the relying party sees MFA did not happen"
+    );
+}
