@@ -67,8 +67,11 @@ async fn main() -> anyhow::Result<()> {
             let count = tenancy::keys::reencrypt_all(&db, &keyring)
                 .await
                 .map_err(|e| anyhow::anyhow!("re-encrypting signing keys: {e}"))?;
+            let secrets = tenancy::webhooks::reencrypt_all(&db, &keyring)
+                .await
+                .map_err(|e| anyhow::anyhow!("re-encrypting webhook secrets: {e}"))?;
             println!(
-                "re-encrypted {count} signing keys under master key {}",
+                "re-encrypted {count} signing keys and {secrets} webhook secrets under master key {}",
                 keyring.current_id()
             );
             Ok(())

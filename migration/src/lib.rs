@@ -17,6 +17,9 @@ mod m20261126_000006_create_audit_events;
 mod m20261126_000007_create_refresh_tokens;
 mod m20261126_000008_create_consents;
 mod m20261126_000009_schedule_signing_keys;
+mod m20261126_000020_create_webhook_endpoints;
+mod m20261126_000021_create_alert_outbox;
+mod m20261126_000022_index_audit_events_by_time;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
 pub struct Migrator;
@@ -34,6 +37,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_create_refresh_tokens::Migration),
             Box::new(m20261126_000008_create_consents::Migration),
             Box::new(m20261126_000009_schedule_signing_keys::Migration),
+            Box::new(m20261126_000020_create_webhook_endpoints::Migration),
+            Box::new(m20261126_000021_create_alert_outbox::Migration),
+            Box::new(m20261126_000022_index_audit_events_by_time::Migration),
         ]
     }
 }
@@ -46,13 +52,17 @@ mod tests {
 
     use super::*;
 
-    const TABLES: [&str; 6] = [
+    const TABLES: [&str; 10] = [
         "tenants",
         "signing_keys",
         "clients",
         "users",
         "api_keys",
         "audit_events",
+        "webhook_endpoints",
+        "security_events",
+        "alert_deliveries",
+        "alert_attempts",
     ];
 
     async fn round_trip(db: &DatabaseConnection) {

@@ -327,7 +327,37 @@ pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::PASSWORD_RESET,
+            serde_json::json!({ "user_id": id, "actor": actor.id }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// An administrator's password reset: [`set_password`], then any login lockout of the
+/// user's username and email ends, so a locked-out owner can get back in at once.
+pub async fn reset_password<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    cache: &dyn crate::cache::Cache,
+    tenant: &TenantCtx,
+    actor: &Actor,
+    id: Uuid,
+    password: secrecy::SecretString,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    set_password(db, tenant, actor, id, password, now).await?;
+    let user = get(db, tenant, id).await?;
+    crate::throttle::clear(cache, tenant.id, &user.username).await?;
+    if let Some(email) = &user.email {
+        crate::throttle::clear(cache, tenant.id, email).await?;
+    }
     Ok(())
 }
 

@@ -5,7 +5,9 @@
     reason = "test helpers: a broken assumption must fail the test loudly"
 )]
 
+mod alerts;
 mod api_keys;
+mod audit;
 mod bad_input;
 mod clients;
 mod code_flow;
@@ -18,4 +20,5 @@ mod protocol;
 mod secrets_at_rest;
 mod signing_algorithms;
 mod tenants;
+mod throttling;
 mod users;

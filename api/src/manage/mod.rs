@@ -1,4 +1,4 @@
-//! The management API (`/api/v1`): tenant, client, user, key and audit lifecycle,
+//! The management API (`/api/v1`): tenant, client, user, key, webhook and audit lifecycle,
 //! described by poem-openapi so the committed OpenAPI document and the generated SDKs
 //! always match the code.
 //!
@@ -15,6 +15,7 @@ mod dto;
 mod keys;
 mod tenants;
 mod users;
+mod webhooks;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -37,6 +38,8 @@ pub enum Tag {
     ApiKeys,
     /// The security audit log.
     AuditEvents,
+    /// Security-alert webhooks: endpoints, delivery log, redelivery.
+    Webhooks,
 }
 
 /// The management API document's title.
@@ -54,6 +57,7 @@ pub type Apis = (
     keys::SigningKeysApi,
     api_keys::ApiKeysApi,
     audit::AuditApi,
+    webhooks::WebhooksApi,
 );
 
 /// Builds the management API service (routes and document) over `state`.
@@ -64,7 +68,8 @@ pub fn service(state: AppState) -> OpenApiService<Apis, ()> {
         users::UsersApi(state.clone()),
         keys::SigningKeysApi(state.clone()),
         api_keys::ApiKeysApi(state.clone()),
-        audit::AuditApi(state),
+        audit::AuditApi(state.clone()),
+        webhooks::WebhooksApi(state),
     );
     OpenApiService::new(apis, TITLE, VERSION)
         .description(
