@@ -861,7 +861,7 @@ mod domain_tests {
         let (ctx, _) = setup(&db).await;
         raise(
             &db,
-            SecurityEvent::new(Some(ctx.id), kinds::ACCOUNT_LOCKED, json!({}), now()),
+            SecurityEvent::new(Some(ctx.id), kinds::API_KEY_CREATED, json!({}), now()),
         )
         .await
         .unwrap();
