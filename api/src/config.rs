@@ -68,6 +68,14 @@ pub struct Settings {
     /// SMTP URL for security email; default: emails are written to the data dir.
     #[arg(long, env = "TESSERA_SMTP_URL", hide_env_values = true, global = true)]
     pub smtp_url: Option<String>,
+    /// Sender of every email Tessera sends.
+    #[arg(
+        long,
+        env = "TESSERA_MAIL_FROM",
+        default_value = DEFAULT_MAIL_FROM,
+        global = true
+    )]
+    pub mail_from: String,
     /// A platform admin token accepted in addition to API keys (for automation).
     #[arg(
         long,
@@ -131,6 +139,7 @@ pub struct Settings {
 
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_MAIL_FROM: &str = "Tessera <tessera@localhost>";
 const DEFAULT_DATA_DIR: &str = "tessera-data";
 const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -146,6 +155,7 @@ impl Default for Settings {
             master_key: None,
             previous_master_keys: Vec::new(),
             smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.into(),
             admin_token: None,
             log_format: LogFormat::Text,
             data_dir: DEFAULT_DATA_DIR.into(),
@@ -170,6 +180,7 @@ impl std::fmt::Debug for Settings {
             .field("cache_namespace", &self.cache_namespace)
             .field("master_key", &redact(&self.master_key))
             .field("smtp_url", &redact(&self.smtp_url))
+            .field("mail_from", &self.mail_from)
             .field("admin_token", &redact(&self.admin_token))
             .field("log_format", &self.log_format)
             .field("data_dir", &self.data_dir)
@@ -203,6 +214,11 @@ impl Settings {
             "TESSERA_MAX_BODY_BYTES must be at least 1024"
         );
         Ok(())
+    }
+
+    /// Folder the embedded mailer writes `.eml` files into when no SMTP URL is set.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join("mail")
     }
 
     /// The public URL without a trailing slash.

@@ -5,10 +5,12 @@
 
 pub mod client_ip;
 pub mod config;
+pub mod emails;
 pub mod error;
 pub mod jobs;
 pub mod login_limit;
 pub mod manage;
+pub mod metrics;
 pub mod middleware;
 pub mod oauth;
 pub mod oidc;

@@ -1,4 +1,5 @@
-//! Cross-cutting request handling: request ids and access logs for every route, and
+//! Cross-cutting request handling: request ids, access logs and request metrics for
+//! every route, and
 //! for the management API a body-size limit plus uniform problem+json errors.
 
 use std::{sync::Arc, time::Instant};
@@ -9,7 +10,10 @@ use poem::{
     http::{HeaderValue, StatusCode, header},
 };
 
-use crate::error::{AUTH_REQUIRED, ApiError, Problem, body_problem};
+use crate::{
+    error::{AUTH_REQUIRED, ApiError, Problem, body_problem},
+    metrics::Metrics,
+};
 
 /// The id of the current request, also sent back as `x-request-id`.
 #[derive(Clone, Debug)]
@@ -24,6 +28,7 @@ const MAX_DETAIL_BYTES: usize = 1024;
 pub async fn request_context<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
+    metrics: Arc<Metrics>,
 ) -> poem::Result<Response> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -37,12 +42,19 @@ pub async fn request_context<E: Endpoint>(
     if let Ok(value) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", value);
     }
+    let elapsed = started.elapsed();
+    metrics.observe_request(
+        &path,
+        method.as_str(),
+        resp.status().as_u16(),
+        elapsed.as_secs_f64(),
+    );
     tracing::info!(
         request_id = %id,
         method = %method,
         path = %path,
         status = resp.status().as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = elapsed.as_millis() as u64,
         "request"
     );
     Ok(resp)

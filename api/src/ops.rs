@@ -1,4 +1,4 @@
-//! Operations endpoints: liveness and readiness.
+//! Operations endpoints: liveness, readiness and Prometheus metrics.
 
 use poem::{IntoResponse, Response, handler, http::StatusCode, web::Data};
 use serde_json::json;
@@ -36,4 +36,32 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     poem::web::Json(body).with_status(status).into_response()
+}
+
+/// `/metrics`: every metric in the Prometheus text format, with the database pool
+/// gauges read at scrape time.
+#[handler]
+pub fn metrics(state: Data<&AppState>) -> Response {
+    use tenancy::sea_orm::DbBackend;
+    let (open, idle) = match state.db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = state.db.get_postgres_connection_pool();
+            (i64::from(pool.size()), pool.num_idle())
+        }
+        DbBackend::Sqlite => {
+            let pool = state.db.get_sqlite_connection_pool();
+            (i64::from(pool.size()), pool.num_idle())
+        }
+        _ => (0, 0),
+    };
+    state.metrics.db_pool_connections.set(open);
+    state
+        .metrics
+        .db_pool_idle
+        .set(i64::try_from(idle).unwrap_or(i64::MAX));
+    state
+        .metrics
+        .render()
+        .with_content_type("text/plain; version=0.0.4; charset=utf-8")
+        .into_response()
 }

@@ -20,6 +20,7 @@ use tenancy::{
     secrets,
     signing::KeyStore,
 };
+use webhooks::mail::Mailer;
 
 use crate::{
     config::Settings,
@@ -98,7 +99,7 @@ impl Application {
         let worker = Arc::new(webhooks::delivery::Worker::new(
             self.state.db.clone(),
             self.state.keyring.clone(),
-            None,
+            self.state.mailer.clone(),
             self.state.settings.webhook_allow_private,
         ));
         let delivery = tokio::spawn(crate::jobs::alert_delivery_loop(self.state.clone(), worker));
@@ -121,6 +122,7 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let limit = state.settings.max_body_bytes;
+    let metrics = state.metrics.clone();
     let management = Route::new()
         .at("/openapi.json", spec)
         .nest("/", api)
@@ -157,13 +159,26 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
             "/t/:slug/userinfo",
             get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
         )
+        .at(
+            "/t/:slug/password/forgot",
+            get(pages::password::show_forgot).post(pages::password::submit_forgot),
+        )
+        .at(
+            "/t/:slug/password/reset",
+            get(pages::password::show_reset).post(pages::password::submit_reset),
+        )
+        .at(
+            "/t/:slug/email/verify",
+            get(pages::verify_email::show).post(pages::verify_email::submit),
+        )
         .at("/t/:slug/token", post(oauth::token::token))
         .at("/t/:slug/introspect", post(oauth::introspect::introspect))
         .at("/t/:slug/revoke", post(oauth::revoke::revoke))
         .at("/healthz", ops::healthz)
         .at("/readyz", ops::readyz)
+        .at("/metrics", ops::metrics)
         .data(state)
-        .around(middleware::request_context)
+        .around(move |ep, req| middleware::request_context(ep, req, metrics.clone()))
         .boxed()
 }
 
@@ -174,6 +189,7 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let keyring = load_keyring(&settings)?;
     let admin_token_sha256 = settings.admin_token.as_deref().map(secrets::sha256_hex);
     let keyring = Arc::new(keyring);
+    let mailer = build_mailer(&settings)?;
     Ok(AppState {
         db: db.clone(),
         cache,
@@ -189,7 +205,20 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         admin_token_sha256,
         clock,
         events: Arc::new(webhooks::OutboxSink::new(db.clone())),
+        mailer,
+        metrics: Arc::new(crate::metrics::Metrics::new().context("registering metrics")?),
     })
+}
+
+/// The mailer: SMTP when `TESSERA_SMTP_URL` is set, else `.eml` files in the data dir.
+fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
+    let mailer = match &settings.smtp_url {
+        Some(url) => Mailer::smtp(url, &settings.mail_from),
+        None => Mailer::folder(&settings.mail_dir(), &settings.mail_from),
+    }
+    .context("setting up outgoing email")?;
+    tracing::info!(transport = mailer.description(), "outgoing email");
+    Ok(Arc::new(mailer))
 }
 
 /// An arbitrary, fixed Postgres advisory-lock key reserved for Tessera's migrations.

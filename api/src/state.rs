@@ -58,6 +58,10 @@ pub struct AppState {
     /// Where security events raised outside a transaction go (the alert outbox, on
     /// its own connection). Inside a transaction, call `tenancy::alerts::raise`.
     pub events: Arc<dyn EventSink>,
+    /// Outgoing email (SMTP, or files in the data dir).
+    pub mailer: Arc<webhooks::mail::Mailer>,
+    /// Prometheus metrics of this process.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

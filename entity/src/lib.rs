@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod audit_events;
 pub mod clients;
 pub mod consents;
+pub mod email_tokens;
 pub mod refresh_tokens;
 pub mod security_events;
 pub mod signing_keys;

@@ -20,6 +20,7 @@ mod m20261126_000009_schedule_signing_keys;
 mod m20261126_000020_create_webhook_endpoints;
 mod m20261126_000021_create_alert_outbox;
 mod m20261126_000022_index_audit_events_by_time;
+mod m20261126_000030_create_email_tokens;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000020_create_webhook_endpoints::Migration),
             Box::new(m20261126_000021_create_alert_outbox::Migration),
             Box::new(m20261126_000022_index_audit_events_by_time::Migration),
+            Box::new(m20261126_000030_create_email_tokens::Migration),
         ]
     }
 }

@@ -219,7 +219,8 @@ async fn queue(
             .await?
             .map(|t| TenantSettings::from_json(&t.settings).security_contacts)
             .unwrap_or_default();
-        if !contacts.is_empty() {
+        // One delivery per contact: each is retried on its own.
+        for contact in contacts {
             deliveries.push(
                 new_delivery(
                     db,
@@ -227,7 +228,7 @@ async fn queue(
                     stored.id,
                     channel::EMAIL,
                     None,
-                    json!(contacts),
+                    json!([contact]),
                     now,
                 )
                 .await?,

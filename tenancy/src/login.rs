@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use entity::users;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::ConnectionTrait;
 
 use crate::{Result, secrets, tenants::TenantCtx};
 
@@ -31,26 +31,7 @@ pub async fn verify(
     login: &str,
     password: &str,
 ) -> Result<Option<users::Model>> {
-    let folded = login.trim().to_lowercase();
-    let by_email = folded.contains('@');
-    let column = if by_email {
-        users::Column::Email
-    } else {
-        users::Column::Username
-    };
-    let mut user = users::Entity::find()
-        .filter(users::Column::TenantId.eq(tenant.id))
-        .filter(column.eq(&folded))
-        .one(db)
-        .await?;
-    if user.is_none() && by_email {
-        // Usernames may contain '@' too.
-        user = users::Entity::find()
-            .filter(users::Column::TenantId.eq(tenant.id))
-            .filter(users::Column::Username.eq(&folded))
-            .one(db)
-            .await?;
-    }
+    let user = crate::users::find_by_login(db, tenant, login).await?;
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())

@@ -145,6 +145,26 @@ pub async fn revoke_family(
     Ok(())
 }
 
+/// Revokes every live refresh token of a user (password reset, account takeover
+/// response), optionally only those held by one client.
+pub async fn revoke_for_user(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+    client_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut update = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::TenantId.eq(tenant.id))
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null());
+    if let Some(client_id) = client_id {
+        update = update.filter(refresh_tokens::Column::ClientId.eq(client_id));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}
+
 /// The live row of a refresh token (for introspection and revocation).
 pub async fn find_live(
     db: &impl ConnectionTrait,

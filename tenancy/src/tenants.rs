@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    alert_attempts, alert_deliveries, api_keys, audit_events, clients, consents, refresh_tokens,
-    security_events, signing_keys, tenants, users, webhook_endpoints,
+    alert_attempts, alert_deliveries, api_keys, audit_events, clients, consents, email_tokens,
+    refresh_tokens, security_events, signing_keys, tenants, users, webhook_endpoints,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -620,6 +620,10 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
         .await?;
     webhook_endpoints::Entity::delete_many()
         .filter(webhook_endpoints::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    email_tokens::Entity::delete_many()
+        .filter(email_tokens::Column::TenantId.eq(id))
         .exec(&txn)
         .await?;
     tenants::Entity::delete_by_id(id).exec(&txn).await?;

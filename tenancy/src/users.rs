@@ -187,6 +187,32 @@ pub async fn get(db: &impl ConnectionTrait, tenant: &TenantCtx, id: Uuid) -> Res
         .ok_or(Error::NotFound("user"))
 }
 
+/// The user a login name designates: the email address when it looks like one (and
+/// a user has it), else the username; both case-insensitive.
+pub async fn find_by_login(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    login: &str,
+) -> Result<Option<users::Model>> {
+    let folded = fold(login.trim());
+    let by_username = users::Entity::find()
+        .filter(users::Column::TenantId.eq(tenant.id))
+        .filter(users::Column::Username.eq(&folded));
+    if !folded.contains('@') {
+        return Ok(by_username.one(db).await?);
+    }
+    let by_email = users::Entity::find()
+        .filter(users::Column::TenantId.eq(tenant.id))
+        .filter(users::Column::Email.eq(&folded))
+        .one(db)
+        .await?;
+    match by_email {
+        Some(user) => Ok(Some(user)),
+        // Usernames may contain '@' too.
+        None => Ok(by_username.one(db).await?),
+    }
+}
+
 /// A page of the tenant's users matching `filter`, oldest first.
 pub async fn list(
     db: &impl ConnectionTrait,
@@ -290,6 +316,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     let user = get(&txn, tenant, id).await?;
     // What the user granted and holds goes with them.
     crate::consents::forget(&txn, tenant, crate::consents::Party::User(user.id)).await?;
+    crate::email_tokens::forget_user(&txn, tenant, user.id).await?;
     users::Entity::delete_by_id(user.id).exec(&txn).await?;
     audit::record(
         &txn,

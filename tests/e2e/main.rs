@@ -5,6 +5,7 @@
     reason = "test helpers: a broken assumption must fail the test loudly"
 )]
 
+mod account_emails;
 mod alerts;
 mod api_keys;
 mod audit;

@@ -95,3 +95,52 @@ async fn requests_fail_closed_when_redis_goes_away() {
     assert_eq!(authorize.status(), 503);
     assert!(authorize.headers().get("location").is_none());
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_in_the_prometheus_text_format() {
+    let app = TestApp::spawn().await;
+    let slug = app.create_tenant().await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        let discovery = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/t/{slug}/.well-known/openid-configuration"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(discovery.status, 200);
+    }
+    let resp = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"tessera_http_requests_total{method="GET",route="/t/{slug}/.well-known/openid-configuration",status="200"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"tessera_http_requests_total{method="POST",route="/api/v1/tenants",status="201"} 1"#
+    ));
+    assert!(text.contains("tessera_http_request_duration_seconds_bucket"));
+    assert!(text.contains("tessera_db_pool_connections"));
+    assert!(
+        !text.contains(&slug),
+        "tenant slugs never become label values"
+    );
+}

@@ -10,8 +10,10 @@
 )]
 
 pub mod receiver;
+pub mod smtp;
 
 use std::{
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -71,7 +73,7 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
     pg_schema: Option<(String, String)>,
 }
 
@@ -220,7 +222,7 @@ impl TestApp {
             clock,
             shutdown: Some(tx),
             server: Some(server),
-            _data_dir: data_dir,
+            data_dir,
             pg_schema,
         })
     }
@@ -277,6 +279,11 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Where the embedded mailer writes `.eml` files when no SMTP URL is set.
+    pub fn mail_folder(&self) -> PathBuf {
+        self.data_dir.path().join("mail")
     }
 
     /// Sends a request with an optional bearer token and JSON body.

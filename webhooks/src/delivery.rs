@@ -18,6 +18,7 @@ use tenancy::{
 };
 
 use crate::{
+    mail::{Email, Mailer},
     signing,
     ssrf::{self, Resolve, SystemResolver},
 };
@@ -25,18 +26,11 @@ use crate::{
 /// How many deliveries one pass takes at most.
 pub const BATCH: u64 = 16;
 
-/// Sends alert emails (implemented over the server's mailer).
-#[async_trait::async_trait]
-pub trait SendAlertEmail: Send + Sync {
-    /// Sends one plain-text message to `to`; the error is a short, secret-free reason.
-    async fn send(&self, to: &[String], subject: &str, body: &str) -> Result<(), String>;
-}
-
 /// One node's delivery worker.
 pub struct Worker {
     db: DatabaseConnection,
     keyring: Arc<Keyring>,
-    mail: Option<Arc<dyn SendAlertEmail>>,
+    mail: Arc<Mailer>,
     allow_private: bool,
     owner: String,
     resolver: Arc<dyn Resolve>,
@@ -65,7 +59,7 @@ impl Worker {
     pub fn new(
         db: DatabaseConnection,
         keyring: Arc<Keyring>,
-        mail: Option<Arc<dyn SendAlertEmail>>,
+        mail: Arc<Mailer>,
         allow_private: bool,
     ) -> Self {
         Self {
@@ -176,22 +170,28 @@ impl Worker {
     }
 
     async fn email(&self, claimed: &Claimed) -> Attempted {
-        let Some(mail) = &self.mail else {
-            return Attempted::failed(None, "no mailer is configured");
-        };
         let to: Vec<String> =
             serde_json::from_value(claimed.delivery.recipients.clone()).unwrap_or_default();
         if to.is_empty() {
             return Attempted::failed(None, "no recipients");
         }
-        let (subject, body) = email_text(claimed);
-        match mail.send(&to, &subject, &body).await {
-            Ok(()) => Attempted {
-                succeeded: true,
-                status_code: None,
-                error: None,
-            },
-            Err(reason) => Attempted::failed(None, reason),
+        let (subject, text) = email_text(claimed);
+        // One delivery per contact (see `tenancy::alerts::raise`), so a retry never
+        // repeats a message another contact already got.
+        for recipient in to {
+            let email = Email {
+                to: recipient,
+                subject: subject.clone(),
+                text: text.clone(),
+            };
+            if let Err(err) = self.mail.send(&email).await {
+                return Attempted::failed(None, err.to_string());
+            }
+        }
+        Attempted {
+            succeeded: true,
+            status_code: None,
+            error: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Security-alert delivery.
+//! Security-alert delivery, and the mailer every part of the server sends email with
+//! ([`mail`]).
 //!
 //! Alerts are written to a durable outbox by `tenancy::alerts::raise`, in the
 //! transaction of the change that raised them. This crate delivers them:
@@ -14,6 +15,7 @@
 //! No secrets are ever part of an event, a log line or the delivery log.
 
 pub mod delivery;
+pub mod mail;
 pub mod signing;
 pub mod ssrf;
 

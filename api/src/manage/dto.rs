@@ -899,3 +899,11 @@ pub enum AuditExport {
     #[oai(status = 200, content_type = "application/x-ndjson")]
     Ndjson(poem_openapi::payload::Binary<poem::Body>),
 }
+
+/// Work was accepted and happens in the background (e.g. an email being sent).
+#[derive(ApiResponse)]
+pub enum Accepted {
+    /// Accepted; no body.
+    #[oai(status = 202)]
+    Accepted,
+}

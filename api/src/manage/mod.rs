@@ -14,6 +14,7 @@ mod clients;
 mod dto;
 mod keys;
 mod tenants;
+mod user_emails;
 mod users;
 mod webhooks;
 
@@ -54,6 +55,7 @@ pub type Apis = (
     tenants::TenantsApi,
     clients::ClientsApi,
     users::UsersApi,
+    user_emails::UserEmailsApi,
     keys::SigningKeysApi,
     api_keys::ApiKeysApi,
     audit::AuditApi,
@@ -66,6 +68,7 @@ pub fn service(state: AppState) -> OpenApiService<Apis, ()> {
         tenants::TenantsApi(state.clone()),
         clients::ClientsApi(state.clone()),
         users::UsersApi(state.clone()),
+        user_emails::UserEmailsApi(state.clone()),
         keys::SigningKeysApi(state.clone()),
         api_keys::ApiKeysApi(state.clone()),
         audit::AuditApi(state.clone()),

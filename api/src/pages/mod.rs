@@ -10,6 +10,8 @@ pub mod consent;
 pub mod flow;
 pub mod login;
 pub mod logout;
+pub mod password;
+pub mod verify_email;
 
 use askama::Template;
 use poem::{

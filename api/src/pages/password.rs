@@ -1,0 +1,260 @@
+//! `GET|POST /t/{slug}/password/forgot` and `GET|POST /t/{slug}/password/reset`:
+//! self-service password reset by email.
+//!
+//! These forms carry no CSRF token: the forgot form reveals nothing and only sends
+//! mail to the account's own address, and the reset form is authorised by the
+//! single-use token from the email, which a cross-site attacker cannot know. Opening
+//! the link (GET) never uses the token, so mail scanners that prefetch links cannot
+//! burn it; only submitting the form (POST) does.
+
+use askama::Template;
+use poem::{
+    Body, IntoResponse, Request, Response, handler,
+    http::StatusCode,
+    web::{Data, Path},
+};
+use secrecy::SecretString;
+use tenancy::{password_reset, tenants::TenantCtx, throttle};
+
+use super::{MessagePage, error_page, html};
+use crate::{oauth::form::Params, protocol, state::AppState};
+
+/// The "forgot password" form.
+#[derive(Template)]
+#[template(path = "password_forgot.html")]
+struct ForgotPage<'a> {
+    tenant_name: &'a str,
+    action: String,
+    sent: bool,
+    error: Option<&'a str>,
+}
+
+/// The "choose a new password" form.
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+struct ResetPage<'a> {
+    tenant_name: &'a str,
+    action: String,
+    token: &'a str,
+    error: Option<&'a str>,
+}
+
+const INVALID_LINK: &str = "This password reset link is invalid, has expired or was already used. Please ask for a new one.";
+
+/// Shows the form asking for the account name.
+#[handler]
+pub async fn show_forgot(state: Data<&AppState>, Path(slug): Path<String>) -> Response {
+    let issuer = match protocol::resolve(&state, &slug).await {
+        Ok(issuer) => issuer,
+        Err(unresolved) => return unresolved.into_response(),
+    };
+    forgot_page(&issuer, false, None, StatusCode::OK)
+}
+
+fn forgot_page(
+    issuer: &protocol::Issuer,
+    sent: bool,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    html(
+        status,
+        &ForgotPage {
+            tenant_name: &issuer.tenant.display_name,
+            action: format!("{}/password/forgot", issuer.url),
+            sent,
+            error,
+        },
+    )
+}
+
+/// Starts a reset; answers the same whether or not an email was sent.
+#[handler]
+pub async fn submit_forgot(
+    state: Data<&AppState>,
+    Path(slug): Path<String>,
+    req: &Request,
+    body: Body,
+) -> Response {
+    let issuer = match protocol::resolve(&state, &slug).await {
+        Ok(issuer) => issuer,
+        Err(unresolved) => return unresolved.into_response(),
+    };
+    let Some(params) = read_form(&state, body).await else {
+        return forgot_page(
+            &issuer,
+            false,
+            Some("The form could not be read."),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    let tenant = TenantCtx::from(&issuer.tenant);
+    let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
+    if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
+        let mut resp = forgot_page(
+            &issuer,
+            false,
+            Some("Too many requests. Please wait a minute and try again."),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        resp.headers_mut().insert(
+            poem::http::header::RETRY_AFTER,
+            poem::http::HeaderValue::from_static("60"),
+        );
+        return resp;
+    }
+    let actor = crate::client_ip::actor(req, ip, "anonymous");
+    let login = params.get("login").unwrap_or_default();
+    match password_reset::request(
+        &state.db,
+        state.cache.as_ref(),
+        &tenant,
+        &actor,
+        login,
+        state.now(),
+    )
+    .await
+    {
+        Ok(Some(mail)) => {
+            crate::emails::send_password_reset(&state, &slug, &issuer.tenant.display_name, mail);
+        }
+        Ok(None) => {}
+        Err(err) => return super::flow::unavailable(&issuer, &err),
+    }
+    forgot_page(&issuer, true, None, StatusCode::OK)
+}
+
+/// Shows the new-password form for a valid link.
+#[handler]
+pub async fn show_reset(
+    state: Data<&AppState>,
+    Path(slug): Path<String>,
+    req: &Request,
+) -> Response {
+    let issuer = match protocol::resolve(&state, &slug).await {
+        Ok(issuer) => issuer,
+        Err(unresolved) => return unresolved.into_response(),
+    };
+    let params = Params::parse(req.uri().query().unwrap_or_default().as_bytes()).ok();
+    let token = params
+        .as_ref()
+        .and_then(|p| p.get("token"))
+        .unwrap_or_default();
+    let tenant = TenantCtx::from(&issuer.tenant);
+    match password_reset::is_valid(&state.db, &tenant, token, state.now()).await {
+        Ok(true) => reset_page(&issuer, token, None, StatusCode::OK),
+        Ok(false) => error_page(
+            &issuer.tenant.display_name,
+            StatusCode::BAD_REQUEST,
+            INVALID_LINK,
+        ),
+        Err(err) => super::flow::unavailable(&issuer, &err),
+    }
+}
+
+fn reset_page(
+    issuer: &protocol::Issuer,
+    token: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    html(
+        status,
+        &ResetPage {
+            tenant_name: &issuer.tenant.display_name,
+            action: format!("{}/password/reset", issuer.url),
+            token,
+            error,
+        },
+    )
+}
+
+/// Sets the new password, then ends every session and refresh token of the user.
+#[handler]
+pub async fn submit_reset(
+    state: Data<&AppState>,
+    Path(slug): Path<String>,
+    req: &Request,
+    body: Body,
+) -> Response {
+    let issuer = match protocol::resolve(&state, &slug).await {
+        Ok(issuer) => issuer,
+        Err(unresolved) => return unresolved.into_response(),
+    };
+    let name = issuer.tenant.display_name.clone();
+    let Some(params) = read_form(&state, body).await else {
+        return error_page(
+            &name,
+            StatusCode::BAD_REQUEST,
+            "The form could not be read.",
+        );
+    };
+    let token = params.get("token").unwrap_or_default();
+    let password = params.get("password").unwrap_or_default();
+    if params.get("password_confirm").unwrap_or_default() != password {
+        return reset_page(
+            &issuer,
+            token,
+            Some("The two passwords do not match."),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let tenant = TenantCtx::from(&issuer.tenant);
+    let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
+    let actor = crate::client_ip::actor(req, ip, "anonymous");
+    let now = state.now();
+    let password = SecretString::from(password.to_owned());
+    let user =
+        match password_reset::complete(&state.db, &tenant, &actor, token, password, now).await {
+            Ok(user) => user,
+            Err(tenancy::Error::Invalid(problems))
+                if problems.iter().any(|p| p.field == "password") =>
+            {
+                let message = problems
+                    .iter()
+                    .map(|p| p.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                return reset_page(&issuer, token, Some(&message), StatusCode::BAD_REQUEST);
+            }
+            Err(tenancy::Error::Invalid(_) | tenancy::Error::Forbidden(_)) => {
+                return error_page(&name, StatusCode::BAD_REQUEST, INVALID_LINK);
+            }
+            Err(err) => return super::flow::unavailable(&issuer, &err),
+        };
+    // The owner just proved control of the mailbox: a lockout on the account ends.
+    let cache = state.cache.as_ref();
+    let mut cleared = throttle::record_success(cache, tenant.id, &user.username).await;
+    if let (Ok(()), Some(email)) = (&cleared, &user.email) {
+        cleared = throttle::record_success(cache, tenant.id, email).await;
+    }
+    if let Err(err) = cleared {
+        return super::flow::unavailable(&issuer, &err);
+    }
+    state
+        .events
+        .publish(tenancy::events::SecurityEvent {
+            tenant_id: Some(tenant.id),
+            kind: "user.password_reset".into(),
+            occurred_at: now,
+            details: serde_json::json!({ "user_id": user.id, "ip": actor.ip }),
+        })
+        .await;
+    html(
+        StatusCode::OK,
+        &MessagePage {
+            tenant_name: &name,
+            heading: "Password changed",
+            message: "Your password has been changed and you have been signed out everywhere. You can now sign in with the new password.",
+        },
+    )
+}
+
+/// Reads an urlencoded form body within the size limit.
+pub(super) async fn read_form(state: &AppState, body: Body) -> Option<Params> {
+    let bytes = body
+        .into_bytes_limit(state.settings.max_body_bytes)
+        .await
+        .ok()?;
+    Params::parse(&bytes).ok()
+}

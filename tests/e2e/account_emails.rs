@@ -1,0 +1,401 @@
+//! Password reset and email verification by email, end to end: a real SMTP server
+//! receives the message and the test follows the link in it like a person would.
+
+use e2e::{TestApp, hidden_field, smtp::SmtpSink};
+use reqwest::Client;
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery";
+const NEW_PASSWORD: &str = "a brand new passphrase";
+const REDIRECT: &str = "https://app.example.com/callback";
+
+struct Tenant {
+    slug: String,
+    issuer: String,
+    client_id: String,
+    secret: String,
+    user_id: String,
+}
+
+async fn setup(app: &TestApp) -> Tenant {
+    let slug = app.create_tenant().await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = app
+        .post(
+            &format!("/api/v1/tenants/{slug}/clients"),
+            json!({ "name": "Web", "client_type": "confidential", "redirect_uris": [REDIRECT],
+                    "first_party": true, "require_pkce": false }),
+        )
+        .await;
+    assert_eq!(client.status, 201, "{}", client.body);
+    let user = app.create_user(&slug, "ann", PASSWORD).await;
+    Tenant {
+        issuer: format!("{}/t/{slug}", app.address),
+        slug,
+        client_id: client.body["client_id"].as_str().unwrap().to_owned(),
+        secret: client.body["client_secret"].as_str().unwrap().to_owned(),
+        user_id: user["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn authorize_url(t: &Tenant) -> String {
+    format!(
+        "{}/authorize?client_id={}&redirect_uri={REDIRECT}&response_type=code&scope=openid%20offline_access&nonce=n1&state=s1",
+        t.issuer, t.client_id
+    )
+}
+
+/// Signs in through the pages and redeems the code; returns the refresh token.
+async fn sign_in_for_refresh_token(app: &TestApp, t: &Tenant, browser: &Client) -> String {
+    let back = app
+        .sign_in(browser, &authorize_url(t), "ann", PASSWORD)
+        .await;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let tokens: serde_json::Value = app
+        .http
+        .post(format!("{}/token", t.issuer))
+        .basic_auth(&t.client_id, Some(&t.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["refresh_token"].as_str().unwrap().to_owned()
+}
+
+async fn refresh(app: &TestApp, t: &Tenant, token: &str) -> u16 {
+    app.http
+        .post(format!("{}/token", t.issuer))
+        .basic_auth(&t.client_id, Some(&t.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The first line of `text` that is a link into `path`.
+fn link_in(text: &str, path: &str) -> String {
+    let link = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http") && l.contains(path));
+    assert!(link.is_some(), "no {path} link in:\n{text}");
+    link.unwrap().to_owned()
+}
+
+async fn ask_for_reset(app: &TestApp, t: &Tenant, login: &str) -> String {
+    let resp = app
+        .http
+        .post(format!("{}/password/forgot", t.issuer))
+        // A forged Host must not leak into the link.
+        .header("host", "evil.example")
+        .form(&[("login", login)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+async fn submit_reset(app: &TestApp, t: &Tenant, token: &str, password: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/password/reset", t.issuer))
+        .form(&[
+            ("token", token),
+            ("password", password),
+            ("password_confirm", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_password_reset_by_email_sets_the_password_and_ends_every_refresh_token() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn_with(|s| s.smtp_url = Some(sink.url())).await;
+    let t = setup(&app).await;
+    let browser = app.browser();
+    let refresh_token = sign_in_for_refresh_token(&app, &t, &browser).await;
+
+    // Unknown names get the very same answer, and nothing is sent for them.
+    let unknown = ask_for_reset(&app, &t, "nobody@example.com").await;
+    let known = ask_for_reset(&app, &t, "ANN@example.com").await;
+    assert_eq!(unknown, known);
+    assert!(known.contains("If an account with that name exists"));
+
+    let mail = sink.wait_for_mail_to("ann@example.com").await;
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "nothing sent for the unknown name"
+    );
+    assert!(mail.subject.contains("Reset your"), "{}", mail.subject);
+    let link = link_in(&mail.text, "/password/reset");
+    assert!(
+        link.starts_with(&format!("{}/password/reset?token=", t.issuer)),
+        "links come from PUBLIC_URL, never from Host: {link}"
+    );
+
+    // Opening the link shows the form and does not use the token.
+    let page = browser.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let token = hidden_field(&page.text().await.unwrap(), "token");
+    assert_eq!(browser.get(&link).send().await.unwrap().status(), 200);
+
+    let mismatch = app
+        .http
+        .post(format!("{}/password/reset", t.issuer))
+        .form(&[
+            ("token", token.as_str()),
+            ("password", NEW_PASSWORD),
+            ("password_confirm", "something else"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mismatch.status(), 400);
+    let too_short = submit_reset(&app, &t, &token, "short").await;
+    assert_eq!(too_short.status(), 400, "the token survives a bad password");
+
+    let done = submit_reset(&app, &t, &token, NEW_PASSWORD).await;
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("Password changed"));
+
+    // Single use.
+    assert_eq!(
+        submit_reset(&app, &t, &token, "yet another passphrase")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(browser.get(&link).send().await.unwrap().status(), 400);
+
+    // Refresh tokens issued before the reset are dead; the new password works.
+    assert_eq!(refresh(&app, &t, &refresh_token).await, 400);
+    let fresh = app.browser();
+    let back = app
+        .sign_in(&fresh, &authorize_url(&t), "ann", NEW_PASSWORD)
+        .await;
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+
+    let actions = app.audit_actions(&t.slug).await;
+    for action in ["user.password_reset_requested", "user.password_reset"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reset_links_expire_after_thirty_minutes() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn_with(|s| s.smtp_url = Some(sink.url())).await;
+    let t = setup(&app).await;
+    ask_for_reset(&app, &t, "ann").await;
+    let link = link_in(
+        &sink.wait_for_mail_to("ann@example.com").await.text,
+        "/password/reset",
+    );
+    let token = url::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    app.clock.advance(31 * 60);
+    assert_eq!(app.http.get(&link).send().await.unwrap().status(), 400);
+    assert_eq!(
+        submit_reset(&app, &t, &token, NEW_PASSWORD).await.status(),
+        400
+    );
+}
+
+#[tokio::test]
+async fn a_reset_lifts_a_login_lockout() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn_with(|s| s.smtp_url = Some(sink.url())).await;
+    let t = setup(&app).await;
+    let browser = app.browser();
+    let login = e2e::location(&browser.get(authorize_url(&t)).send().await.unwrap());
+    let page = browser
+        .get(login.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let attempt = |password: &'static str| {
+        browser
+            .post(login.as_str())
+            .form(&[
+                ("interaction", hidden_field(&page, "interaction")),
+                ("csrf_token", hidden_field(&page, "csrf_token")),
+                ("username", "ann".into()),
+                ("password", password.into()),
+            ])
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt("wrong password").await.unwrap().status(), 401);
+    }
+    assert_eq!(attempt(PASSWORD).await.unwrap().status(), 429, "locked");
+    ask_for_reset(&app, &t, "ann").await;
+    let link = link_in(
+        &sink.wait_for_mail_to("ann@example.com").await.text,
+        "/password/reset",
+    );
+    let token = hidden_field(
+        &app.http
+            .get(&link)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "token",
+    );
+    assert_eq!(
+        submit_reset(&app, &t, &token, NEW_PASSWORD).await.status(),
+        200
+    );
+    let back = app
+        .sign_in(&app.browser(), &authorize_url(&t), "ann", NEW_PASSWORD)
+        .await;
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+}
+
+#[tokio::test]
+async fn operators_can_send_reset_and_verification_emails_that_confirm_the_address() {
+    // The embedded default: each message lands as an .eml file in the data dir.
+    let app = TestApp::spawn().await;
+    let t = setup(&app).await;
+    let user = format!("/api/v1/tenants/{}/users/{}", t.slug, t.user_id);
+    let sent = app
+        .post(&format!("{user}/send-verification-email"), json!({}))
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+
+    let eml = wait_for_eml(&app).await;
+    let text = eml.replace("=\r\n", "").replace("=3D", "=");
+    let link = link_in(&text, "/email/verify");
+    let page = app.http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let token = hidden_field(&page.text().await.unwrap(), "token");
+    assert_eq!(
+        app.get(&user).await.body["email_verified"],
+        false,
+        "opening is not confirming"
+    );
+    let confirmed = app
+        .http
+        .post(format!("{}/email/verify", t.issuer))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(app.get(&user).await.body["email_verified"], true);
+    let again = app
+        .post(&format!("{user}/send-verification-email"), json!({}))
+        .await;
+    again.assert_problem(409);
+
+    let reset = app
+        .post(&format!("{user}/send-password-reset"), json!({}))
+        .await;
+    assert_eq!(reset.status, 202, "{}", reset.body);
+    let actions = app.audit_actions(&t.slug).await;
+    for action in [
+        "user.email_verification_sent",
+        "user.email_verified",
+        "user.password_reset_requested",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn account_email_operations_refuse_users_without_an_address_and_other_tenants() {
+    let app = TestApp::spawn().await;
+    let t = setup(&app).await;
+    let bare = app
+        .post(
+            &format!("/api/v1/tenants/{}/users", t.slug),
+            json!({ "username": "no-mail", "password": PASSWORD }),
+        )
+        .await;
+    let bare_id = bare.body["id"].as_str().unwrap();
+    for op in ["send-password-reset", "send-verification-email"] {
+        let reply = app
+            .post(
+                &format!("/api/v1/tenants/{}/users/{bare_id}/{op}", t.slug),
+                json!({}),
+            )
+            .await;
+        assert!(
+            reply.status == 400 || reply.status == 422,
+            "{op}: {}",
+            reply.body
+        );
+        reply.assert_problem(reply.status.as_u16());
+    }
+
+    let other = app.create_tenant().await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_key = app.create_tenant_key(&other, "tenant_admin").await;
+    let reply = app
+        .call(
+            reqwest::Method::POST,
+            &format!(
+                "/api/v1/tenants/{}/users/{}/send-password-reset",
+                t.slug, t.user_id
+            ),
+            Some(&other_key),
+            Some(&json!({})),
+        )
+        .await;
+    reply.assert_problem(404);
+}
+
+/// Waits for the first `.eml` file the embedded mailer writes.
+async fn wait_for_eml(app: &TestApp) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(entries) = std::fs::read_dir(app.mail_folder()) {
+            for entry in entries.flatten() {
+                if entry.path().extension().is_some_and(|e| e == "eml") {
+                    return std::fs::read_to_string(entry.path()).unwrap();
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no .eml file within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
