@@ -46,7 +46,7 @@ async fn webhook_endpoints_are_managed_per_tenant_and_their_secret_is_shown_once
     let created = app
         .post(
             &base,
-            json!({ "url": "https://hooks.example.com/in", "description": "SIEM",
+            json!({ "url": "https://93.184.216.34/in", "description": "SIEM",
                     "event_types": ["account.locked", "refresh_token.reuse_detected"] }),
         )
         .await;
@@ -80,7 +80,7 @@ async fn webhook_endpoints_are_managed_per_tenant_and_their_secret_is_shown_once
     let bad = app
         .post(
             &base,
-            json!({ "url": "https://x.example/", "event_types": ["nope"] }),
+            json!({ "url": "https://93.184.216.34/x", "event_types": ["nope"] }),
         )
         .await;
     bad.assert_problem(422);
@@ -88,7 +88,7 @@ async fn webhook_endpoints_are_managed_per_tenant_and_their_secret_is_shown_once
     let unknown_field = app
         .post(
             &base,
-            json!({ "url": "https://x.example/", "secret": "mine" }),
+            json!({ "url": "https://93.184.216.34/x", "secret": "mine" }),
         )
         .await;
     unknown_field.assert_problem(400);
@@ -127,9 +127,7 @@ async fn another_tenants_key_cannot_see_or_touch_a_tenants_webhooks() {
     let app = TestApp::spawn().await;
     let a = tenant(&app).await;
     let b = tenant(&app).await;
-    let (hook, _) = app
-        .create_webhook(&a, "https://hooks.example.com/a", &[])
-        .await;
+    let (hook, _) = app.create_webhook(&a, "https://93.184.216.34/a", &[]).await;
     let key_b = app.create_tenant_key(&b, "tenant_admin").await;
     let read_a = app.create_tenant_key(&a, "tenant_read").await;
     let call = |method, path: String, key: String, body: Option<Value>| {
@@ -143,7 +141,7 @@ async fn another_tenants_key_cannot_see_or_touch_a_tenants_webhooks() {
         (
             Method::POST,
             a_base.clone(),
-            Some(json!({ "url": "https://x.example/" })),
+            Some(json!({ "url": "https://93.184.216.34/x" })),
         ),
         (Method::GET, format!("{a_base}/{hook}"), None),
         (
@@ -264,7 +262,8 @@ async fn a_receiver_that_fails_first_gets_the_event_later_with_the_same_id_even_
     let failed = first
         .eventually("the failed attempt to be logged", || async {
             let items = deliveries(&first, &slug, &hook).await;
-            (items[0]["status"] == "pending" && items[0]["attempts"] == 1).then(|| items[0].clone())
+            (items[0]["status"] == "pending" && items[0]["last_error"].is_string())
+                .then(|| items[0].clone())
         })
         .await;
     assert!(
@@ -383,7 +382,8 @@ async fn redirects_are_not_followed_and_a_delivery_can_be_redelivered() {
     let first = app
         .eventually("the redirect to be logged as a failure", || async {
             let items = deliveries(&app, &slug, &hook).await;
-            (items[0]["attempts"] == 1 && items[0]["status"] == "pending").then(|| items[0].clone())
+            (items[0]["status"] == "pending" && items[0]["last_error"].is_string())
+                .then(|| items[0].clone())
         })
         .await;
     assert!(

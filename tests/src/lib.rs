@@ -179,6 +179,8 @@ impl TestApp {
             pg_schema = Some((url, schema));
         }
         tweak(&mut settings);
+        // A second node may be given the first node's token.
+        let admin_token = settings.admin_token.clone().unwrap_or(admin_token);
 
         let clock = Arc::new(TestClock::starting_now());
         let cache_namespace = settings.cache_namespace.clone();
