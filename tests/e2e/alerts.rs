@@ -6,7 +6,9 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use e2e::{
     TestApp,
     receiver::{Received, Receiver},
+    smtp::SmtpSink,
 };
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -553,11 +555,21 @@ async fn refresh_token(app: &TestApp, rp: &Rp) -> String {
 }
 
 #[tokio::test]
-async fn a_refresh_token_reuse_is_audited_and_raised_by_webhook() {
-    let app = TestApp::spawn().await;
+async fn a_refresh_token_reuse_produces_the_audit_event_the_webhook_and_the_email() {
+    let sink = SmtpSink::start();
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(move |s| s.smtp_url = Some(smtp)).await;
     let slug = tenant(&app).await;
+    let contacts =
+        json!({ "settings": { "security_contacts": ["soc@example.com", "ciso@example.com"] } });
+    assert_eq!(
+        app.patch(&format!("/api/v1/tenants/{slug}"), contacts)
+            .await
+            .status,
+        200
+    );
     let receiver = Receiver::start().await;
-    let (_, secret) = app
+    let (hook, secret) = app
         .create_webhook(&slug, &receiver.url, &["refresh_token.reuse_detected"])
         .await;
     let rp = first_party_rp(&app, &slug).await;
@@ -577,17 +589,82 @@ async fn a_refresh_token_reuse_is_audited_and_raised_by_webhook() {
     .await;
     assert_eq!(reuse.body["error"], "invalid_grant");
 
+    // The audit event...
+    let audited = app
+        .get(&format!(
+            "/api/v1/tenants/{slug}/audit-events?action=refresh_token.reuse_detected"
+        ))
+        .await;
+    let event = &audited.body["items"][0];
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["details"]["client_id"], rp.client_id.as_str());
+    let actions = app.audit_actions(&rp.slug).await;
+    assert!(actions.iter().any(|a| a == "token.granted"));
+    assert!(actions.iter().any(|a| a == "token.refused"));
+    // ...the signed webhook...
     let got = receiver.wait_for(1).await;
     assert!(verify(&secret, &got[0]));
     let body = got[0].json();
     assert_eq!(body["type"], "refresh_token.reuse_detected");
     assert_eq!(body["data"]["client_id"], rp.client_id.as_str());
-    let actions = app.audit_actions(&rp.slug).await;
-    assert!(actions.iter().any(|a| a == "refresh_token.reuse_detected"));
-    assert!(actions.iter().any(|a| a == "token.granted"));
-    assert!(actions.iter().any(|a| a == "token.refused"));
-    // Only the subscribed type arrives: the grants themselves raised nothing.
-    assert_eq!(receiver.received().len(), 1);
+    // ...and an email to each security contact, through a real SMTP server.
+    for contact in ["soc@example.com", "ciso@example.com"] {
+        let mail = sink.wait_for_mail_to(contact).await;
+        assert!(
+            mail.subject.contains("refresh_token.reuse_detected"),
+            "{}",
+            mail.subject
+        );
+        assert!(mail.text.contains(&rp.client_id), "{}", mail.text);
+        assert!(
+            mail.text.contains(got[0].header("webhook-id")),
+            "one event id everywhere"
+        );
+        assert!(!mail.text.contains(&refresh), "no token in the email");
+    }
+    // Only the subscribed type went to the webhook: the grants raised nothing.
+    let sent = deliveries(&app, &slug, &hook).await;
+    assert_eq!(sent.len(), 1);
+}
+
+#[tokio::test]
+async fn an_alert_email_arrives_at_a_real_smtp_server_and_a_failing_server_is_retried() {
+    let sink = SmtpSink::start();
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(move |s| s.smtp_url = Some(smtp)).await;
+    let slug = tenant(&app).await;
+    let contacts = json!({ "settings": { "security_contacts": ["sec@example.com"] } });
+    app.patch(&format!("/api/v1/tenants/{slug}"), contacts)
+        .await;
+    let key = app.create_tenant_key(&slug, "tenant_admin").await;
+    let mail = sink.wait_for_mail_to("sec@example.com").await;
+    assert!(mail.subject.contains("api_key.created"), "{}", mail.subject);
+    assert!(mail.subject.contains("Test tenant"), "{}", mail.subject);
+    assert!(mail.text.contains(&slug));
+    assert!(!mail.raw.contains(&key), "the key itself is never mailed");
+
+    // With the mail server gone, the alert waits in the outbox and is retried.
+    let down = TestApp::spawn_with(|s| s.smtp_url = Some("smtp://127.0.0.1:1".into())).await;
+    let slug = tenant(&down).await;
+    let contacts = json!({ "settings": { "security_contacts": ["sec@example.com"] } });
+    down.patch(&format!("/api/v1/tenants/{slug}"), contacts)
+        .await;
+    down.create_tenant_key(&slug, "tenant_admin").await;
+    let backend = down.db.get_database_backend();
+    let sql = "SELECT attempts, status, last_error FROM alert_deliveries WHERE channel = 'email'";
+    let row = down
+        .eventually("a failed email attempt", || async {
+            let row = down
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(backend, sql.to_owned()))
+                .await
+                .unwrap()?;
+            let error: Option<String> = row.try_get("", "last_error").unwrap();
+            error.map(|e| (row.try_get::<String>("", "status").unwrap(), e))
+        })
+        .await;
+    assert_eq!(row.0, "pending", "retried later, not dropped");
+    assert!(row.1.contains("SMTP"), "{}", row.1);
 }
 
 #[tokio::test]
