@@ -224,22 +224,13 @@ pub async fn submit_reset(
         };
     // The owner just proved control of the mailbox: a lockout on the account ends.
     let cache = state.cache.as_ref();
-    let mut cleared = throttle::record_success(cache, tenant.id, &user.username).await;
+    let mut cleared = throttle::clear(cache, tenant.id, &user.username).await;
     if let (Ok(()), Some(email)) = (&cleared, &user.email) {
-        cleared = throttle::record_success(cache, tenant.id, email).await;
+        cleared = throttle::clear(cache, tenant.id, email).await;
     }
     if let Err(err) = cleared {
         return super::flow::unavailable(&issuer, &err);
     }
-    state
-        .events
-        .publish(tenancy::events::SecurityEvent {
-            tenant_id: Some(tenant.id),
-            kind: "user.password_reset".into(),
-            occurred_at: now,
-            details: serde_json::json!({ "user_id": user.id, "ip": actor.ip }),
-        })
-        .await;
     html(
         StatusCode::OK,
         &MessagePage {
