@@ -116,6 +116,25 @@ pub struct Settings {
         global = true
     )]
     pub shutdown_grace_secs: u64,
+    /// Deliver webhooks to private, loopback, link-local and other internal addresses
+    /// (`true` only for development and tests: it opens the door to SSRF).
+    #[arg(
+        long,
+        env = "TESSERA_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    pub webhook_allow_private: bool,
+    /// Token-endpoint requests allowed per client and minute on each node.
+    #[arg(
+        long,
+        env = "TESSERA_TOKEN_REQUESTS_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
+    pub token_requests_per_minute: u32,
 }
 
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
@@ -143,6 +162,8 @@ impl Default for Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 30,
+            webhook_allow_private: false,
+            token_requests_per_minute: 600,
         }
     }
 }
@@ -165,6 +186,8 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("token_requests_per_minute", &self.token_requests_per_minute)
             .finish_non_exhaustive()
     }
 }
@@ -181,6 +204,10 @@ impl Settings {
         anyhow::ensure!(
             url.query().is_none() && url.fragment().is_none(),
             "TESSERA_PUBLIC_URL must not have a query or fragment"
+        );
+        anyhow::ensure!(
+            self.token_requests_per_minute >= 1,
+            "TESSERA_TOKEN_REQUESTS_PER_MINUTE must be at least 1"
         );
         anyhow::ensure!(
             self.max_body_bytes >= 1024,

@@ -223,3 +223,26 @@ pub fn oauth_error_response(err: &tenancy::oauth_error::OAuthError) -> poem::Res
     }
     resp
 }
+
+/// A protocol endpoint's answer to a client over its rate limit: 429 with
+/// `Retry-After` (RFC 6585 §4) and an RFC 6749 §5.2-shaped JSON body.
+pub fn oauth_too_many(wait: std::time::Duration) -> poem::Response {
+    use poem::{IntoResponse, http::header};
+    let body = serde_json::json!({
+        "error": "temporarily_unavailable",
+        "error_description": "too many requests from this client; retry later",
+    });
+    let mut resp = poem::web::Json(body)
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(wait.as_secs().max(1)),
+    );
+    resp
+}

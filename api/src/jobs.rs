@@ -1,9 +1,11 @@
 //! Background work every node runs: the signing-key lifecycle (promote due `next`
-//! keys, start automatic rotations, remove expired `retired` keys).
+//! keys, start automatic rotations, remove expired `retired` keys), alert delivery
+//! from the outbox, and audit-log retention.
 //!
-//! Safe on every node at once: each step claims its row with a conditional update, so
-//! it happens exactly once however many nodes race for it. Work is found through
-//! indexed due dates in batches, never by iterating tenants.
+//! Safe on every node at once: each step claims its row with a conditional update (or
+//! a `SKIP LOCKED` lease), so it happens exactly once however many nodes race for it.
+//! Work is found through indexed due dates in batches; only the retention job walks
+//! tenants, in batches with a cursor, every [`RETENTION_EVERY`].
 
 use std::time::Duration;
 
@@ -79,8 +81,61 @@ pub async fn key_lifecycle_loop(state: AppState) {
         ticker.tick().await;
         // Forget throttle buckets that have refilled, so memory follows active clients.
         state.login_limiter.retain_recent();
+        state.account_limiter.retain_recent();
+        state.token_limiter.retain_recent();
         if let Err(err) = run_key_lifecycle(&state).await {
             tracing::warn!(error = %err, "key lifecycle pass failed; retrying next tick");
+        }
+    }
+}
+
+/// How often the alert worker looks for due deliveries when it found none.
+pub const DELIVERY_TICK: Duration = Duration::from_millis(250);
+
+/// Delivers due alerts (webhooks and email) until the process stops: passes back to
+/// back while there is work, then every [`DELIVERY_TICK`].
+pub async fn alert_delivery_loop(
+    state: AppState,
+    worker: std::sync::Arc<webhooks::delivery::Worker>,
+) {
+    loop {
+        match worker.run_once(state.now()).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "alert delivery pass failed; retrying"),
+        }
+        tokio::time::sleep(DELIVERY_TICK).await;
+    }
+}
+
+/// How often (on the server clock) a retention pass over all tenants starts.
+pub const RETENTION_EVERY: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Deletes audit events past their tenant's retention period, in batches, until the
+/// process stops. Each tick handles one batch of tenants; a pass over all tenants
+/// starts every [`RETENTION_EVERY`] of server time.
+pub async fn audit_retention_loop(state: AppState) {
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cursor = None;
+    let mut next_pass = state.now();
+    loop {
+        ticker.tick().await;
+        let now = state.now();
+        if cursor.is_none() && now < next_pass {
+            continue;
+        }
+        match tenancy::audit::purge_expired(&state.db, cursor, now).await {
+            Ok((deleted, next)) => {
+                if deleted > 0 {
+                    tracing::info!(deleted, "audit events past retention deleted");
+                }
+                cursor = next;
+                if cursor.is_none() {
+                    next_pass = now + RETENTION_EVERY;
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "audit retention step failed; retrying"),
         }
     }
 }

@@ -3,7 +3,6 @@
 //! start-up logic. Handlers parse, make one `tenancy` call and map the result; all
 //! rules live in `tenancy`.
 
-pub mod alerts;
 pub mod client_ip;
 pub mod config;
 pub mod emails;

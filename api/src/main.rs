@@ -70,8 +70,11 @@ async fn main() -> anyhow::Result<()> {
             let seeds = tenancy::mfa::totp::reencrypt_all(&db, &keyring)
                 .await
                 .map_err(|e| anyhow::anyhow!("re-encrypting TOTP seeds: {e}"))?;
+            let secrets = tenancy::webhooks::reencrypt_all(&db, &keyring)
+                .await
+                .map_err(|e| anyhow::anyhow!("re-encrypting webhook secrets: {e}"))?;
             println!(
-                "re-encrypted {count} signing keys and {seeds} TOTP seeds under master key {}",
+                "re-encrypted {count} signing keys, {seeds} TOTP seeds and {secrets} webhook secrets under master key {}",
                 keyring.current_id()
             );
             Ok(())

@@ -96,12 +96,22 @@ impl Application {
         let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
         let jobs = tokio::spawn(crate::jobs::key_lifecycle_loop(self.state.clone()));
         let listener = tokio::spawn(crate::jobs::key_change_listener(self.state.clone()));
+        let worker = Arc::new(webhooks::delivery::Worker::new(
+            self.state.db.clone(),
+            self.state.keyring.clone(),
+            self.state.mailer.clone(),
+            self.state.settings.webhook_allow_private,
+        ));
+        let delivery = tokio::spawn(crate::jobs::alert_delivery_loop(self.state.clone(), worker));
+        let retention = tokio::spawn(crate::jobs::audit_retention_loop(self.state.clone()));
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(grace))
             .await
             .context("server failed");
         jobs.abort();
         listener.abort();
+        delivery.abort();
+        retention.abort();
         served
     }
 }
@@ -223,16 +233,20 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let keyring = Arc::new(keyring);
     let mailer = build_mailer(&settings)?;
     Ok(AppState {
-        db,
+        db: db.clone(),
         cache,
         keys: KeyStore::new(keyring.clone()),
         secret_memo: SecretMemo::default(),
         login_limiter: Arc::new(crate::login_limit::login_limiter()),
+        account_limiter: Arc::new(crate::login_limit::account_limiter()),
+        token_limiter: Arc::new(crate::login_limit::token_limiter(
+            settings.token_requests_per_minute,
+        )),
         keyring,
         settings: Arc::new(settings),
         admin_token_sha256,
         clock,
-        events: Arc::new(webhooks::LogSink),
+        events: Arc::new(webhooks::OutboxSink::new(db.clone())),
         mailer,
         metrics: Arc::new(crate::metrics::Metrics::new().context("registering metrics")?),
     })

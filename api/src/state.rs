@@ -49,9 +49,14 @@ pub struct AppState {
     pub secret_memo: SecretMemo,
     /// Per-IP login throttle.
     pub login_limiter: Arc<crate::login_limit::LoginLimiter>,
+    /// Per-account login throttle (password checks per tenant and login name).
+    pub account_limiter: Arc<crate::login_limit::NamedLimiter>,
+    /// Per-client token-endpoint throttle.
+    pub token_limiter: Arc<crate::login_limit::NamedLimiter>,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
-    /// Where security events go.
+    /// Where security events raised outside a transaction go (the alert outbox, on
+    /// its own connection). Inside a transaction, call `tenancy::alerts::raise`.
     pub events: Arc<dyn EventSink>,
     /// Outgoing email (SMTP, or files in the data dir).
     pub mailer: Arc<webhooks::mail::Mailer>,

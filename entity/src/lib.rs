@@ -3,6 +3,8 @@
 //! The rules that govern these rows live in `tenancy`; every tenant-owned table
 //! carries `tenant_id`, and `tenancy` filters on it through one helper per entity.
 
+pub mod alert_attempts;
+pub mod alert_deliveries;
 pub mod api_keys;
 pub mod audit_events;
 pub mod clients;
@@ -11,7 +13,9 @@ pub mod email_tokens;
 pub mod passkeys;
 pub mod recovery_codes;
 pub mod refresh_tokens;
+pub mod security_events;
 pub mod signing_keys;
 pub mod tenants;
 pub mod user_totp;
 pub mod users;
+pub mod webhook_endpoints;

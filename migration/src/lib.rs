@@ -18,6 +18,9 @@ mod m20261126_000007_create_refresh_tokens;
 mod m20261126_000008_create_consents;
 mod m20261126_000009_schedule_signing_keys;
 mod m20261126_000010_create_mfa_factors;
+mod m20261126_000020_create_webhook_endpoints;
+mod m20261126_000021_create_alert_outbox;
+mod m20261126_000022_index_audit_events_by_time;
 mod m20261126_000030_create_email_tokens;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
@@ -37,6 +40,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_create_consents::Migration),
             Box::new(m20261126_000009_schedule_signing_keys::Migration),
             Box::new(m20261126_000010_create_mfa_factors::Migration),
+            Box::new(m20261126_000020_create_webhook_endpoints::Migration),
+            Box::new(m20261126_000021_create_alert_outbox::Migration),
+            Box::new(m20261126_000022_index_audit_events_by_time::Migration),
             Box::new(m20261126_000030_create_email_tokens::Migration),
         ]
     }
@@ -50,7 +56,7 @@ mod tests {
 
     use super::*;
 
-    const TABLES: [&str; 9] = [
+    const TABLES: [&str; 13] = [
         "tenants",
         "signing_keys",
         "clients",
@@ -60,6 +66,10 @@ mod tests {
         "user_totp",
         "recovery_codes",
         "passkeys",
+        "webhook_endpoints",
+        "security_events",
+        "alert_deliveries",
+        "alert_attempts",
     ];
 
     async fn round_trip(db: &DatabaseConnection) {

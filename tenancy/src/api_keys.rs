@@ -258,6 +258,16 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            tenant_id,
+            crate::alerts::kinds::API_KEY_CREATED,
+            json!({ "api_key_id": created.key.id, "name": created.key.name, "scope": scope.as_str(), "actor": actor.id }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -343,6 +353,16 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
         actor,
         Event::success(tenant_id, "api_key.revoked", format!("api_key:{id}")),
         now,
+    )
+    .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            tenant_id,
+            crate::alerts::kinds::API_KEY_REVOKED,
+            json!({ "api_key_id": id, "name": key.name, "actor": actor.id }),
+            now,
+        ),
     )
     .await?;
     txn.commit().await?;

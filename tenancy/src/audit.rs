@@ -97,14 +97,93 @@ pub async fn record(
     Ok(())
 }
 
+/// Which audit events to list; every field narrows the result.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Exact action (`user.login`), or a prefix ending in `.*` (`user.*`).
+    pub action: Option<String>,
+    /// Exact actor (`api_key:<id>`, `user:<id>`, `client:<id>`, `anonymous`, ...).
+    pub actor: Option<String>,
+    /// Exact target (`user:<id>`, `client:<id>`, ...).
+    pub target: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Events before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Filter {
+    /// Checks the filter's values.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = crate::validate::Problems::default();
+        if let Some(outcome) = &self.outcome
+            && !matches!(outcome.as_str(), "success" | "failure")
+        {
+            problems.add("outcome", "must be 'success' or 'failure'");
+        }
+        for (field, value) in [
+            ("action", &self.action),
+            ("actor", &self.actor),
+            ("target", &self.target),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.len() > 200)
+            {
+                problems.add(field, "must be 1 to 200 characters");
+            }
+        }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since > until
+        {
+            problems.add("since", "must not be after 'until'");
+        }
+        problems.finish()
+    }
+}
+
 /// A page of one tenant's audit events, oldest first.
 pub async fn list(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<audit_events::Model>> {
+    list_filtered(db, tenant_id, &Filter::default(), page).await
+}
+
+/// A page of one tenant's audit events matching `filter`, oldest first.
+pub async fn list_filtered(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    filter: &Filter,
+    page: PageRequest,
+) -> Result<Page<audit_events::Model>> {
+    filter.validate()?;
     let mut query =
         audit_events::Entity::find().filter(audit_events::Column::TenantId.eq(tenant_id));
+    if let Some(action) = &filter.action {
+        query = match action.strip_suffix('*') {
+            Some(prefix) => query.filter(audit_events::Column::Action.starts_with(prefix)),
+            None => query.filter(audit_events::Column::Action.eq(action)),
+        };
+    }
+    if let Some(actor) = &filter.actor {
+        query = query.filter(audit_events::Column::Actor.eq(actor));
+    }
+    if let Some(target) = &filter.target {
+        query = query.filter(audit_events::Column::Target.eq(target));
+    }
+    if let Some(outcome) = &filter.outcome {
+        query = query.filter(audit_events::Column::Outcome.eq(outcome));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_events::Column::OccurredAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_events::Column::OccurredAt.lt(until));
+    }
     if let Some(after) = page.after {
         query = query.filter(audit_events::Column::Id.gt(after));
     }
@@ -114,4 +193,61 @@ pub async fn list(
         .all(db)
         .await?;
     Ok(page.finish(rows, |r| r.id))
+}
+
+/// Rows deleted per statement by the retention job.
+pub const PURGE_BATCH: u64 = 1000;
+/// Tenants looked at per retention step.
+pub const PURGE_TENANTS: u64 = 100;
+
+/// One step of the retention job: for up to [`PURGE_TENANTS`] tenants after `cursor`
+/// (by id), deletes audit events older than the tenant's `audit_retention_days`, in
+/// batches of [`PURGE_BATCH`]. Returns the rows deleted and the cursor to continue
+/// from (none when the pass over all tenants is complete). Safe on every node at once:
+/// deleting an already deleted row is a no-op.
+pub async fn purge_expired(
+    db: &impl ConnectionTrait,
+    cursor: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(u64, Option<Uuid>)> {
+    use entity::tenants;
+    let mut query = tenants::Entity::find().order_by_asc(tenants::Column::Id);
+    if let Some(after) = cursor {
+        query = query.filter(tenants::Column::Id.gt(after));
+    }
+    let batch = query.limit(PURGE_TENANTS).all(db).await?;
+    let mut deleted = 0;
+    for tenant in &batch {
+        let days = crate::tenants::TenantSettings::from_json(&tenant.settings).audit_retention_days;
+        let cutoff = now - chrono::Duration::days(i64::from(days.max(1)));
+        loop {
+            let ids: Vec<Uuid> = audit_events::Entity::find()
+                .filter(audit_events::Column::TenantId.eq(tenant.id))
+                .filter(audit_events::Column::OccurredAt.lt(cutoff))
+                .select_only()
+                .column(audit_events::Column::Id)
+                .limit(PURGE_BATCH)
+                .into_tuple()
+                .all(db)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            let n = ids.len() as u64;
+            deleted += audit_events::Entity::delete_many()
+                .filter(audit_events::Column::Id.is_in(ids))
+                .exec(db)
+                .await?
+                .rows_affected;
+            if n < PURGE_BATCH {
+                break;
+            }
+        }
+    }
+    let next = if (batch.len() as u64) < PURGE_TENANTS {
+        None
+    } else {
+        batch.last().map(|t| t.id)
+    };
+    Ok((deleted, next))
 }

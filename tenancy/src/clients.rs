@@ -463,6 +463,16 @@ pub async fn rotate_secret<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::CLIENT_SECRET_ROTATED,
+            json!({ "client_id": client.client_id, "grace_period_secs": grace_secs, "actor": actor.id }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(ClientWithSecret {
         client,

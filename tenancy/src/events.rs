@@ -1,7 +1,9 @@
 //! Security events raised by the domain and delivered elsewhere.
 //!
-//! The domain knows only this trait; the `webhooks` crate implements it (signed
-//! webhooks and email), so raising an alert never pulls HTTP into `tenancy`.
+//! Raise alerts with [`crate::alerts::raise`] inside the transaction of the change: it
+//! writes the event to the durable outbox, from which the `webhooks` crate delivers
+//! signed webhooks and email. [`EventSink`] remains for code outside a transaction;
+//! the server's sink writes to the same outbox (on its own connection).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

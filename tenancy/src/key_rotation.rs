@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::{
     Error, Result,
+    alerts::{self, SecurityEvent, kinds},
     audit::{self, Actor, Event},
     crypto::Keyring,
     keys::{self, Algorithm, KeyState, Schedule},
@@ -243,7 +244,17 @@ pub async fn rotate_due<C: ConnectionTrait + TransactionTrait>(
         ) else {
             continue;
         };
-        add_next(db, keyring, current.tenant_id, &settings, alg, false, now).await?;
+        let added = add_next(db, keyring, current.tenant_id, &settings, alg, false, now).await?;
+        alerts::raise(
+            db,
+            SecurityEvent::new(
+                Some(current.tenant_id),
+                kinds::SIGNING_KEY_ROTATED,
+                json!({ "kids": [added.kid], "immediate": false, "scheduled": true }),
+                now,
+            ),
+        )
+        .await?;
         changed.push(current.tenant_id);
     }
     Ok(changed)
@@ -323,6 +334,16 @@ pub async fn rotate_by<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    alerts::raise(
+        &txn,
+        SecurityEvent::new(
+            Some(tenant.id),
+            kinds::SIGNING_KEY_ROTATED,
+            json!({ "kids": kids, "immediate": immediate, "scheduled": false }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(added)
 }
@@ -349,6 +370,16 @@ pub async fn revoke_by<C: ConnectionTrait + TransactionTrait>(
         )
         .with_details(json!({ "alg": revoked.alg, "state": revoked.state })),
         now,
+    )
+    .await?;
+    alerts::raise(
+        &txn,
+        SecurityEvent::new(
+            Some(tenant.id),
+            kinds::SIGNING_KEY_REVOKED,
+            json!({ "kid": revoked.kid, "alg": revoked.alg, "state": revoked.state }),
+            now,
+        ),
     )
     .await?;
     txn.commit().await?;

@@ -6,6 +6,7 @@
 //! tenant-owned table goes through a helper in the owning module that filters on
 //! `tenant_id`, so tenant isolation cannot be forgotten at a call site.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod authorization;
@@ -45,6 +46,7 @@ pub mod tokens;
 pub mod userinfo;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{Error, FieldError, Result};
 

@@ -39,3 +39,87 @@ pub async fn verify(
     let password_ok = secrets::verify_password(password.to_owned(), hash).await;
     Ok(user.filter(|u| password_ok && u.enabled && u.password_hash.is_some()))
 }
+
+/// Records a failed login (and, when it locked the name, the lockout and its
+/// `account.locked` alert) in one transaction.
+pub async fn record_failure<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+    actor: &crate::audit::Actor,
+    tenant: &TenantCtx,
+    client_id: &str,
+    locked_for: Option<std::time::Duration>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    use sea_orm::TransactionSession;
+    use serde_json::json;
+
+    use crate::{
+        alerts::{self, SecurityEvent, kinds},
+        audit::{self, Event},
+    };
+    let txn = db.begin().await?;
+    let failed = Event {
+        tenant_id: Some(tenant.id),
+        action: "user.login",
+        target: None,
+        outcome: "failure",
+        details: json!({ "client_id": client_id }),
+    };
+    audit::record(&txn, actor, failed, now).await?;
+    if let Some(duration) = locked_for {
+        let details = json!({ "lockout_secs": duration.as_secs(), "ip": actor.ip });
+        let locked = Event {
+            tenant_id: Some(tenant.id),
+            action: "user.login_locked",
+            target: None,
+            outcome: "failure",
+            details: details.clone(),
+        };
+        audit::record(&txn, actor, locked, now).await?;
+        alerts::raise(
+            &txn,
+            SecurityEvent::new(Some(tenant.id), kinds::ACCOUNT_LOCKED, details, now),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Notes that an address hit its login rate limit: the first time in `window` (per
+/// tenant and address, across nodes) this is audited and raised as a
+/// `brute_force.detected` alert; later hits in the window are only refused.
+pub async fn record_throttled_address<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+    cache: &dyn crate::cache::Cache,
+    actor: &crate::audit::Actor,
+    tenant: &TenantCtx,
+    ip: std::net::IpAddr,
+    window: std::time::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    use serde_json::json;
+
+    use crate::{
+        alerts::{self, SecurityEvent, kinds},
+        audit::Event,
+    };
+    let key = cache.key(tenant.id, "brute_force", &ip.to_string());
+    if cache.incr(&key, window).await? != 1 {
+        return Ok(());
+    }
+    let details = json!({ "ip": ip.to_string(), "reason": "login rate limit exceeded" });
+    alerts::record_and_raise(
+        db,
+        actor,
+        Event {
+            tenant_id: Some(tenant.id),
+            action: "login.throttled",
+            target: Some(format!("ip:{ip}")),
+            outcome: "failure",
+            details: details.clone(),
+        },
+        SecurityEvent::new(Some(tenant.id), kinds::BRUTE_FORCE_DETECTED, details, now),
+    )
+    .await
+}

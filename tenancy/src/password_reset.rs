@@ -164,6 +164,16 @@ pub async fn complete<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::PASSWORD_RESET,
+            serde_json::json!({ "user_id": user.id, "ip": actor.ip, "via": "email link" }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(user)
 }

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    api_keys, audit_events, clients, consents, email_tokens, refresh_tokens, signing_keys, tenants,
-    users,
+    alert_attempts, alert_deliveries, api_keys, audit_events, clients, consents, email_tokens,
+    refresh_tokens, security_events, signing_keys, tenants, users, webhook_endpoints,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     Error, Result,
+    alerts::{self, SecurityEvent, kinds},
     api_keys::Principal,
     audit::{self, Actor, Event},
     cache::Cache,
@@ -69,6 +70,17 @@ pub struct TenantSettings {
     /// margin, so every relying party knows a key before it sees a token (default 360;
     /// 0–86,400).
     pub key_propagation_secs: u32,
+    /// Failed logins of one login name tolerated within `lockout_window_secs` before
+    /// the name is locked (3–100; default 10).
+    pub lockout_threshold: u32,
+    /// How long failed logins are counted, in seconds (60–86,400; default 900).
+    pub lockout_window_secs: u32,
+    /// How long a lockout lasts, in seconds (60–86,400; default 900). Lockouts are
+    /// always temporary, so an attacker cannot lock an owner out for good.
+    pub lockout_duration_secs: u32,
+    /// Days audit events are kept before the retention job deletes them (1–3,650;
+    /// default 365).
+    pub audit_retention_days: u32,
 }
 
 impl Default for TenantSettings {
@@ -86,6 +98,10 @@ impl Default for TenantSettings {
             signing_algs: vec!["RS256".into()],
             key_rotation_days: 90,
             key_propagation_secs: 360,
+            lockout_threshold: 10,
+            lockout_window_secs: 900,
+            lockout_duration_secs: 900,
+            audit_retention_days: 365,
         }
     }
 }
@@ -167,6 +183,34 @@ impl TenantSettings {
             300,
             2_592_000,
         );
+        range(
+            problems,
+            "lockout_threshold",
+            self.lockout_threshold,
+            3,
+            100,
+        );
+        range(
+            problems,
+            "lockout_window_secs",
+            self.lockout_window_secs,
+            60,
+            86_400,
+        );
+        range(
+            problems,
+            "lockout_duration_secs",
+            self.lockout_duration_secs,
+            60,
+            86_400,
+        );
+        range(
+            problems,
+            "audit_retention_days",
+            self.audit_retention_days,
+            1,
+            3_650,
+        );
         if self.refresh_token_idle_ttl_secs > self.refresh_token_ttl_secs {
             problems.add(
                 "settings.refresh_token_idle_ttl_secs",
@@ -225,6 +269,14 @@ pub struct SettingsPatch {
     pub key_rotation_days: Option<u32>,
     /// See [`TenantSettings::key_propagation_secs`].
     pub key_propagation_secs: Option<u32>,
+    /// See [`TenantSettings::lockout_threshold`].
+    pub lockout_threshold: Option<u32>,
+    /// See [`TenantSettings::lockout_window_secs`].
+    pub lockout_window_secs: Option<u32>,
+    /// See [`TenantSettings::lockout_duration_secs`].
+    pub lockout_duration_secs: Option<u32>,
+    /// See [`TenantSettings::audit_retention_days`].
+    pub audit_retention_days: Option<u32>,
 }
 
 impl SettingsPatch {
@@ -245,7 +297,11 @@ impl SettingsPatch {
             security_contacts,
             signing_algs,
             key_rotation_days,
-            key_propagation_secs
+            key_propagation_secs,
+            lockout_threshold,
+            lockout_window_secs,
+            lockout_duration_secs,
+            audit_retention_days
         );
         base.security_contacts = base
             .security_contacts
@@ -434,7 +490,8 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     patch: TenantPatch,
     now: DateTime<Utc>,
 ) -> Result<tenants::Model> {
-    let previous_algs = TenantSettings::from_json(&tenant.settings).signing_algs;
+    let previous = TenantSettings::from_json(&tenant.settings);
+    let previous_algs = previous.signing_algs.clone();
     let settings = patch
         .settings
         .apply(TenantSettings::from_json(&tenant.settings));
@@ -482,6 +539,25 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    if settings.signing_algs != previous.signing_algs
+        || settings.key_rotation_days != previous.key_rotation_days
+        || settings.key_propagation_secs != previous.key_propagation_secs
+    {
+        alerts::raise(
+            &txn,
+            SecurityEvent::new(
+                Some(tenant_id),
+                kinds::SIGNING_KEY_SETTINGS_CHANGED,
+                json!({
+                    "signing_algs": settings.signing_algs,
+                    "key_rotation_days": settings.key_rotation_days,
+                    "key_propagation_secs": settings.key_propagation_secs,
+                }),
+                now,
+            ),
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(updated)
 }
@@ -528,6 +604,22 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
         .await?;
     consents::Entity::delete_many()
         .filter(consents::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    alert_attempts::Entity::delete_many()
+        .filter(alert_attempts::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    alert_deliveries::Entity::delete_many()
+        .filter(alert_deliveries::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    security_events::Entity::delete_many()
+        .filter(security_events::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    webhook_endpoints::Entity::delete_many()
+        .filter(webhook_endpoints::Column::TenantId.eq(id))
         .exec(&txn)
         .await?;
     email_tokens::Entity::delete_many()

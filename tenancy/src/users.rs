@@ -338,7 +338,16 @@ pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
     password: secrecy::SecretString,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    store_password(db, tenant, actor, id, password, "user.password_set", now).await
+    store_password(
+        db,
+        tenant,
+        actor,
+        id,
+        password,
+        ("user.password_set", crate::alerts::kinds::PASSWORD_RESET),
+        now,
+    )
+    .await
 }
 
 /// A user changes their own password (the caller has checked the current one).
@@ -356,7 +365,10 @@ pub async fn change_password<C: ConnectionTrait + TransactionTrait>(
         actor,
         id,
         password,
-        "user.password_changed",
+        (
+            "user.password_changed",
+            crate::alerts::kinds::PASSWORD_CHANGED,
+        ),
         now,
     )
     .await
@@ -368,7 +380,7 @@ async fn store_password<C: ConnectionTrait + TransactionTrait>(
     actor: &Actor,
     id: Uuid,
     password: secrecy::SecretString,
-    action: &str,
+    (action, alert): (&str, &str),
     now: DateTime<Utc>,
 ) -> Result<()> {
     use secrecy::ExposeSecret;
@@ -387,7 +399,37 @@ async fn store_password<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            alert,
+            serde_json::json!({ "user_id": id, "actor": actor.id }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// An administrator's password reset: [`set_password`], then any login lockout of the
+/// user's username and email ends, so a locked-out owner can get back in at once.
+pub async fn reset_password<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    cache: &dyn crate::cache::Cache,
+    tenant: &TenantCtx,
+    actor: &Actor,
+    id: Uuid,
+    password: secrecy::SecretString,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    set_password(db, tenant, actor, id, password, now).await?;
+    let user = get(db, tenant, id).await?;
+    crate::throttle::clear(cache, tenant.id, &user.username).await?;
+    if let Some(email) = &user.email {
+        crate::throttle::clear(cache, tenant.id, email).await?;
+    }
     Ok(())
 }
 

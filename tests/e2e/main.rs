@@ -7,7 +7,9 @@
 
 mod account;
 mod account_emails;
+mod alerts;
 mod api_keys;
+mod audit;
 mod bad_input;
 mod clients;
 mod code_flow;
@@ -22,4 +24,5 @@ mod protocol;
 mod secrets_at_rest;
 mod signing_algorithms;
 mod tenants;
+mod throttling;
 mod users;

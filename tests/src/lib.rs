@@ -9,6 +9,7 @@
     reason = "test harness: a broken assumption must fail the test loudly"
 )]
 
+pub mod receiver;
 pub mod smtp;
 
 use std::{
@@ -71,6 +72,7 @@ pub struct TestApp {
     /// The server's clock.
     pub clock: Arc<TestClock>,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
     data_dir: tempfile::TempDir,
     pg_schema: Option<(String, String)>,
 }
@@ -157,6 +159,9 @@ impl TestApp {
             cache_namespace: format!("tessera-test-{}", random_suffix()),
             redis_url: std::env::var("TESSERA_TEST_REDIS_URL").ok(),
             shutdown_grace_secs: 5,
+            // Webhook tests deliver to a receiver on 127.0.0.1; the SSRF tests turn
+            // this back off.
+            webhook_allow_private: true,
             ..Settings::default()
         };
         let mut pg_schema = None;
@@ -174,6 +179,8 @@ impl TestApp {
             pg_schema = Some((url, schema));
         }
         tweak(&mut settings);
+        // A second node may be given the first node's token.
+        let admin_token = settings.admin_token.clone().unwrap_or(admin_token);
 
         let clock = Arc::new(TestClock::starting_now());
         let cache_namespace = settings.cache_namespace.clone();
@@ -194,7 +201,7 @@ impl TestApp {
         let db = app.state().db.clone();
         let address = format!("http://127.0.0.1:{}", app.port());
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let _ = app
                 .run_until(async {
                     let _ = rx.await;
@@ -216,9 +223,64 @@ impl TestApp {
             http,
             clock,
             shutdown: Some(tx),
+            server: Some(server),
             data_dir,
             pg_schema,
         })
+    }
+
+    /// Stops the server (and its background jobs) and waits until it has stopped; the
+    /// database stays, so another `TestApp` can be started on it (see `database`).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// Creates a webhook endpoint in `slug` for `event_types` (all when empty);
+    /// returns its id and secret.
+    pub async fn create_webhook(
+        &self,
+        slug: &str,
+        url: &str,
+        event_types: &[&str],
+    ) -> (String, String) {
+        let reply = self
+            .post(
+                &format!("/api/v1/tenants/{slug}/webhooks"),
+                serde_json::json!({ "url": url, "event_types": event_types }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        (
+            reply.body["id"].as_str().expect("id").to_owned(),
+            reply.body["secret"]
+                .as_str()
+                .expect("secret shown once")
+                .to_owned(),
+        )
+    }
+
+    /// Polls `check` until it returns `Some` (at most 20 s, every 50 ms).
+    pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Where the embedded mailer writes `.eml` files when no SMTP URL is set.

@@ -1,28 +1,51 @@
 //! Security-alert delivery, and the mailer every part of the server sends email with
 //! ([`mail`]).
 //!
-//! Implements `tenancy`'s [`EventSink`]. Until the alerting work lands (durable outbox,
-//! Standard Webhooks signing, retries, SSRF guard, email) events are written to the
-//! structured log so operators still see them; no secrets are ever part of an event.
+//! Alerts are written to a durable outbox by `tenancy::alerts::raise`, in the
+//! transaction of the change that raised them. This crate delivers them:
+//! - [`delivery::Worker`] (every node runs one) takes due deliveries from the outbox,
+//!   POSTs them to the tenant's webhook endpoints signed in the Standard Webhooks
+//!   format ([`signing`]), or emails them to the tenant's security contacts, and
+//!   records each attempt; failures are retried with backoff for a day;
+//! - [`ssrf`] refuses targets on private, loopback, link-local and other internal
+//!   addresses and pins the checked addresses for the connection;
+//! - [`OutboxSink`] implements `tenancy`'s [`EventSink`] for code that raises an event
+//!   outside a transaction.
+//!
+//! No secrets are ever part of an event, a log line or the delivery log.
 
+pub mod delivery;
 pub mod mail;
+pub mod signing;
+pub mod ssrf;
 
 use async_trait::async_trait;
-use tenancy::events::{EventSink, SecurityEvent};
+use tenancy::{
+    DatabaseConnection,
+    events::{EventSink, SecurityEvent},
+};
 
-/// An [`EventSink`] that records each security event in the log.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LogSink;
+/// An [`EventSink`] that writes each event to the alert outbox on its own connection.
+/// Prefer `tenancy::alerts::raise` with the transaction of the change, so the alert
+/// cannot outlive a rolled-back change (or be lost after a committed one).
+#[derive(Clone, Debug)]
+pub struct OutboxSink {
+    db: DatabaseConnection,
+}
+
+impl OutboxSink {
+    /// A sink over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
 
 #[async_trait]
-impl EventSink for LogSink {
+impl EventSink for OutboxSink {
     async fn publish(&self, event: SecurityEvent) {
-        tracing::warn!(
-            tenant_id = ?event.tenant_id,
-            kind = %event.kind,
-            occurred_at = %event.occurred_at,
-            details = %event.details,
-            "security event"
-        );
+        let kind = event.kind.clone();
+        if let Err(err) = tenancy::alerts::raise(&self.db, event).await {
+            tracing::error!(kind = %kind, error = %err, "could not queue a security event");
+        }
     }
 }

@@ -7,10 +7,8 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
-use serde_json::json;
 use tenancy::{
     api_keys::Access,
-    events::SecurityEvent,
     key_rotation, keys,
     tenants::{TenantCtx, TenantSettings},
 };
@@ -34,24 +32,6 @@ impl SigningKeysApi {
         Ok(Json(SigningKeyList {
             items: keys.into_iter().map(Into::into).collect(),
         }))
-    }
-
-    async fn raise(
-        &self,
-        tenant_id: tenancy::sea_orm::prelude::Uuid,
-        kind: &str,
-        details: serde_json::Value,
-    ) {
-        crate::jobs::keys_changed(&self.0, tenant_id).await;
-        self.0
-            .events
-            .publish(SecurityEvent {
-                tenant_id: Some(tenant_id),
-                kind: kind.to_owned(),
-                occurred_at: self.0.now(),
-                details,
-            })
-            .await;
     }
 }
 
@@ -102,7 +82,7 @@ impl SigningKeysApi {
         let now = self.0.now();
         let immediate = immediate.0.unwrap_or(false);
         let ctx = TenantCtx::from(&tenant);
-        let added = key_rotation::rotate_by(
+        key_rotation::rotate_by(
             &self.0.db,
             &self.0.keyring,
             &ctx,
@@ -112,13 +92,7 @@ impl SigningKeysApi {
             now,
         )
         .await?;
-        let kids: Vec<_> = added.iter().map(|k| k.kid.clone()).collect();
-        self.raise(
-            tenant.id,
-            "signing_key.rotated",
-            json!({ "kids": kids, "immediate": immediate }),
-        )
-        .await;
+        crate::jobs::keys_changed(&self.0, tenant.id).await;
         self.list(tenant.id).await
     }
 
@@ -145,7 +119,7 @@ impl SigningKeysApi {
         let settings = TenantSettings::from_json(&tenant.settings);
         let now = self.0.now();
         let ctx = TenantCtx::from(&tenant);
-        let revoked = key_rotation::revoke_by(
+        key_rotation::revoke_by(
             &self.0.db,
             &self.0.keyring,
             &ctx,
@@ -155,8 +129,7 @@ impl SigningKeysApi {
             now,
         )
         .await?;
-        let details = json!({ "kid": revoked.kid, "alg": revoked.alg, "state": revoked.state });
-        self.raise(tenant.id, "signing_key.revoked", details).await;
+        crate::jobs::keys_changed(&self.0, tenant.id).await;
         Ok(NoContent::Done)
     }
 }

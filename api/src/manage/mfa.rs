@@ -61,13 +61,6 @@ impl MfaApi {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let ctx = TenantCtx::from(&tenant);
         tenancy::mfa::reset(&self.0.db, &ctx, &caller.actor, user_id.0, self.0.now()).await?;
-        crate::alerts::raise(
-            &self.0,
-            tenant.id,
-            "user.mfa_reset",
-            serde_json::json!({ "user_id": user_id.0, "actor": caller.actor.id }),
-        )
-        .await;
         Ok(NoContent::Done)
     }
 }

@@ -1,4 +1,4 @@
-//! The management API (`/api/v1`): tenant, client, user, key and audit lifecycle,
+//! The management API (`/api/v1`): tenant, client, user, key, webhook and audit lifecycle,
 //! described by poem-openapi so the committed OpenAPI document and the generated SDKs
 //! always match the code.
 //!
@@ -17,6 +17,7 @@ mod mfa;
 mod tenants;
 mod user_emails;
 mod users;
+mod webhooks;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -39,6 +40,8 @@ pub enum Tag {
     ApiKeys,
     /// The security audit log.
     AuditEvents,
+    /// Security-alert webhooks: endpoints, delivery log, redelivery.
+    Webhooks,
 }
 
 /// The management API document's title.
@@ -58,6 +61,7 @@ pub type Apis = (
     keys::SigningKeysApi,
     api_keys::ApiKeysApi,
     audit::AuditApi,
+    webhooks::WebhooksApi,
 );
 
 /// Builds the management API service (routes and document) over `state`.
@@ -70,7 +74,8 @@ pub fn service(state: AppState) -> OpenApiService<Apis, ()> {
         mfa::MfaApi(state.clone()),
         keys::SigningKeysApi(state.clone()),
         api_keys::ApiKeysApi(state.clone()),
-        audit::AuditApi(state),
+        audit::AuditApi(state.clone()),
+        webhooks::WebhooksApi(state),
     );
     OpenApiService::new(apis, TITLE, VERSION)
         .description(

@@ -145,20 +145,6 @@ impl TenantsApi {
         if key_settings_changed {
             // Which keys sign may have changed: drop cached keys here and on other nodes.
             crate::jobs::keys_changed(&self.0, tenant.id).await;
-            let settings = tenancy::tenants::TenantSettings::from_json(&tenant.settings);
-            self.0
-                .events
-                .publish(tenancy::events::SecurityEvent {
-                    tenant_id: Some(tenant.id),
-                    kind: "signing_key.settings_changed".into(),
-                    occurred_at: self.0.now(),
-                    details: serde_json::json!({
-                        "signing_algs": settings.signing_algs,
-                        "key_rotation_days": settings.key_rotation_days,
-                        "key_propagation_secs": settings.key_propagation_secs,
-                    }),
-                })
-                .await;
         }
         Ok(Json(TenantResponse::new(
             tenant,

@@ -209,8 +209,9 @@ impl UsersApi {
         body: JsonBody<SetPasswordRequest>,
     ) -> ApiResult<NoContent> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
-        users::set_password(
+        users::reset_password(
             &self.0.db,
+            self.0.cache.as_ref(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             user_id.0,

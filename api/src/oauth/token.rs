@@ -1,21 +1,46 @@
 //! `POST /t/{slug}/token` (RFC 6749 §3.2).
+//!
+//! Requests are rate-limited per tenant and client (429 with `Retry-After`). Each grant
+//! runs in one transaction together with its audit event (`token.granted` /
+//! `token.refused`) and any alert it raises, so a refused replay commits the family
+//! revocation, its audit event and its alert together.
 
 use poem::{
     Body, IntoResponse, Request, Response, handler,
     web::{Data, Path},
 };
 use tenancy::{
+    client_auth::ClientCredentials,
     grants::{
         self, GrantCtx,
         authorization_code::{self, CodeRedemption},
         refresh_token,
     },
     oauth_error::{ErrorCode, OAuthError, OAuthResult},
+    sea_orm::TransactionTrait,
     tenants::TenantCtx,
 };
 
-use super::{authenticate_client, no_store_json, read_form};
-use crate::{error::oauth_error_response, protocol, state::AppState};
+use super::{authenticate_client, form, no_store_json, read_form};
+use crate::{
+    error::{oauth_error_response, oauth_too_many},
+    login_limit, protocol,
+    state::AppState,
+};
+
+/// Why a token request got no tokens.
+enum Refused {
+    /// An OAuth error response.
+    OAuth(OAuthError),
+    /// The client's rate limit: retry after this long.
+    Throttled(std::time::Duration),
+}
+
+impl From<OAuthError> for Refused {
+    fn from(err: OAuthError) -> Self {
+        Self::OAuth(err)
+    }
+}
 
 /// The token endpoint.
 #[handler]
@@ -31,7 +56,16 @@ pub async fn token(
     };
     match exchange(&state, &issuer, req, body).await {
         Ok(response) => no_store_json(response),
-        Err(err) => oauth_error_response(&err),
+        Err(Refused::OAuth(err)) => oauth_error_response(&err),
+        Err(Refused::Throttled(wait)) => oauth_too_many(wait),
+    }
+}
+
+fn presented_client_id(credentials: &ClientCredentials) -> &str {
+    match credentials {
+        ClientCredentials::Basic { client_id, .. }
+        | ClientCredentials::Post { client_id, .. }
+        | ClientCredentials::None { client_id } => client_id,
     }
 }
 
@@ -40,44 +74,117 @@ async fn exchange(
     issuer: &protocol::Issuer,
     req: &Request,
     body: Body,
-) -> OAuthResult<grants::TokenResponse> {
+) -> Result<grants::TokenResponse, Refused> {
     let params = read_form(req, body, state.settings.max_body_bytes).await?;
     let grant_type = params.require("grant_type")?.to_owned();
-    let client = authenticate_client(state, issuer, req, &params).await?;
+    let tenant = TenantCtx::from(&issuer.tenant);
+    let client_id = form::client_credentials(req.headers(), &params)
+        .ok()
+        .map(|c| presented_client_id(&c).to_owned());
+    if let Some(id) = &client_id
+        && let Some(wait) = login_limit::check(&state.token_limiter, &(tenant.id, id.clone()))
+    {
+        return Err(Refused::Throttled(wait));
+    }
+    let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
+    let actor = crate::client_ip::actor(
+        req,
+        ip,
+        client_id
+            .as_deref()
+            .map_or_else(|| "anonymous".to_owned(), |id| format!("client:{id}")),
+    );
+    let now = state.now();
+    let client = match authenticate_client(state, issuer, req, &params).await {
+        Ok(client) => client,
+        Err(err) => {
+            let recorded = grants::record_outcome(
+                &state.db,
+                &actor,
+                &tenant,
+                &grant_type,
+                client_id.as_deref(),
+                Err(&err),
+                now,
+            )
+            .await;
+            recorded.map_err(OAuthError::from)?;
+            return Err(err.into());
+        }
+    };
+    let txn = state
+        .db
+        .begin()
+        .await
+        .map_err(|e| OAuthError::from(tenancy::Error::from(e)))?;
     let ctx = GrantCtx {
-        db: &state.db,
+        db: &txn,
         cache: state.cache.as_ref(),
         keys: &issuer.keys,
         issuer: &issuer.url,
-        tenant: TenantCtx::from(&issuer.tenant),
+        tenant: tenant.clone(),
         settings: &issuer.settings,
-        now: state.now(),
+        now,
+        actor: actor.clone(),
     };
-    match grant_type.as_str() {
+    let result = grant(&ctx, &client, &grant_type, &params).await;
+    if let Err(err) = &result
+        && matches!(
+            err.code,
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+        )
+    {
+        // A storage failure: roll back whatever the grant wrote.
+        return Err(Refused::OAuth(err.clone()));
+    }
+    let recorded = async {
+        grants::record_outcome(
+            &txn,
+            &actor,
+            &tenant,
+            &grant_type,
+            Some(&client.client_id),
+            result.as_ref(),
+            now,
+        )
+        .await?;
+        txn.commit().await.map_err(tenancy::Error::from)
+    };
+    recorded.await.map_err(OAuthError::from)?;
+    Ok(result?)
+}
+
+async fn grant<C: tenancy::sea_orm::ConnectionTrait>(
+    ctx: &GrantCtx<'_, C>,
+    client: &tenancy::entity::clients::Model,
+    grant_type: &str,
+    params: &form::Params,
+) -> OAuthResult<grants::TokenResponse> {
+    match grant_type {
         "authorization_code" => {
             let input = CodeRedemption {
                 code: params.require("code")?,
                 redirect_uri: params.get("redirect_uri"),
                 code_verifier: params.get("code_verifier"),
             };
-            authorization_code::grant(&ctx, &client, input).await
+            authorization_code::grant(ctx, client, input).await
         }
         "refresh_token" => {
             refresh_token::grant(
-                &ctx,
-                &client,
+                ctx,
+                client,
                 params.require("refresh_token")?,
                 params.get("scope"),
             )
             .await
         }
         "client_credentials" => grants::client_credentials::grant(
-            &issuer.keys,
-            &issuer.url,
-            &issuer.settings,
-            &client,
+            ctx.keys,
+            ctx.issuer,
+            ctx.settings,
+            client,
             params.get("scope"),
-            state.now(),
+            ctx.now,
         ),
         // OAuth 2.1 drops the implicit and password grants entirely.
         other => Err(OAuthError::new(

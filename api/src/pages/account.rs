@@ -470,7 +470,6 @@ impl Action<'_> {
             "totp" => self.confirm_totp().await,
             "totp/remove" => {
                 totp::remove(db, &tenant, &self.actor(), policy, user_id, now).await?;
-                self.factor_removed("totp").await;
                 Ok(self.back("totp_removed"))
             }
             "passkeys/rename" => {
@@ -498,7 +497,6 @@ impl Action<'_> {
                     now,
                 )
                 .await?;
-                self.factor_removed("passkey").await;
                 Ok(self.back("passkey_removed"))
             }
             "recovery-codes" => {
@@ -569,21 +567,11 @@ impl Action<'_> {
         )
     }
 
-    async fn factor_removed(&self, factor: &str) {
-        crate::alerts::raise(
-            self.state,
-            self.issuer.tenant.id,
-            "user.factor_removed",
-            serde_json::json!({ "user_id": self.signed.user.id, "factor": factor }),
-        )
-        .await;
-    }
-
     async fn confirm_totp(&self) -> Result<Response, Failure> {
         let tenant = TenantCtx::from(&self.issuer.tenant);
         let user = &self.signed.user;
         let cache = self.state.cache.as_ref();
-        if throttle::is_locked(cache, tenant.id, &user.username).await? {
+        if throttle::is_locked(cache, tenant.id, &user.username, self.state.now()).await? {
             return Err(Failure::Page(Box::new(
                 totp_setup(
                     self.state,
@@ -610,7 +598,15 @@ impl Action<'_> {
         )
         .await?
         {
-            super::mfa::failed_attempt(self.state, &tenant, &actor, user, "totp").await?;
+            super::mfa::failed_attempt(
+                self.state,
+                throttle::Policy::from_settings(&self.issuer.settings),
+                &tenant,
+                &actor,
+                user,
+                "totp",
+            )
+            .await?;
             return Err(Failure::Page(Box::new(
                 totp_setup(
                     self.state,
@@ -658,7 +654,7 @@ impl Action<'_> {
         let cache = self.state.cache.as_ref();
         let current = self.form.get("current_password").unwrap_or_default();
         let new = self.form.get("new_password").unwrap_or_default();
-        if throttle::is_locked(cache, tenant.id, &user.username).await? {
+        if throttle::is_locked(cache, tenant.id, &user.username, self.state.now()).await? {
             return Err(Failure::Refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed attempts. Please wait a few minutes and try again.",
@@ -669,7 +665,15 @@ impl Action<'_> {
             .await?
             .is_some_and(|u| u.id == user.id);
         if !verified {
-            super::mfa::failed_attempt(self.state, &tenant, &actor, user, "pwd").await?;
+            super::mfa::failed_attempt(
+                self.state,
+                throttle::Policy::from_settings(&self.issuer.settings),
+                &tenant,
+                &actor,
+                user,
+                "pwd",
+            )
+            .await?;
             return Err(Failure::Refused(
                 StatusCode::UNAUTHORIZED,
                 "Your current password is not right.",
@@ -700,13 +704,6 @@ impl Action<'_> {
             session_ttl(self.issuer),
         )
         .await?;
-        crate::alerts::raise(
-            self.state,
-            tenant.id,
-            "user.password_changed",
-            serde_json::json!({ "user_id": user.id, "ip": actor.ip }),
-        )
-        .await;
         Ok(self.back("password_changed"))
     }
 }

@@ -12,14 +12,14 @@ use poem::{
 };
 use tenancy::{
     audit::{self, Actor, Event},
-    interactions, login,
+    interactions, login, secrets,
     sessions::{self, Session},
     tenants::TenantCtx,
     throttle,
 };
 
 use super::{LoginPage, flow, html, set_session_cookie};
-use crate::{protocol, state::AppState};
+use crate::{login_limit, protocol, state::AppState};
 
 fn login_page(
     state: &AppState,
@@ -50,13 +50,14 @@ fn login_page(
     )
 }
 
-/// The login form again, refusing further attempts for now (429).
+/// The login form again, refusing further attempts for `wait` (429 + `Retry-After`).
 fn too_many(
     state: &AppState,
     issuer: &protocol::Issuer,
     interaction: &str,
     session: &Session,
     username: &str,
+    wait: Duration,
 ) -> Response {
     let mut resp = login_page(
         state,
@@ -69,7 +70,7 @@ fn too_many(
     resp.set_status(StatusCode::TOO_MANY_REQUESTS);
     resp.headers_mut().insert(
         poem::http::header::RETRY_AFTER,
-        poem::http::HeaderValue::from_static("60"),
+        poem::http::HeaderValue::from(wait.as_secs().max(1)),
     );
     resp
 }
@@ -125,53 +126,61 @@ pub async fn submit(
     let cache = state.cache.as_ref();
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
-    if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
-        return too_many(&state, &issuer, &id, &session, username);
+    let policy = throttle::Policy::from_settings(&issuer.settings);
+    if let Some(ip) = ip
+        && let Some(wait) = login_limit::check(&state.login_limiter, &(tenant.id, ip))
+    {
+        let noted = login::record_throttled_address(
+            &state.db,
+            cache,
+            &actor,
+            &tenant,
+            ip,
+            policy.window,
+            now,
+        );
+        if let Err(err) = noted.await {
+            return flow::unavailable(&issuer, &err);
+        }
+        return too_many(&state, &issuer, &id, &session, username, wait);
     }
-    match throttle::is_locked(cache, tenant.id, username).await {
-        Ok(false) => {}
-        Ok(true) => return too_many(&state, &issuer, &id, &session, username),
+    match throttle::locked_for(cache, tenant.id, username, now).await {
+        Ok(None) => {}
+        Ok(Some(left)) => return too_many(&state, &issuer, &id, &session, username, left),
         Err(err) => return flow::unavailable(&issuer, &err),
     }
+    let account = (
+        tenant.id,
+        secrets::sha256_hex(&username.trim().to_lowercase()),
+    );
+    if let Some(wait) = login_limit::check(&state.account_limiter, &account) {
+        return too_many(&state, &issuer, &id, &session, username, wait);
+    }
+    // Counted before the password is checked, so parallel guesses cannot overshoot.
+    let number = match throttle::begin_attempt(cache, tenant.id, username, policy, now).await {
+        Ok(throttle::Attempt::Allowed { number, delay }) => {
+            tokio::time::sleep(delay).await;
+            number
+        }
+        Ok(throttle::Attempt::Locked { retry_after }) => {
+            return too_many(&state, &issuer, &id, &session, username, retry_after);
+        }
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
     let user = match login::verify(&state.db, &tenant, username, password).await {
         Ok(user) => user,
         Err(err) => return flow::unavailable(&issuer, &err),
     };
     let Some(user) = user else {
-        let event = Event {
-            tenant_id: Some(tenant.id),
-            action: "user.login",
-            target: None,
-            outcome: "failure",
-            details: serde_json::json!({ "client_id": interaction.request.client_id }),
-        };
-        if let Err(err) = audit::record(&state.db, &actor, event, now).await {
+        let locked =
+            match throttle::attempt_failed(cache, tenant.id, username, number, policy, now).await {
+                Ok(locked) => locked.then_some(policy.lockout),
+                Err(err) => return flow::unavailable(&issuer, &err),
+            };
+        let client_id = &interaction.request.client_id;
+        let recorded = login::record_failure(&state.db, &actor, &tenant, client_id, locked, now);
+        if let Err(err) = recorded.await {
             return flow::unavailable(&issuer, &err);
-        }
-        match throttle::record_failure(cache, tenant.id, username).await {
-            Ok(false) => {}
-            Ok(true) => {
-                let locked = Event {
-                    tenant_id: Some(tenant.id),
-                    action: "user.login_locked",
-                    target: None,
-                    outcome: "failure",
-                    details: serde_json::json!({ "window_secs": throttle::WINDOW.as_secs() }),
-                };
-                if let Err(err) = audit::record(&state.db, &actor, locked, now).await {
-                    return flow::unavailable(&issuer, &err);
-                }
-                state
-                    .events
-                    .publish(tenancy::events::SecurityEvent {
-                        tenant_id: Some(tenant.id),
-                        kind: "user.login_locked".into(),
-                        occurred_at: now,
-                        details: serde_json::json!({ "ip": actor.ip }),
-                    })
-                    .await;
-            }
-            Err(err) => return flow::unavailable(&issuer, &err),
         }
         return login_page(
             &state,
@@ -205,7 +214,7 @@ pub async fn submit(
         )
         .await;
     }
-    if let Err(err) = throttle::record_success(cache, tenant.id, username).await {
+    if let Err(err) = throttle::attempt_succeeded(cache, tenant.id, username).await {
         return flow::unavailable(&issuer, &err);
     }
     let ttl = Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));

@@ -130,7 +130,7 @@ pub async fn complete(
         }
         None => String::new(),
     };
-    throttle::record_success(cache, tenant.id, &user.username).await?;
+    throttle::attempt_succeeded(cache, tenant.id, &user.username).await?;
     let actor = Actor {
         id: format!("user:{}", user.id),
         ..actor.clone()
@@ -149,6 +149,7 @@ pub async fn complete(
 /// Counts a failed code toward the user's lockout, audits it, and raises the lockout.
 pub async fn failed_attempt(
     state: &AppState,
+    policy: throttle::Policy,
     tenant: &TenantCtx,
     actor: &Actor,
     user: &users::Model,
@@ -168,8 +169,10 @@ pub async fn failed_attempt(
         now,
     )
     .await?;
-    if throttle::record_failure(state.cache.as_ref(), tenant.id, &user.username).await? {
-        audit::record(
+    if throttle::record_failure(state.cache.as_ref(), tenant.id, &user.username, policy, now)
+        .await?
+    {
+        tenancy::alerts::record_and_raise(
             &state.db,
             actor,
             Event {
@@ -177,18 +180,16 @@ pub async fn failed_attempt(
                 action: "user.login_locked",
                 target: Some(format!("user:{}", user.id)),
                 outcome: "failure",
-                details: serde_json::json!({ "window_secs": throttle::WINDOW.as_secs(), "method": method }),
+                details: serde_json::json!({ "lockout_secs": policy.lockout.as_secs(), "method": method }),
             },
-            now,
+            tenancy::alerts::SecurityEvent::new(
+                Some(tenant.id),
+                tenancy::alerts::kinds::ACCOUNT_LOCKED,
+                serde_json::json!({ "ip": actor.ip, "user_id": user.id, "method": method }),
+                now,
+            ),
         )
         .await?;
-        crate::alerts::raise(
-            state,
-            tenant.id,
-            "user.login_locked",
-            serde_json::json!({ "ip": actor.ip, "user_id": user.id }),
-        )
-        .await;
     }
     Ok(())
 }
@@ -350,10 +351,12 @@ pub async fn submit(
     let now = state.now();
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
-    let locked = match throttle::is_locked(state.cache.as_ref(), tenant.id, &user.username).await {
-        Ok(locked) => locked,
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
+    let policy = throttle::Policy::from_settings(&issuer.settings);
+    let locked =
+        match throttle::is_locked(state.cache.as_ref(), tenant.id, &user.username, now).await {
+            Ok(locked) => locked,
+            Err(err) => return flow::unavailable(&issuer, &err),
+        };
     let limited = ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err());
     if locked || limited {
         let view = View {
@@ -388,7 +391,8 @@ pub async fn submit(
     match checked {
         Ok(true) => {}
         Ok(false) => {
-            if let Err(err) = failed_attempt(&state, &tenant, &actor, &user, &method).await {
+            if let Err(err) = failed_attempt(&state, policy, &tenant, &actor, &user, &method).await
+            {
                 return flow::unavailable(&issuer, &err);
             }
             let view = View {

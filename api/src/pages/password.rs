@@ -228,22 +228,15 @@ pub async fn submit_reset(
     let ttl = std::time::Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));
     let cleanup = async {
         sessions::end_all_for_user(cache, tenant.id, user.id, None, ttl).await?;
-        throttle::record_success(cache, tenant.id, &user.username).await?;
+        throttle::clear(cache, tenant.id, &user.username).await?;
         if let Some(email) = &user.email {
-            throttle::record_success(cache, tenant.id, email).await?;
+            throttle::clear(cache, tenant.id, email).await?;
         }
         Ok::<(), tenancy::Error>(())
     };
     if let Err(err) = cleanup.await {
         return super::flow::unavailable(&issuer, &err);
     }
-    crate::alerts::raise(
-        &state,
-        tenant.id,
-        "password.reset",
-        serde_json::json!({ "user_id": user.id, "ip": actor.ip }),
-    )
-    .await;
     html(
         StatusCode::OK,
         &MessagePage {

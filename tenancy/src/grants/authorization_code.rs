@@ -13,7 +13,8 @@ use serde_json::json;
 
 use super::{Family, GrantCtx, TokenResponse, issue_for_user};
 use crate::{
-    audit::{self, Actor, Event},
+    alerts::{self, SecurityEvent, kinds},
+    audit::{self, Event},
     clients as registry,
     codes::{self, UsedCode},
     id_token::Authentication,
@@ -120,37 +121,53 @@ async fn replay<C: ConnectionTrait>(
     let Some(used) = codes::used(ctx.cache, ctx.tenant.id, input.code).await? else {
         return Ok(());
     };
-    if used.grant.client_id != client.client_id
-        || !verifier_matches(used.grant.code_challenge.as_deref(), input.code_verifier)
-    {
-        return Ok(());
+    // Only the client the code was issued to, proving the PKCE verifier, revokes: a
+    // thief replaying a leaked code must not be able to cut the victim off. Any replay
+    // of a redeemed code is recorded and raised as an alert.
+    let proven = used.grant.client_id == client.client_id
+        && verifier_matches(used.grant.code_challenge.as_deref(), input.code_verifier);
+    if proven {
+        if let Some(family) = used.family_id {
+            refresh::revoke_family(ctx.db, &ctx.tenant, family, ctx.now).await?;
+        }
+        tokens::revoke(
+            ctx.cache,
+            ctx.tenant.id,
+            &used.access_jti,
+            used.access_exp,
+            ctx.now,
+        )
+        .await?;
     }
-    if let Some(family) = used.family_id {
-        refresh::revoke_family(ctx.db, &ctx.tenant, family, ctx.now).await?;
-    }
-    tokens::revoke(
-        ctx.cache,
-        ctx.tenant.id,
-        &used.access_jti,
-        used.access_exp,
-        ctx.now,
-    )
-    .await?;
+    let details = json!({
+        "client_id": client.client_id,
+        "issued_to": used.grant.client_id,
+        "user_id": used.grant.user_id,
+        "revoked": proven,
+        "revoked_family": if proven { used.family_id } else { None },
+        "ip": ctx.actor.ip,
+    });
     audit::record(
         ctx.db,
-        &Actor {
-            id: format!("client:{}", client.client_id),
-            ip: None,
-            user_agent: None,
-        },
+        &ctx.actor,
         Event {
             tenant_id: Some(ctx.tenant.id),
             action: "authorization_code.replayed",
             target: Some(format!("user:{}", used.grant.user_id)),
             outcome: "failure",
-            details: json!({ "client_id": client.client_id, "revoked_family": used.family_id }),
+            details: details.clone(),
         },
         ctx.now,
+    )
+    .await?;
+    alerts::raise(
+        ctx.db,
+        SecurityEvent::new(
+            Some(ctx.tenant.id),
+            kinds::AUTHORIZATION_CODE_REUSE,
+            details,
+            ctx.now,
+        ),
     )
     .await?;
     Ok(())

@@ -38,6 +38,8 @@ pub struct GrantCtx<'a, C: ConnectionTrait> {
     pub settings: &'a TenantSettings,
     /// Now.
     pub now: DateTime<Utc>,
+    /// Who is asking (the client, with its address and user agent), for audit events.
+    pub actor: crate::audit::Actor,
 }
 
 /// Which refresh-token family new tokens belong to.
@@ -173,4 +175,46 @@ impl std::fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .finish_non_exhaustive()
     }
+}
+
+/// Records a token request's outcome in the audit log (`token.granted` or
+/// `token.refused`, with the grant type, client and error code; never a token).
+pub async fn record_outcome(
+    db: &impl ConnectionTrait,
+    actor: &crate::audit::Actor,
+    tenant: &TenantCtx,
+    grant_type: &str,
+    client_id: Option<&str>,
+    outcome: std::result::Result<&TokenResponse, &crate::oauth_error::OAuthError>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    use crate::audit::{self, Event};
+    let grant_type: String = grant_type.chars().take(64).collect();
+    let target = client_id.map(|id| format!("client:{id}"));
+    let event = match outcome {
+        Ok(response) => Event {
+            tenant_id: Some(tenant.id),
+            action: "token.granted",
+            target,
+            outcome: "success",
+            details: serde_json::json!({
+                "grant_type": grant_type,
+                "client_id": client_id,
+                "scope": response.scope,
+                "refresh_token_issued": response.refresh_token.is_some(),
+            }),
+        },
+        Err(err) => Event {
+            tenant_id: Some(tenant.id),
+            action: "token.refused",
+            target,
+            outcome: "failure",
+            details: serde_json::json!({
+                "grant_type": grant_type,
+                "client_id": client_id,
+                "error": err.code.as_str(),
+            }),
+        },
+    };
+    audit::record(db, actor, event, now).await
 }

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::{Family, GrantCtx, TokenResponse, issue_for_user};
 use crate::{
-    audit::{self, Actor, Event},
+    alerts::{self, SecurityEvent, kinds},
+    audit::{self, Event},
     clients as registry,
     id_token::Authentication,
     oauth_error::{ErrorCode, OAuthError, OAuthResult},
@@ -43,21 +44,34 @@ pub async fn grant<C: ConnectionTrait>(
     {
         Redemption::Rotated(row) | Redemption::GraceRetry(row) => row,
         Redemption::Reused(row) => {
+            let details = json!({
+                "client_id": client.client_id,
+                "user_id": row.user_id,
+                "revoked_family": row.family_id,
+                "ip": ctx.actor.ip,
+            });
             audit::record(
                 ctx.db,
-                &Actor {
-                    id: format!("client:{}", client.client_id),
-                    ip: None,
-                    user_agent: None,
-                },
+                &ctx.actor,
                 Event {
                     tenant_id: Some(ctx.tenant.id),
                     action: "refresh_token.reuse_detected",
                     target: Some(format!("user:{}", row.user_id)),
                     outcome: "failure",
-                    details: json!({ "client_id": client.client_id, "revoked_family": row.family_id }),
+                    details: details.clone(),
                 },
                 ctx.now,
+            )
+            .await?;
+            // RFC 9700 §4.14.2: a replay means the token leaked; tell the tenant.
+            alerts::raise(
+                ctx.db,
+                SecurityEvent::new(
+                    Some(ctx.tenant.id),
+                    kinds::REFRESH_TOKEN_REUSE,
+                    details,
+                    ctx.now,
+                ),
             )
             .await?;
             return Err(OAuthError::invalid_grant(

@@ -205,6 +205,16 @@ pub async fn reset<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::MFA_RESET,
+            serde_json::json!({ "user_id": user_id, "actor": actor.id, "removed": removed }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(removed > 0)
 }

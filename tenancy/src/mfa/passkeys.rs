@@ -411,6 +411,16 @@ pub async fn remove<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::MFA_REMOVED,
+            serde_json::json!({ "user_id": user_id, "factor": "passkey", "passkey_id": passkey_id, "actor": actor.id }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -290,6 +290,16 @@ pub async fn remove<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::MFA_REMOVED,
+            serde_json::json!({ "user_id": user_id, "factor": "totp", "actor": actor.id }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
