@@ -6,6 +6,7 @@
 )]
 
 mod account_emails;
+mod api_conformance;
 mod api_keys;
 mod bad_input;
 mod clients;

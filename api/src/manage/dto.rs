@@ -210,6 +210,7 @@ impl TenantResponse {
 
 /// A page of tenants.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantPage {
     /// Tenants on this page, oldest first.
     pub items: Vec<TenantResponse>,
@@ -347,6 +348,7 @@ impl ClientResponse {
 
 /// A page of clients.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ClientPage {
     /// Clients on this page, oldest first.
     pub items: Vec<ClientResponse>,
@@ -401,6 +403,7 @@ pub struct SetPasswordRequest {
 
 /// An end user. Passwords are never returned.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserResponse {
     /// User id; also the OIDC `sub`.
     pub id: Uuid,
@@ -437,6 +440,7 @@ impl From<users::Model> for UserResponse {
 
 /// A page of users.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserPage {
     /// Users on this page, oldest first.
     pub items: Vec<UserResponse>,
@@ -446,6 +450,7 @@ pub struct UserPage {
 
 /// A tenant's signing key (public half only).
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SigningKeyResponse {
     /// JWS key id (RFC 7638 thumbprint).
     pub kid: String,
@@ -531,6 +536,7 @@ pub struct CreateApiKeyRequest {
 
 /// A management API key (its secret only in the response that created it).
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyResponse {
     /// Key id.
     pub id: Uuid,
@@ -572,6 +578,7 @@ impl ApiKeyResponse {
 
 /// A page of API keys.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyPage {
     /// Keys on this page, oldest first.
     pub items: Vec<ApiKeyResponse>,
@@ -581,6 +588,7 @@ pub struct ApiKeyPage {
 
 /// One audit event.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEventResponse {
     /// Event id.
     pub id: Uuid,
@@ -620,6 +628,7 @@ impl From<audit_events::Model> for AuditEventResponse {
 
 /// A page of audit events.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEventPage {
     /// Events on this page, oldest first.
     pub items: Vec<AuditEventResponse>,
