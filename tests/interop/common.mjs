@@ -29,9 +29,10 @@ export class Suite {
   }
 
   /** Prints the closing line and sets the exit code. */
-  finish() {
+  finish(skipped = 0) {
     const secs = ((Date.now() - this.started) / 1000).toFixed(1);
-    console.log(`${this.name}: ${this.passed} passed, ${this.failed} failed (${secs}s)`);
+    const skips = skipped ? `, ${skipped} skipped` : '';
+    console.log(`${this.name}: ${this.passed} passed, ${this.failed} failed${skips} (${secs}s)`);
     process.exitCode = this.failed === 0 && this.passed > 0 ? 0 : 1;
   }
 }
@@ -80,13 +81,14 @@ export class Admin {
 
   /**
    * A fresh tenant with one confidential web client (code, refresh, client
-   * credentials), one user, and the client's redirect and logout URIs on loopback.
+   * credentials), one user, and the client's redirect and logout URIs on loopback
+   * (nothing needs to listen there unless a real browser is sent to them).
    */
-  async freshTenant(prefix, { firstParty = false } = {}) {
+  async freshTenant(prefix, { firstParty = false, callbackBase = 'http://127.0.0.1:18999' } = {}) {
     const slug = unique(prefix);
     const tenant = await this.call('POST', '/tenants', { slug, display_name: `Interop ${prefix}` });
-    const redirectUri = 'http://127.0.0.1:9/callback';
-    const postLogoutUri = 'http://127.0.0.1:9/signed-out';
+    const redirectUri = `${callbackBase}/callback`;
+    const postLogoutUri = `${callbackBase}/signed-out`;
     const client = await this.call('POST', `/tenants/${slug}/clients`, {
       name: `${prefix} relying party`,
       client_type: 'confidential',

@@ -103,7 +103,7 @@ def fresh_tenant(base: str, token: str) -> dict:
 
     slug = f"oidc-py-{secrets.token_hex(5)}"
     tenant = call("POST", "/tenants", {"slug": slug, "display_name": "Interop Authlib"})
-    redirect_uri = "http://127.0.0.1:9/callback"
+    redirect_uri = "http://127.0.0.1:18999/callback"
     client = call(
         "POST",
         f"/tenants/{slug}/clients",
@@ -111,7 +111,7 @@ def fresh_tenant(base: str, token: str) -> dict:
             "name": "Authlib relying party",
             "client_type": "confidential",
             "redirect_uris": [redirect_uri],
-            "post_logout_redirect_uris": ["http://127.0.0.1:9/signed-out"],
+            "post_logout_redirect_uris": ["http://127.0.0.1:18999/signed-out"],
             "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
             "allowed_scopes": ["openid", "profile", "email", "offline_access", "api:read"],
         },
