@@ -107,3 +107,48 @@ async fn a_body_that_is_not_json_is_a_documented_415_problem() {
         "415 is documented for create_tenant"
     );
 }
+
+#[tokio::test]
+async fn a_405_names_the_allowed_methods() {
+    let app = TestApp::spawn().await;
+    let slug = app.create_tenant().await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user = uuid::Uuid::new_v4();
+    // RFC 9110 §15.5.6: a 405 MUST carry Allow.
+    for (method, path, allow) in [
+        (Method::PUT, "/api/v1/tenants".to_owned(), "GET, POST"),
+        (
+            Method::PUT,
+            format!("/api/v1/tenants/{slug}/users/{user}"),
+            "GET, PATCH, DELETE",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tenants/{slug}/keys/rotate"),
+            "POST",
+        ),
+        (Method::TRACE, "/api/v1/api-keys".to_owned(), "GET, POST"),
+    ] {
+        let reply = app
+            .call(method.clone(), &path, Some(&app.admin_token), None)
+            .await;
+        reply.assert_problem(405);
+        assert_eq!(
+            reply.headers.get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_document_says_a_users_email_may_be_set_to_null() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/api/v1/openapi.json").await.body;
+    // update_user takes `"email": null` to remove the address; a client generated from
+    // the document must be able to send it.
+    let email = &doc["components"]["schemas"]["UpdateUserRequest"]["properties"]["email"];
+    assert_eq!(email["nullable"], true, "{email}");
+}

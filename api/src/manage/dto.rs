@@ -384,6 +384,7 @@ pub struct UpdateUserRequest {
     /// New email address; `null` removes it. A changed address becomes unverified
     /// unless `email_verified` is also sent.
     #[serde(default)]
+    #[oai(nullable)]
     pub email: MaybeUndefined<String>,
     /// Email verification flag.
     pub email_verified: Option<bool>,

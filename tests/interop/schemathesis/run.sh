@@ -18,6 +18,8 @@ ST_USER_ID=$(api -X POST "$base/api/v1/tenants/$slug/users" \
 export ST_CLIENT_ID ST_USER_ID
 
 report="$(mktemp -d)"
+trap 'rm -rf "$report"' EXIT
+cd "$report"  # schemathesis keeps a .schemathesis cache in the working directory
 status=0
 schemathesis --config-file "$here/schemathesis.toml" run "$base/api/v1/openapi.json" \
   --url "$base" -H "Authorization: Bearer $token" \
