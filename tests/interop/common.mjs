@@ -84,9 +84,9 @@ export class Admin {
    * credentials), one user, and the client's redirect and logout URIs on loopback
    * (nothing needs to listen there unless a real browser is sent to them).
    */
-  async freshTenant(prefix, { firstParty = false, callbackBase = 'http://127.0.0.1:18999' } = {}) {
+  async freshTenant(prefix, { firstParty = false, callbackBase = 'http://127.0.0.1:18999', settings } = {}) {
     const slug = unique(prefix);
-    const tenant = await this.call('POST', '/tenants', { slug, display_name: `Interop ${prefix}` });
+    const tenant = await this.call('POST', '/tenants', { slug, display_name: `Interop ${prefix}`, settings });
     const redirectUri = `${callbackBase}/callback`;
     const postLogoutUri = `${callbackBase}/signed-out`;
     const client = await this.call('POST', `/tenants/${slug}/clients`, {

@@ -162,6 +162,22 @@ await suite.check('client credentials (client_secret_post) gets an active api:re
   assert(info.active === true && info.scope === 'api:read', `introspection ${JSON.stringify(info)}`);
 });
 
+await suite.check('a public client (auth method none, PKCE) signs in and refreshes', async () => {
+  const pub = await admin.call('POST', `/tenants/${t.slug}/clients`, {
+    name: 'Public SPA',
+    client_type: 'public',
+    redirect_uris: [t.redirectUri],
+    allowed_scopes: ['openid', 'profile', 'offline_access'],
+  });
+  assert(!pub.client_secret, 'no secret for a public client');
+  const cfg = await oidc.discovery(new URL(t.issuer), pub.client_id, undefined, oidc.None(), insecure);
+  const { tokens, seen } = await codeFlow(cfg, { scope: 'openid profile offline_access' });
+  assert(seen.join(',') === 'consent', `signed in already, consent for the new client: ${seen}`);
+  assert(tokens.claims().aud === pub.client_id || tokens.claims().aud?.includes?.(pub.client_id), 'aud');
+  const refreshed = await oidc.refreshTokenGrant(cfg, tokens.refresh_token);
+  assert(refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token, 'rotated');
+});
+
 await suite.check('a wrong client secret is refused with invalid_client', async () => {
   const wrong = await oidc.discovery(new URL(t.issuer), t.client.client_id, 'not-the-secret', undefined, insecure);
   await refused(() => oidc.clientCredentialsGrant(wrong, { scope: 'api:read' }), 'invalid_client');
@@ -192,5 +208,34 @@ await suite.check('after logout, prompt=none answers login_required', async () =
   assert(back.searchParams.get('error') === 'login_required', `error ${back.searchParams.get('error')}`);
   assert(back.searchParams.get('iss') === t.issuer, 'iss on the error response (RFC 9207)');
 });
+
+for (const alg of ['PS256', 'ES256', 'EdDSA']) {
+  await suite.check(`ID token signed with ${alg} verifies against the JWKS`, async () => {
+    const other = await admin.freshTenant(`oidc-${alg.toLowerCase()}`, { settings: { signing_algs: [alg] } });
+    const cfg = await oidc.discovery(
+      new URL(other.issuer),
+      other.client.client_id,
+      { client_secret: other.client.client_secret, id_token_signed_response_alg: alg },
+      oidc.ClientSecretBasic(other.client.client_secret),
+      insecure,
+    );
+    const them = { username: other.user.username, password: other.user.password };
+    const verifier = oidc.randomPKCECodeVerifier();
+    const nonce = oidc.randomNonce();
+    const url = oidc.buildAuthorizationUrl(cfg, {
+      redirect_uri: other.redirectUri,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      nonce,
+    });
+    const { url: back } = await new HttpBrowser().walk(url, other.redirectUri, them);
+    const tokens = await oidc.authorizationCodeGrant(cfg, back, { pkceCodeVerifier: verifier, expectedNonce: nonce, idTokenExpected: true });
+    const header = JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url'));
+    assert(header.alg === alg, `alg ${header.alg}`);
+    assert(tokens.claims().sub === other.user.id, 'sub');
+    await oidc.fetchUserInfo(cfg, tokens.access_token, other.user.id);
+  });
+}
 
 suite.finish();

@@ -92,7 +92,7 @@ class Person:
         raise AssertionError("too many hops")
 
 
-def fresh_tenant(base: str, token: str) -> dict:
+def fresh_tenant(base: str, token: str, settings: dict | None = None) -> dict:
     admin = requests.Session()
     admin.headers["authorization"] = f"Bearer {token}"
 
@@ -102,7 +102,10 @@ def fresh_tenant(base: str, token: str) -> dict:
         return res.json()
 
     slug = f"oidc-py-{secrets.token_hex(5)}"
-    tenant = call("POST", "/tenants", {"slug": slug, "display_name": "Interop Authlib"})
+    body = {"slug": slug, "display_name": "Interop Authlib"}
+    if settings:
+        body["settings"] = settings
+    tenant = call("POST", "/tenants", body)
     redirect_uri = "http://127.0.0.1:18999/callback"
     client = call(
         "POST",
@@ -253,6 +256,32 @@ def main() -> int:
         info = oauth.introspect_token(state["md"]["introspection_endpoint"], token=token["access_token"]).json()
         assert info["active"] is True and info["scope"] == "api:read", info
 
+    def signed_with(alg: str):
+        other = fresh_tenant(base, admin_token, {"signing_algs": [alg]})
+        md = requests.get(f"{other['issuer']}/.well-known/openid-configuration", timeout=10).json()
+        assert md["id_token_signing_alg_values_supported"][0] == alg, md["id_token_signing_alg_values_supported"]
+        jwks = JsonWebKey.import_key_set(requests.get(md["jwks_uri"], timeout=10).json())
+        oauth = OAuth2Session(
+            other["client"]["client_id"],
+            other["client"]["client_secret"],
+            redirect_uri=other["redirect_uri"],
+            code_challenge_method="S256",
+            scope="openid",
+        )
+        verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+        url, sent_state = oauth.create_authorization_url(md["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+        back, _ = Person(other["user"]["username"], other["user"]["password"]).walk(url, other["redirect_uri"])
+        token = oauth.fetch_token(md["token_endpoint"], authorization_response=back, code_verifier=verifier, state=sent_state)
+        claims = jwt.decode(
+            token["id_token"],
+            jwks,
+            claims_cls=CodeIDToken,
+            claims_options={"iss": {"essential": True, "value": other["issuer"]}},
+            claims_params={"nonce": nonce, "client_id": other["client"]["client_id"], "access_token": token["access_token"]},
+        )
+        claims.validate(leeway=5)
+        assert claims.header["alg"] == alg, claims.header
+
     check("discovery (OIDC and RFC 8414) and the JWKS", discovery)
     check("authorization code + PKCE + nonce through the login and consent pages", first_login)
     check("ID token verified against the JWKS with CodeIDToken claims (nonce, at_hash)", id_token)
@@ -263,6 +292,8 @@ def main() -> int:
     check("the old refresh token is refused with invalid_grant", old_refresh_refused)
     check("revoked refresh token: inactive and refused", revoke)
     check("client credentials with client_secret_post", client_credentials)
+    for alg in ("PS256", "ES256", "EdDSA"):
+        check(f"ID token signed with {alg} verified against the JWKS", lambda alg=alg: signed_with(alg))
 
     print(f"authlib: {PASSED} passed, {FAILED} failed ({time.monotonic() - started:.1f}s)")
     return 0 if FAILED == 0 and PASSED > 0 else 1
