@@ -251,7 +251,15 @@ async function signedOutForReal(ctx) {
   await a11y(page, 'login-again');
 }
 
+async function errorPage(ctx) {
+  const { page, t } = ctx;
+  const res = await page.goto(`${t.issuer}/authorize?client_id=no-such-client&response_type=code`);
+  assert(res.status() === 400, `status ${res.status()}`);
+  await a11y(page, 'error-page');
+}
+
 const STEPS = [
+  ['an authorization request from an unknown client shows an accessible error page', errorPage],
   ['forgot-password page sends a reset mail (keyboard only)', forgotPassword],
   ['reset link from the mail sets a new password (keyboard only)', resetPassword],
   ['login page: a wrong password is announced as an alert', wrongPassword],
