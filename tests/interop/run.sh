@@ -38,7 +38,7 @@ node -e "for (const p of ['openid-client','playwright-core']) console.log(p, req
 
 stage "server"
 TESSERA_LISTEN="127.0.0.1:$port" TESSERA_PUBLIC_URL="$base" TESSERA_DATA_DIR="$work/data" \
-TESSERA_ADMIN_TOKEN="$token" TESSERA_LOG=warn \
+TESSERA_ADMIN_TOKEN="$token" TESSERA_LOG=warn TESSERA_SHUTDOWN_GRACE_SECS=2 \
   "$bin" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 60); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
