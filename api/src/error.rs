@@ -60,6 +60,7 @@ fn problem_type(status: StatusCode) -> &'static str {
         404 => "https://tessera.dev/problems/not-found",
         409 => "https://tessera.dev/problems/conflict",
         413 => "https://tessera.dev/problems/payload-too-large",
+        415 => "https://tessera.dev/problems/unsupported-media-type",
         422 => "https://tessera.dev/problems/validation",
         503 => "https://tessera.dev/problems/unavailable",
         _ => "about:blank",
@@ -90,6 +91,9 @@ pub enum ApiError {
     /// The request body is larger than the server accepts.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The body is not JSON: `Content-Type` must be `application/json`.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// The input is well-formed but breaks a rule; `errors` lists each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
@@ -112,6 +116,7 @@ impl ApiError {
             404 => Self::NotFound(json),
             409 => Self::Conflict(json),
             413 => Self::PayloadTooLarge(json),
+            415 => Self::UnsupportedMediaType(json),
             422 => Self::Unprocessable(json),
             503 => Self::Unavailable(json),
             _ => Self::Internal(json),

@@ -60,15 +60,66 @@ pub async fn request_context<E: Endpoint>(
     Ok(resp)
 }
 
+/// The methods each management API path allows, read from its OpenAPI document, for
+/// the `Allow` header that every 405 must carry (RFC 9110 §15.5.6).
+#[derive(Clone, Debug, Default)]
+pub struct AllowedMethods(Vec<(Vec<String>, String)>);
+
+impl AllowedMethods {
+    /// Builds the table from the OpenAPI document `spec` (JSON).
+    pub fn from_spec(spec: &str) -> Self {
+        const ORDER: [&str; 7] = ["get", "head", "post", "put", "patch", "delete", "options"];
+        let doc: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let mut table = Vec::new();
+        if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
+            for (path, ops) in paths {
+                let methods: Vec<String> = ORDER
+                    .iter()
+                    .filter(|m| ops.get(**m).is_some())
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                table.push((segments(path), methods.join(", ")));
+            }
+        }
+        Self(table)
+    }
+
+    /// The `Allow` value for a request path: the template with the same number of
+    /// segments whose literal segments match (the most literal one wins).
+    pub fn for_path(&self, path: &str) -> Option<&str> {
+        let parts = segments(path);
+        self.0
+            .iter()
+            .filter(|(template, _)| {
+                template.len() == parts.len()
+                    && template
+                        .iter()
+                        .zip(&parts)
+                        .all(|(t, p)| t.starts_with('{') || t == p)
+            })
+            .max_by_key(|(template, _)| template.iter().filter(|t| !t.starts_with('{')).count())
+            .map(|(_, methods)| methods.as_str())
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.trim_end_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect()
+}
+
 /// For the management API: refuses bodies over `limit` bytes with 413 (whether or not
-/// `Content-Length` is sent), and turns every error response into problem+json that
-/// carries the request id.
+/// `Content-Length` is sent), turns every error response into problem+json that
+/// carries the request id, and names the allowed methods on a 405.
 pub async fn management_errors<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
     limit: usize,
+    allowed: Arc<AllowedMethods>,
 ) -> poem::Result<Response> {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let path = req.original_uri().path().to_owned();
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -92,7 +143,15 @@ pub async fn management_errors<E: Endpoint>(
             Err(err) => poem::Error::from(err).into_response(),
         }
     };
-    Ok(as_problem(resp, request_id).await)
+    let mut resp = as_problem(resp, request_id).await;
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(value) = allowed
+            .for_path(&path)
+            .and_then(|m| HeaderValue::from_str(m).ok())
+    {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
 }
 
 fn too_large() -> Response {

@@ -123,10 +123,11 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     let docs = api.swagger_ui();
     let limit = state.settings.max_body_bytes;
     let metrics = state.metrics.clone();
+    let allowed = Arc::new(middleware::AllowedMethods::from_spec(&api.spec()));
     let management = Route::new()
         .at("/openapi.json", spec)
         .nest("/", api)
-        .around(move |ep, req| middleware::management_errors(ep, req, limit));
+        .around(move |ep, req| middleware::management_errors(ep, req, limit, allowed.clone()));
     Route::new()
         .nest(manage::PREFIX, management)
         .nest("/api/docs", docs)

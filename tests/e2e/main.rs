@@ -8,6 +8,7 @@
 mod account;
 mod account_emails;
 mod alerts;
+mod api_conformance;
 mod api_keys;
 mod audit;
 mod bad_input;

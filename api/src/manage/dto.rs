@@ -45,6 +45,7 @@ impl From<MfaPolicyDto> for MfaPolicy {
 
 /// A tenant's settings.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantSettingsResponse {
     /// Access-token lifetime, seconds.
     pub access_token_ttl_secs: u32,
@@ -198,6 +199,7 @@ pub struct UpdateTenantRequest {
 
 /// A tenant.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantResponse {
     /// Tenant id.
     pub id: Uuid,
@@ -235,6 +237,7 @@ impl TenantResponse {
 
 /// A page of tenants.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantPage {
     /// Tenants on this page, oldest first.
     pub items: Vec<TenantResponse>,
@@ -317,6 +320,7 @@ pub struct UpdateClientRequest {
 
 /// An OAuth client.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ClientResponse {
     /// The public client identifier.
     pub client_id: String,
@@ -372,6 +376,7 @@ impl ClientResponse {
 
 /// A page of clients.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ClientPage {
     /// Clients on this page, oldest first.
     pub items: Vec<ClientResponse>,
@@ -407,6 +412,7 @@ pub struct UpdateUserRequest {
     /// New email address; `null` removes it. A changed address becomes unverified
     /// unless `email_verified` is also sent.
     #[serde(default)]
+    #[oai(nullable)]
     pub email: MaybeUndefined<String>,
     /// Email verification flag.
     pub email_verified: Option<bool>,
@@ -426,6 +432,7 @@ pub struct SetPasswordRequest {
 
 /// An end user. Passwords are never returned.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserResponse {
     /// User id; also the OIDC `sub`.
     pub id: Uuid,
@@ -462,6 +469,7 @@ impl From<users::Model> for UserResponse {
 
 /// A page of users.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserPage {
     /// Users on this page, oldest first.
     pub items: Vec<UserResponse>,
@@ -471,6 +479,7 @@ pub struct UserPage {
 
 /// A tenant's signing key (public half only).
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SigningKeyResponse {
     /// JWS key id (RFC 7638 thumbprint).
     pub kid: String,
@@ -556,6 +565,7 @@ pub struct CreateApiKeyRequest {
 
 /// A management API key (its secret only in the response that created it).
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyResponse {
     /// Key id.
     pub id: Uuid,
@@ -597,6 +607,7 @@ impl ApiKeyResponse {
 
 /// A page of API keys.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyPage {
     /// Keys on this page, oldest first.
     pub items: Vec<ApiKeyResponse>,
@@ -606,6 +617,7 @@ pub struct ApiKeyPage {
 
 /// One audit event.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEventResponse {
     /// Event id.
     pub id: Uuid,
@@ -645,6 +657,7 @@ impl From<audit_events::Model> for AuditEventResponse {
 
 /// A page of audit events.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEventPage {
     /// Events on this page, oldest first.
     pub items: Vec<AuditEventResponse>,
@@ -725,6 +738,7 @@ pub struct UpdateWebhookRequest {
 
 /// A webhook endpoint.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookResponse {
     /// Endpoint id.
     pub id: Uuid,
@@ -768,6 +782,7 @@ impl WebhookResponse {
 
 /// A page of webhook endpoints.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookPage {
     /// Endpoints on this page, oldest first.
     pub items: Vec<WebhookResponse>,
@@ -777,6 +792,7 @@ pub struct WebhookPage {
 
 /// One event's delivery to one endpoint.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookDeliveryResponse {
     /// Delivery id.
     pub id: Uuid,
@@ -827,6 +843,7 @@ impl WebhookDeliveryResponse {
 
 /// A page of deliveries.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookDeliveryPage {
     /// Deliveries on this page, oldest first.
     pub items: Vec<WebhookDeliveryResponse>,
@@ -836,6 +853,7 @@ pub struct WebhookDeliveryPage {
 
 /// One delivery attempt (the delivery log).
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookAttemptResponse {
     /// Attempt id.
     pub id: Uuid,
@@ -869,6 +887,7 @@ impl From<tenancy::entity::alert_attempts::Model> for WebhookAttemptResponse {
 
 /// A page of delivery attempts.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookAttemptPage {
     /// Attempts on this page, oldest first.
     pub items: Vec<WebhookAttemptResponse>,
@@ -910,6 +929,7 @@ pub enum Accepted {
 
 /// One registered passkey (public information only).
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasskeyResponse {
     /// Passkey id.
     pub id: Uuid,
@@ -923,6 +943,7 @@ pub struct PasskeyResponse {
 
 /// A user's second factors.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserFactorsResponse {
     /// Whether an authenticator app (TOTP) is set up.
     pub totp: bool,
