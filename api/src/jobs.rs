@@ -26,6 +26,11 @@ pub async fn run_key_lifecycle(state: &AppState) -> tenancy::Result<usize> {
     for tenant_id in &changed {
         keys_changed(state, *tenant_id).await;
     }
+    state
+        .metrics
+        .key_events
+        .with_label_values(&["lifecycle_step"])
+        .inc_by(changed.len() as u64);
     Ok(changed.len())
 }
 
@@ -100,7 +105,14 @@ pub async fn alert_delivery_loop(
 ) {
     loop {
         match worker.run_once(state.now()).await {
-            Ok(n) if n > 0 => continue,
+            Ok(pass) if pass.attempts() > 0 => {
+                let counter = &state.metrics.webhook_deliveries;
+                counter
+                    .with_label_values(&["delivered"])
+                    .inc_by(pass.delivered);
+                counter.with_label_values(&["failed"]).inc_by(pass.failed);
+                continue;
+            }
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "alert delivery pass failed; retrying"),
         }

@@ -25,7 +25,8 @@ pub struct Metrics {
     pub throttled: IntCounterVec,
     /// Webhook delivery attempts by outcome (`delivered`, `failed`, `retry`).
     pub webhook_deliveries: IntCounterVec,
-    /// Signing-key lifecycle steps (`rotated`, `promoted`, `revoked`, `removed`).
+    /// Signing-key events: `rotated` and `revoked` through the API, `lifecycle_step`
+    /// for each promotion, scheduled rotation or removal by the background job.
     pub key_events: IntCounterVec,
     /// Open database connections in the pool.
     pub db_pool_connections: IntGauge,

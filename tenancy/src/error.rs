@@ -61,10 +61,35 @@ impl Error {
     }
 }
 
+/// Whether a failed statement failed because the database went away (restart,
+/// failover, network) rather than because of the statement: those are answered 503
+/// (fail closed, retry later), never 500. SQLSTATE class 08 is "connection exception";
+/// 57P01–57P03 are administrator/crash shutdown and "cannot connect now"; 53300 is
+/// "too many connections" (PostgreSQL Appendix A).
+fn is_connection_loss(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Query(RuntimeErr::SqlxError(inner)) | DbErr::Exec(RuntimeErr::SqlxError(inner))) =
+        err
+    else {
+        return false;
+    };
+    match inner.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         match err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err.to_string()),
+            other if is_connection_loss(&other) => Self::Unavailable(other.to_string()),
             other => match other.sql_err() {
                 Some(SqlErr::UniqueConstraintViolation(_)) => {
                     Self::Conflict("a resource with these unique values already exists".into())

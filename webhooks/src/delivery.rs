@@ -53,6 +53,22 @@ impl Attempted {
     }
 }
 
+/// What one delivery pass did (for metrics and the loop's pacing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Attempts that were delivered.
+    pub delivered: u64,
+    /// Attempts that failed (to be retried, or given up).
+    pub failed: u64,
+}
+
+impl Pass {
+    /// How many attempts the pass made.
+    pub fn attempts(&self) -> u64 {
+        self.delivered + self.failed
+    }
+}
+
 impl Worker {
     /// A worker over `db`; `allow_private` disables the SSRF address check
     /// (`TESSERA_WEBHOOK_ALLOW_PRIVATE`).
@@ -75,17 +91,22 @@ impl Worker {
 
     /// One pass: claims up to [`BATCH`] due deliveries, attempts them concurrently
     /// and records each outcome. Returns how many were attempted.
-    pub async fn run_once(&self, now: DateTime<Utc>) -> tenancy::Result<usize> {
+    pub async fn run_once(&self, now: DateTime<Utc>) -> tenancy::Result<Pass> {
         let claimed = alerts::claim_due(&self.db, &self.owner, BATCH, now).await?;
-        let count = claimed.len();
+        let mut pass = Pass::default();
         let results = join_all(claimed.into_iter().map(|c| self.attempt(c, now))).await;
         for result in results {
-            result?;
+            if result? {
+                pass.delivered += 1;
+            } else {
+                pass.failed += 1;
+            }
         }
-        Ok(count)
+        Ok(pass)
     }
 
-    async fn attempt(&self, claimed: Claimed, now: DateTime<Utc>) -> tenancy::Result<()> {
+    /// Makes one attempt; true when it was delivered.
+    async fn attempt(&self, claimed: Claimed, now: DateTime<Utc>) -> tenancy::Result<bool> {
         let started = Instant::now();
         let attempted = match claimed.delivery.channel.as_str() {
             channel::WEBHOOK => self.webhook(&claimed, now).await,
@@ -102,8 +123,9 @@ impl Worker {
                 "alert delivery attempt failed"
             );
         }
+        let succeeded = attempted.succeeded;
         let outcome = AttemptOutcome {
-            succeeded: attempted.succeeded,
+            succeeded,
             status_code: attempted.status_code,
             error: attempted.error,
             latency_ms,
@@ -111,7 +133,7 @@ impl Worker {
         };
         let finished_at = now + chrono::Duration::from_std(elapsed).unwrap_or_default();
         alerts::finish(&self.db, &claimed.delivery, outcome, jitter(), finished_at).await?;
-        Ok(())
+        Ok(succeeded)
     }
 
     async fn webhook(&self, claimed: &Claimed, now: DateTime<Utc>) -> Attempted {

@@ -92,6 +92,11 @@ impl SigningKeysApi {
             now,
         )
         .await?;
+        self.0
+            .metrics
+            .key_events
+            .with_label_values(&["rotated"])
+            .inc();
         crate::jobs::keys_changed(&self.0, tenant.id).await;
         self.list(tenant.id).await
     }
@@ -129,6 +134,11 @@ impl SigningKeysApi {
             now,
         )
         .await?;
+        self.0
+            .metrics
+            .key_events
+            .with_label_values(&["revoked"])
+            .inc();
         crate::jobs::keys_changed(&self.0, tenant.id).await;
         Ok(NoContent::Done)
     }

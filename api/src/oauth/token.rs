@@ -55,9 +55,19 @@ pub async fn token(
         Err(unresolved) => return unresolved.into_response(),
     };
     match exchange(&state, &issuer, req, body).await {
-        Ok(response) => no_store_json(response),
+        Ok((grant_type, response)) => {
+            state
+                .metrics
+                .tokens_issued
+                .with_label_values(&[grant_type])
+                .inc();
+            no_store_json(response)
+        }
         Err(Refused::OAuth(err)) => oauth_error_response(&err),
-        Err(Refused::Throttled(wait)) => oauth_too_many(wait),
+        Err(Refused::Throttled(wait)) => {
+            state.metrics.throttled.with_label_values(&["token"]).inc();
+            oauth_too_many(wait)
+        }
     }
 }
 
@@ -74,7 +84,7 @@ async fn exchange(
     issuer: &protocol::Issuer,
     req: &Request,
     body: Body,
-) -> Result<grants::TokenResponse, Refused> {
+) -> Result<(&'static str, grants::TokenResponse), Refused> {
     let params = read_form(req, body, state.settings.max_body_bytes).await?;
     let grant_type = params.require("grant_type")?.to_owned();
     let tenant = TenantCtx::from(&issuer.tenant);
@@ -151,7 +161,13 @@ async fn exchange(
         txn.commit().await.map_err(tenancy::Error::from)
     };
     recorded.await.map_err(OAuthError::from)?;
-    Ok(result?)
+    // A bounded metric label: only supported grants ever succeed.
+    let label = match grant_type.as_str() {
+        "authorization_code" => "authorization_code",
+        "refresh_token" => "refresh_token",
+        _ => "client_credentials",
+    };
+    Ok((label, result?))
 }
 
 async fn grant<C: tenancy::sea_orm::ConnectionTrait>(

@@ -67,6 +67,7 @@ fn too_many(
         username,
         Some("Too many failed attempts. Please wait a few minutes and try again."),
     );
+    state.metrics.throttled.with_label_values(&["login"]).inc();
     resp.set_status(StatusCode::TOO_MANY_REQUESTS);
     resp.headers_mut().insert(
         poem::http::header::RETRY_AFTER,
@@ -172,6 +173,7 @@ pub async fn submit(
         Err(err) => return flow::unavailable(&issuer, &err),
     };
     let Some(user) = user else {
+        state.metrics.login_failures.inc();
         let locked =
             match throttle::attempt_failed(cache, tenant.id, username, number, policy, now).await {
                 Ok(locked) => locked.then_some(policy.lockout),

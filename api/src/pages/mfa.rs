@@ -156,6 +156,7 @@ pub async fn failed_attempt(
     method: &str,
 ) -> tenancy::Result<()> {
     let now = state.now();
+    state.metrics.login_failures.inc();
     audit::record(
         &state.db,
         actor,
