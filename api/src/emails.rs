@@ -44,7 +44,7 @@ pub fn send_password_reset(
     state: &AppState,
     slug: &str,
     tenant_name: &str,
-    mail: tenancy::password_reset::ResetMail,
+    mail: tenancy::email_tokens::LinkMail,
 ) {
     let link = link(state, slug, "/password/reset", &mail.token);
     let text = PasswordResetText {
@@ -66,7 +66,7 @@ pub fn send_verification(
     state: &AppState,
     slug: &str,
     tenant_name: &str,
-    mail: tenancy::email_verification::VerificationMail,
+    mail: tenancy::email_tokens::LinkMail,
 ) {
     let link = link(state, slug, "/email/verify", &mail.token);
     let text = VerifyEmailText {

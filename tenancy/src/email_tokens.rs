@@ -43,6 +43,25 @@ impl Purpose {
     }
 }
 
+/// An email carrying a single-use link, ready to be sent: who gets it and the token
+/// for the link (which is never logged; `Debug` shows only the recipient).
+pub struct LinkMail {
+    /// Recipient address.
+    pub to: String,
+    /// The account's username (shown in the email).
+    pub username: String,
+    /// The single-use token for the link.
+    pub token: secrecy::SecretString,
+}
+
+impl std::fmt::Debug for LinkMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkMail")
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Longest token accepted on redemption (ours are 43 characters).
 const MAX_TOKEN_CHARS: usize = 128;
 

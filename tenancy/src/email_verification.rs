@@ -7,32 +7,13 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, IntoActiveModel, TransactionSession,
     TransactionTrait,
 };
-use secrecy::SecretString;
 
 use crate::{
     Error, Result,
     audit::{self, Actor, Event},
-    email_tokens::{self, Purpose},
+    email_tokens::{self, LinkMail, Purpose},
     tenants::TenantCtx,
 };
-
-/// A verification email to send.
-pub struct VerificationMail {
-    /// Recipient: the address being verified.
-    pub to: String,
-    /// The account's username (shown in the email).
-    pub username: String,
-    /// The single-use token for the link.
-    pub token: SecretString,
-}
-
-impl std::fmt::Debug for VerificationMail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerificationMail")
-            .field("to", &self.to)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Issues a verification link for the user's address. Refused when the user has no
 /// address, or it is already verified.
@@ -42,7 +23,7 @@ pub async fn start<C: ConnectionTrait + TransactionTrait>(
     actor: &Actor,
     user: &entity::users::Model,
     now: DateTime<Utc>,
-) -> Result<VerificationMail> {
+) -> Result<LinkMail> {
     let Some(email) = user.email.clone() else {
         return Err(Error::invalid("email", "the user has no email address"));
     };
@@ -73,7 +54,7 @@ pub async fn start<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     txn.commit().await?;
-    Ok(VerificationMail {
+    Ok(LinkMail {
         to: email,
         username: user.username.clone(),
         token: token.into(),

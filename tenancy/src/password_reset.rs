@@ -16,29 +16,11 @@ use crate::{
     Error, Result,
     audit::{self, Actor, Event},
     cache::Cache,
-    email_tokens::{self, Purpose},
+    email_tokens::{self, LinkMail, Purpose},
     refresh, secrets,
     tenants::TenantCtx,
     users,
 };
-
-/// A reset email to send.
-pub struct ResetMail {
-    /// Recipient address.
-    pub to: String,
-    /// The account's username (shown in the email).
-    pub username: String,
-    /// The single-use token for the link.
-    pub token: SecretString,
-}
-
-impl std::fmt::Debug for ResetMail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResetMail")
-            .field("to", &self.to)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Reset emails one account can be sent per hour; more requests are answered as
 /// usual but send nothing, so nobody can flood a mailbox through the form.
@@ -54,7 +36,7 @@ pub async fn request<C: ConnectionTrait + TransactionTrait>(
     actor: &Actor,
     login: &str,
     now: DateTime<Utc>,
-) -> Result<Option<ResetMail>> {
+) -> Result<Option<LinkMail>> {
     if login.trim().is_empty() || login.len() > 320 {
         return Ok(None);
     }
@@ -79,7 +61,7 @@ pub async fn start<C: ConnectionTrait + TransactionTrait>(
     actor: &Actor,
     user: &entity::users::Model,
     now: DateTime<Utc>,
-) -> Result<Option<ResetMail>> {
+) -> Result<Option<LinkMail>> {
     let Some(email) = user.email.clone().filter(|_| user.enabled) else {
         return Ok(None);
     };
@@ -98,7 +80,7 @@ pub async fn start<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     txn.commit().await?;
-    Ok(Some(ResetMail {
+    Ok(Some(LinkMail {
         to: email,
         username: user.username.clone(),
         token: token.into(),

@@ -135,11 +135,8 @@ pub async fn show_reset(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let params = Params::parse(req.uri().query().unwrap_or_default().as_bytes()).ok();
-    let token = params
-        .as_ref()
-        .and_then(|p| p.get("token"))
-        .unwrap_or_default();
+    let token = token_param(req);
+    let token = token.as_str();
     let tenant = TenantCtx::from(&issuer.tenant);
     match password_reset::is_valid(&state.db, &tenant, token, state.now()).await {
         Ok(true) => reset_page(&issuer, token, None, StatusCode::OK),
@@ -245,6 +242,14 @@ pub async fn submit_reset(
             message: "Your password has been changed and you have been signed out everywhere. You can now sign in with the new password.",
         },
     )
+}
+
+/// The `token` query parameter of an emailed link (empty when absent or malformed).
+pub(super) fn token_param(req: &Request) -> String {
+    Params::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .ok()
+        .and_then(|p| p.get("token").map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Reads an urlencoded form body within the size limit.

@@ -12,8 +12,11 @@ use poem::{
 };
 use tenancy::{email_tokens, email_verification, tenants::TenantCtx};
 
-use super::{MessagePage, error_page, html, password::read_form};
-use crate::{oauth::form::Params, protocol, state::AppState};
+use super::{
+    MessagePage, error_page, html,
+    password::{read_form, token_param},
+};
+use crate::{protocol, state::AppState};
 
 #[derive(Template)]
 #[template(path = "verify_email.html")]
@@ -32,11 +35,8 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let params = Params::parse(req.uri().query().unwrap_or_default().as_bytes()).ok();
-    let token = params
-        .as_ref()
-        .and_then(|p| p.get("token"))
-        .unwrap_or_default();
+    let token = token_param(req);
+    let token = token.as_str();
     let tenant = TenantCtx::from(&issuer.tenant);
     let purpose = email_tokens::Purpose::EmailVerification;
     match email_tokens::peek(&state.db, &tenant, token, purpose, state.now()).await {
