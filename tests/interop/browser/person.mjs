@@ -6,8 +6,9 @@
 //   the reset link is read from the mail, as a person would click it.
 //
 // Each step is one function in STEPS below, run in order against one browser context
-// (one person, one cookie jar). To add a step (e.g. the account page, TOTP enrolment),
-// write one async function taking the shared `ctx` and put it in STEPS.
+// (one person, one cookie jar): password reset, login, consent, the account page, TOTP
+// enrolment (the key is read from the page), logout. To add a step, write one async
+// function taking the shared `ctx` and put it in STEPS.
 //
 // Accessibility checks (a11y) on every page: <html lang> set, a non-empty <title>, one
 // <h1>, every visible form control has a label (label[for], a wrapping label,
@@ -15,7 +16,7 @@
 // are announced (role=alert or status), and the forms are driven by the keyboard only
 // (Tab between fields, Enter to submit) instead of clicks.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -223,15 +224,64 @@ async function singleSignOn(ctx) {
   assert(back.searchParams.get('code'), 'signed in already: straight back with a code');
 }
 
-// Placeholders for the account page and TOTP enrolment (MFA work on another branch):
-// replace the body with the person's path; keep a11y(page, name) on every page, and
-// read the TOTP secret from the page to compute the code.
+/** RFC 4648 base32 (no padding) to bytes. */
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const ch of text.replace(/=+$/, '').toUpperCase()) {
+    const index = alphabet.indexOf(ch);
+    if (index < 0) throw new Error(`not base32: ${ch}`);
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The RFC 6238 code (SHA-1, 6 digits, 30 s steps) an authenticator app would show. */
+function totpCode(secret, now = Date.now()) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(now / 1000 / 30)));
+  const mac = createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const number = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(number).padStart(6, '0');
+}
+
 async function accountPage(ctx) {
-  ctx.skip('account page: not on this branch yet');
+  const { page, t } = ctx;
+  await page.goto(`${t.issuer}/account`);
+  const heading = await page.locator('h1').innerText();
+  assert(heading.includes('account'), `account page heading: ${heading}`);
+  await a11y(page, 'account');
+  const text = await page.locator('main').innerText();
+  for (const section of ['Second factors', 'Password', 'Sessions', 'Apps you allowed']) {
+    assert(text.includes(section), `account page shows ${section}`);
+  }
 }
 
 async function totpEnrolment(ctx) {
-  ctx.skip('TOTP enrolment: not on this branch yet');
+  const { page, t } = ctx;
+  await page.goto(`${t.issuer}/account`);
+  await tabTo(page, `a[href$="/account/totp"]`);
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  await a11y(page, 'totp-setup');
+  assert(await page.locator('.qr svg').count() === 1, 'a server-rendered QR code');
+  // The person types the key shown on the page into their app; so does the test.
+  const secret = (await page.locator('code').first().innerText()).replace(/\s+/g, '');
+  await typeInto(page, '#code', totpCode(secret));
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  const saved = await page.locator('h1').innerText();
+  assert(saved === 'Save your recovery codes', `after the first code: ${await page.locator('main').innerText()}`);
+  await a11y(page, 'recovery-codes');
+  await page.goto(`${t.issuer}/account`);
+  const text = await page.locator('main').innerText();
+  assert(text.includes('Remove authenticator app'), 'the authenticator app is set up');
 }
 
 async function logout(ctx) {
