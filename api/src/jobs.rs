@@ -97,13 +97,16 @@ pub async fn key_lifecycle_loop(state: AppState) {
 /// How often the alert worker looks for due deliveries when it found none.
 pub const DELIVERY_TICK: Duration = Duration::from_millis(250);
 
-/// Delivers due alerts (webhooks and email) until the process stops: passes back to
-/// back while there is work, then every [`DELIVERY_TICK`].
+/// Delivers due alerts (webhooks and email) until `stop` turns true: passes back to
+/// back while there is work, then every [`DELIVERY_TICK`]. A pass that has started is
+/// finished before the loop ends, so a draining node does not leave its claimed
+/// deliveries to wait out their lease.
 pub async fn alert_delivery_loop(
     state: AppState,
     worker: std::sync::Arc<webhooks::delivery::Worker>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
+    while !*stop.borrow() {
         match worker.run_once(state.now()).await {
             Ok(pass) if pass.attempts() > 0 => {
                 let counter = &state.metrics.webhook_deliveries;
@@ -116,7 +119,10 @@ pub async fn alert_delivery_loop(
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "alert delivery pass failed; retrying"),
         }
-        tokio::time::sleep(DELIVERY_TICK).await;
+        tokio::select! {
+            () = tokio::time::sleep(DELIVERY_TICK) => {}
+            _ = stop.changed() => {}
+        }
     }
 }
 

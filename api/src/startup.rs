@@ -102,15 +102,25 @@ impl Application {
             self.state.mailer.clone(),
             self.state.settings.webhook_allow_private,
         ));
-        let delivery = tokio::spawn(crate::jobs::alert_delivery_loop(self.state.clone(), worker));
+        let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
+        let delivery = tokio::spawn(crate::jobs::alert_delivery_loop(
+            self.state.clone(),
+            worker,
+            stopped,
+        ));
         let retention = tokio::spawn(crate::jobs::audit_retention_loop(self.state.clone()));
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(grace))
             .await
             .context("server failed");
+        // Finish the delivery pass in flight (its attempts time out within seconds),
+        // within the same grace period as requests; the other jobs hold no claims.
+        let _ = stop_delivery.send(true);
+        if tokio::time::timeout(grace, delivery).await.is_err() {
+            tracing::warn!("alert delivery did not finish within the grace period");
+        }
         jobs.abort();
         listener.abort();
-        delivery.abort();
         retention.abort();
         served
     }
