@@ -128,16 +128,7 @@ fn subject() -> Subject {
 }
 
 fn issue(keys: &TenantKeys, scope: &ScopeSet) -> tenancy::Result<String> {
-    tokens::issue(
-        keys,
-        ISSUER,
-        "bench-client",
-        &subject(),
-        scope,
-        300,
-        now(),
-    )
-    .map(|(jwt, _)| jwt)
+    tokens::issue(keys, ISSUER, "bench-client", &subject(), scope, 300, now()).map(|(jwt, _)| jwt)
 }
 
 fn bench_signing(c: &mut Criterion, fx: &Fixture) -> BoxResult<()> {
@@ -174,7 +165,11 @@ fn bench_signing(c: &mut Criterion, fx: &Fixture) -> BoxResult<()> {
     Ok(())
 }
 
-fn bench_verification(c: &mut Criterion, fx: &Fixture, rt: &tokio::runtime::Runtime) -> BoxResult<()> {
+fn bench_verification(
+    c: &mut Criterion,
+    fx: &Fixture,
+    rt: &tokio::runtime::Runtime,
+) -> BoxResult<()> {
     let scope = ScopeSet::from_tokens(["openid", "profile"]);
     let mut group = c.benchmark_group("verify");
     for (alg, keys) in &fx.keys {
@@ -197,7 +192,9 @@ fn bench_secrets(c: &mut Criterion, rt: &tokio::runtime::Runtime) -> BoxResult<(
         return Err("argon2id does not verify its own hash".into());
     }
     let mut group = c.benchmark_group("secrets");
-    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4));
     group.bench_function("argon2id_verify", |b| {
         b.to_async(rt)
             .iter(|| secrets::verify_password(secret.into(), phc.clone()))
@@ -236,7 +233,8 @@ fn bench_storage(c: &mut Criterion, fx: &Fixture, rt: &tokio::runtime::Runtime) 
         return Err("a stored code does not come back".into());
     }
     c.bench_function("storage/code_issue_take_memory_cache", |b| {
-        b.to_async(rt).iter(|| async { black_box(code_round_trip().await) })
+        b.to_async(rt)
+            .iter(|| async { black_box(code_round_trip().await) })
     });
 
     let new_refresh = || NewRefresh {
