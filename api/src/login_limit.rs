@@ -1,5 +1,6 @@
 //! In-process rate limits (governor), on each node:
-//! - login attempts per tenant and client address ([`ATTEMPTS_PER_MINUTE`]);
+//! - login attempts per tenant and client address (`TESSERA_LOGIN_ATTEMPTS_PER_MINUTE`,
+//!   default 30);
 //! - login attempts per tenant and login name ([`ACCOUNT_ATTEMPTS_PER_MINUTE`]), only
 //!   counting attempts that get as far as a password check;
 //! - token-endpoint requests per tenant and client (`TESSERA_TOKEN_REQUESTS_PER_MINUTE`).
@@ -15,8 +16,6 @@ use governor::{
 };
 use uuid::Uuid;
 
-/// Login attempts allowed per tenant, client IP and minute.
-pub const ATTEMPTS_PER_MINUTE: NonZeroU32 = NonZeroU32::MIN.saturating_add(29);
 /// Password checks allowed per tenant, login name and minute.
 pub const ACCOUNT_ATTEMPTS_PER_MINUTE: NonZeroU32 = NonZeroU32::MIN.saturating_add(19);
 
@@ -25,9 +24,11 @@ pub type LoginLimiter = DefaultKeyedRateLimiter<(Uuid, IpAddr)>;
 /// A limiter keyed by tenant and a name (login name digest, or client id).
 pub type NamedLimiter = DefaultKeyedRateLimiter<(Uuid, String)>;
 
-/// A fresh per-address login limiter.
-pub fn login_limiter() -> LoginLimiter {
-    RateLimiter::keyed(Quota::per_minute(ATTEMPTS_PER_MINUTE))
+/// A fresh per-address login limiter allowing `per_minute` attempts.
+pub fn login_limiter(per_minute: u32) -> LoginLimiter {
+    RateLimiter::keyed(Quota::per_minute(
+        NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN),
+    ))
 }
 
 /// A fresh per-account login limiter.

@@ -248,7 +248,9 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         cache,
         keys: KeyStore::new(keyring.clone()),
         secret_memo: SecretMemo::default(),
-        login_limiter: Arc::new(crate::login_limit::login_limiter()),
+        login_limiter: Arc::new(crate::login_limit::login_limiter(
+            settings.login_attempts_per_minute,
+        )),
         account_limiter: Arc::new(crate::login_limit::account_limiter()),
         token_limiter: Arc::new(crate::login_limit::token_limiter(
             settings.token_requests_per_minute,

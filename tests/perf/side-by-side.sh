@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs the reference load driver against a release build of Tessera (SQLite + the
+# in-process cache) and against the certified peer (node-oidc-provider), one after the
+# other in the same session, so the two sets of figures are comparable.
+#
+#   tests/perf/side-by-side.sh [BENCH_DIR]
+#
+# BENCH_DIR is a writable copy of shared/bench (default: a fresh copy in a temp dir).
+# Reads RUNS, DURATION, WARMUP, CONCURRENCY, SCENARIOS like the harness's run.sh, and
+# USERS (login accounts to create, default 1000). Results land in BENCH_DIR/results.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+root="$(pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera-target}"
+
+bench="${1:-}"
+if [ -z "$bench" ]; then
+  bench="$(mktemp -d)/bench"
+  cp -r "$root/../shared/bench" "$bench"
+  chmod -R u+w "$bench"
+fi
+mkdir -p "$bench/results"
+users="${USERS:-1000}"
+port=3110
+base="http://127.0.0.1:$port"
+admin="bench-admin-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+data="$(mktemp -d)"
+
+cargo build --release --locked -p api
+[ -x "$bench/driver/target/release/oauth-bench" ] ||
+  cargo build --release --manifest-path "$bench/driver/Cargo.toml"
+
+# Rate limits are per client and per address: a load test from one loopback address
+# with one client would measure the limiters, so they are raised here (and only here).
+TESSERA_LISTEN="127.0.0.1:$port" TESSERA_PUBLIC_URL="$base" TESSERA_DATA_DIR="$data" \
+TESSERA_MASTER_KEY="$(head -c 32 /dev/urandom | base64)" TESSERA_ADMIN_TOKEN="$admin" \
+TESSERA_TOKEN_REQUESTS_PER_MINUTE=1000000000 TESSERA_LOGIN_ATTEMPTS_PER_MINUTE=1000000000 \
+TESSERA_LOG="${TESSERA_LOG:-warn}" \
+  "$CARGO_TARGET_DIR/release/tessera" serve > "$bench/results/tessera-server.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 100); do
+  curl -fs "$base/api/v1/tenants" -H "Authorization: Bearer $admin" >/dev/null && break
+  sleep 0.2
+done
+
+api() { curl -fsS -X POST "$base/api/v1/$1" -H "Authorization: Bearer $admin" \
+  -H 'content-type: application/json' -d "$2"; }
+api tenants '{"slug":"bench","display_name":"Bench"}' >/dev/null
+client="$(api tenants/bench/clients '{"name":"Bench","client_type":"confidential",
+  "redirect_uris":["http://127.0.0.1:3199/cb"],"first_party":true,
+  "grant_types":["authorization_code","refresh_token","client_credentials"]}')"
+client_id="$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')"
+client_secret="$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')"
+export -f api; export base admin
+seq 0 $((users - 1)) | xargs -P 2 -I{} bash -c \
+  'api tenants/bench/users "{\"username\":\"user{}\",\"password\":\"bench-pass\"}" >/dev/null'
+echo "tenant bench: client $client_id, $users users"
+
+ISSUER="$base/t/bench" LABEL=tessera SERVER_PID="$server" "$bench/run.sh" \
+  --client-id "$client_id" --client-secret "$client_secret" \
+  --redirect-uri http://127.0.0.1:3199/cb --users "$users"
+echo "tessera RSS after the matrix: $(ps -o rss= -p "$server") KiB"
+kill "$server"; wait "$server" 2>/dev/null || true
+
+"$bench/run_peer.sh"
