@@ -24,7 +24,7 @@ pub async fn run_key_lifecycle(state: &AppState) -> tenancy::Result<usize> {
     changed.extend(key_rotation::rotate_due(&state.db, &state.keyring, now).await?);
     changed.extend(key_rotation::remove_due(&state.db, now).await?);
     for tenant_id in &changed {
-        keys_changed(state, *tenant_id).await;
+        tenant_changed(state, *tenant_id).await;
     }
     state
         .metrics
@@ -34,14 +34,17 @@ pub async fn run_key_lifecycle(state: &AppState) -> tenancy::Result<usize> {
     Ok(changed.len())
 }
 
-/// The channel on which nodes announce key changes (payload: the tenant id).
+/// The channel on which nodes announce tenant changes: keys, settings, enabled
+/// (payload: the tenant id).
 pub const KEYS_CHANNEL: &str = "keys-changed";
 
-/// Drops this node's cached keys of a tenant and tells the other nodes to do the same
-/// (over Redis pub/sub; without Redis there are no other nodes). The cache lifetime
-/// bounds staleness even if a notice is lost.
-pub async fn keys_changed(state: &AppState, tenant_id: uuid::Uuid) {
+/// Drops this node's cached keys and resolved settings of a tenant and tells the other
+/// nodes to do the same (over Redis pub/sub; without Redis there are no other nodes).
+/// The cache lifetimes bound staleness even if a notice is lost.
+pub async fn tenant_changed(state: &AppState, tenant_id: uuid::Uuid) {
     state.keys.invalidate(tenant_id).await;
+    // The directory is keyed by slug; tenant changes are rare, so forget them all.
+    state.tenants.forget_all();
     if let Err(err) = state
         .cache
         .publish(KEYS_CHANNEL, &tenant_id.to_string())
@@ -51,8 +54,8 @@ pub async fn keys_changed(state: &AppState, tenant_id: uuid::Uuid) {
     }
 }
 
-/// Listens for other nodes' key-change notices and drops the named tenants' cached
-/// keys; reconnects after a pause when the subscription fails.
+/// Listens for other nodes' tenant-change notices and drops the named tenants' cached
+/// keys and resolved settings; reconnects after a pause when the subscription fails.
 pub async fn key_change_listener(state: AppState) {
     let Some(url) = state.settings.redis_url.clone() else {
         return;
@@ -60,10 +63,12 @@ pub async fn key_change_listener(state: AppState) {
     let channel = state.cache.channel(KEYS_CHANNEL);
     let (sink, mut notices) = tokio::sync::mpsc::unbounded_channel::<String>();
     let keys = state.keys.clone();
+    let tenants = state.tenants.clone();
     let applier = tokio::spawn(async move {
         while let Some(payload) = notices.recv().await {
             if let Ok(tenant_id) = payload.parse::<uuid::Uuid>() {
                 keys.invalidate(tenant_id).await;
+                tenants.forget_all();
             }
         }
     });

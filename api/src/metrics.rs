@@ -5,6 +5,8 @@
 //! (`/t/{slug}/token`), never raw paths, so the number of series does not grow with
 //! the number of tenants, clients or users.
 
+use std::cell::Cell;
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -28,6 +30,9 @@ pub struct Metrics {
     /// Signing-key events: `rotated` and `revoked` through the API, `lifecycle_step`
     /// for each promotion, scheduled rotation or removal by the background job.
     pub key_events: IntCounterVec,
+    /// SQL statements each request ran, by route template (BEGIN and COMMIT are not
+    /// statements here): the budget the performance work is held to.
+    pub db_statements: HistogramVec,
     /// Open database connections in the pool.
     pub db_pool_connections: IntGauge,
     /// Idle database connections in the pool.
@@ -84,6 +89,14 @@ impl Metrics {
             Opts::new("signing_key_events_total", "Signing-key lifecycle steps"),
             &["event"],
         )?;
+        let db_statements = HistogramVec::new(
+            HistogramOpts::new(
+                "db_statements_per_request",
+                "SQL statements run while serving a request, by route",
+            )
+            .buckets(vec![0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0]),
+            &["route"],
+        )?;
         let db_pool_connections =
             IntGauge::new("db_pool_connections", "Open database connections")?;
         let db_pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
@@ -94,6 +107,7 @@ impl Metrics {
         registry.register(Box::new(throttled.clone()))?;
         registry.register(Box::new(webhook_deliveries.clone()))?;
         registry.register(Box::new(key_events.clone()))?;
+        registry.register(Box::new(db_statements.clone()))?;
         registry.register(Box::new(db_pool_connections.clone()))?;
         registry.register(Box::new(db_pool_idle.clone()))?;
         Ok(Self {
@@ -105,13 +119,21 @@ impl Metrics {
             throttled,
             webhook_deliveries,
             key_events,
+            db_statements,
             db_pool_connections,
             db_pool_idle,
         })
     }
 
-    /// Counts one finished HTTP request.
-    pub fn observe_request(&self, path: &str, method: &str, status: u16, seconds: f64) {
+    /// Counts one finished HTTP request and the SQL statements it ran.
+    pub fn observe_request(
+        &self,
+        path: &str,
+        method: &str,
+        status: u16,
+        seconds: f64,
+        statements: u32,
+    ) {
         let route = route_template(path);
         self.http_requests
             .with_label_values(&[route.as_str(), method, &status.to_string()])
@@ -119,6 +141,9 @@ impl Metrics {
         self.http_duration
             .with_label_values(&[route.as_str()])
             .observe(seconds);
+        self.db_statements
+            .with_label_values(&[route.as_str()])
+            .observe(f64::from(statements));
     }
 
     /// The exposition text (Prometheus text format 0.0.4).
@@ -129,6 +154,29 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+tokio::task_local! {
+    /// SQL statements run so far by the request this task serves.
+    static STATEMENTS: Cell<u32>;
+}
+
+/// Makes `db` count each statement it runs against the request being served (work
+/// outside a request, such as background jobs, is not counted).
+pub fn count_statements(db: &mut tenancy::DatabaseConnection) {
+    db.set_metric_callback(|_| {
+        let _ = STATEMENTS.try_with(|n| n.set(n.get().saturating_add(1)));
+    });
+}
+
+/// Runs `request` with a statement counter; returns its output and the count.
+pub async fn counting_statements<T>(request: impl Future<Output = T>) -> (T, u32) {
+    STATEMENTS
+        .scope(Cell::new(0), async {
+            let out = request.await;
+            (out, STATEMENTS.with(Cell::get))
+        })
+        .await
 }
 
 /// Collections of the management API whose next path segment is an identifier.
@@ -197,7 +245,7 @@ mod tests {
     #[test]
     fn the_text_format_lists_every_family() {
         let metrics = Metrics::new().unwrap();
-        metrics.observe_request("/t/acme/token", "POST", 200, 0.01);
+        metrics.observe_request("/t/acme/token", "POST", 200, 0.01, 3);
         metrics
             .tokens_issued
             .with_label_values(&["client_credentials"])
@@ -207,6 +255,9 @@ mod tests {
             r#"tessera_http_requests_total{method="POST",route="/t/{slug}/token",status="200"} 1"#
         ));
         assert!(text.contains("tessera_http_request_duration_seconds_bucket"));
+        assert!(
+            text.contains(r#"tessera_db_statements_per_request_sum{route="/t/{slug}/token"} 3"#)
+        );
         assert!(text.contains(r#"tessera_tokens_issued_total{grant_type="client_credentials"} 1"#));
     }
 }

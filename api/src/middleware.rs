@@ -35,7 +35,8 @@ pub async fn request_context<E: Endpoint>(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = Instant::now();
-    let mut resp = match next.call(req).await {
+    let (resp, statements) = crate::metrics::counting_statements(next.call(req)).await;
+    let mut resp = match resp {
         Ok(resp) => resp.into_response(),
         Err(err) => err.into_response(),
     };
@@ -48,6 +49,7 @@ pub async fn request_context<E: Endpoint>(
         method.as_str(),
         resp.status().as_u16(),
         elapsed.as_secs_f64(),
+        statements,
     );
     tracing::info!(
         request_id = %id,

@@ -8,20 +8,36 @@
 use std::sync::Arc;
 
 use poem::{IntoResponse, Response, http::StatusCode};
-use tenancy::{entity::tenants, signing::TenantKeys, tenants::TenantSettings};
+use tenancy::{
+    entity::tenants, signing::TenantKeys, tenant_directory::Resolved, tenants::TenantSettings,
+};
 
 use crate::state::AppState;
 
 /// A resolved tenant for a protocol request.
 pub struct Issuer {
-    /// The tenant row.
-    pub tenant: tenants::Model,
+    resolved: Arc<Resolved>,
     /// `{PUBLIC_URL}/t/{slug}`.
     pub url: String,
-    /// The tenant's settings.
-    pub settings: TenantSettings,
     /// The tenant's parsed keys.
     pub keys: Arc<TenantKeys>,
+}
+
+impl Issuer {
+    /// The tenant row.
+    pub fn tenant(&self) -> &tenants::Model {
+        &self.resolved.tenant
+    }
+
+    /// The tenant's settings.
+    pub fn settings(&self) -> &TenantSettings {
+        &self.resolved.settings
+    }
+
+    /// The resolved tenant, through which its clients are looked up.
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
+    }
 }
 
 /// Why a protocol request could not even reach its tenant.
@@ -46,22 +62,29 @@ impl IntoResponse for Unresolved {
     }
 }
 
-/// Resolves the tenant named by `slug` and loads its keys.
+/// Resolves the tenant named by `slug` (from the tenant directory's memory when it
+/// was resolved in the last seconds) and loads its keys.
 pub async fn resolve(state: &AppState, slug: &str) -> Result<Issuer, Unresolved> {
-    let tenant = tenancy::tenants::find_enabled(&state.db, slug)
+    let now = state.now();
+    let resolved = state
+        .tenants
+        .find_enabled(&state.db, slug, now)
         .await
         .map_err(Unresolved::Failed)?
         .ok_or(Unresolved::NotFound)?;
-    let settings = TenantSettings::from_json(&tenant.settings);
     let keys = state
         .keys
-        .get(&state.db, tenant.id, &settings.algorithms(), state.now())
+        .get(
+            &state.db,
+            resolved.tenant.id,
+            &resolved.settings.algorithms(),
+            now,
+        )
         .await
         .map_err(Unresolved::Failed)?;
     Ok(Issuer {
-        url: format!("{}/t/{}", state.settings.public_base(), tenant.slug),
-        settings,
-        tenant,
+        url: format!("{}/t/{}", state.settings.public_base(), resolved.tenant.slug),
+        resolved,
         keys,
     })
 }

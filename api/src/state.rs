@@ -47,6 +47,10 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Recently verified client secrets.
     pub secret_memo: SecretMemo,
+    /// Group commit for audit events that are a request's only write.
+    pub audit_batch: tenancy::audit_batch::GroupWriter,
+    /// Recently resolved tenants, by slug.
+    pub tenants: tenancy::tenant_directory::Directory,
     /// Per-IP login throttle.
     pub login_limiter: Arc<crate::login_limit::LoginLimiter>,
     /// Per-account login throttle (password checks per tenant and login name).

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::audit_events;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
@@ -77,6 +77,15 @@ pub async fn record(
     event: Event<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    // One INSERT without RETURNING: nothing is read back.
+    audit_events::Entity::insert(row(actor, event, now))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The row an event is stored as.
+pub(crate) fn row(actor: &Actor, event: Event<'_>, now: DateTime<Utc>) -> audit_events::ActiveModel {
     audit_events::ActiveModel {
         id: Set(ids::new_id(now)),
         tenant_id: Set(event.tenant_id),
@@ -92,9 +101,6 @@ pub async fn record(
             .map(|ua| ua.chars().take(512).collect())),
         details: Set(event.details),
     }
-    .insert(db)
-    .await?;
-    Ok(())
 }
 
 /// Which audit events to list; every field narrows the result.

@@ -15,7 +15,6 @@ use crate::{
     pkce,
     scopes::ScopeSet,
     sessions::Session,
-    tenants::TenantCtx,
 };
 
 /// The raw parameters of an authorization request.
@@ -112,14 +111,14 @@ pub enum AuthorizeError {
 /// Validates an authorization request against the tenant's client registry.
 pub async fn validate(
     db: &impl sea_orm::ConnectionTrait,
-    tenant: &TenantCtx,
+    tenant: &crate::tenant_directory::Resolved,
     params: &AuthorizeParams,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let client_id = params
         .client_id
         .as_deref()
         .ok_or_else(|| AuthorizeError::Page("the request has no client_id".into()))?;
-    let client = match registry::get(db, tenant, client_id).await {
+    let client = match tenant.client(db, client_id).await {
         Ok(c) => c,
         Err(Error::NotFound(_)) => return Err(AuthorizeError::Page("unknown client_id".into())),
         Err(e) => return Err(AuthorizeError::Failed(e)),

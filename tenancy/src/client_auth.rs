@@ -18,10 +18,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    clients as client_registry,
     oauth_error::{OAuthError, OAuthResult},
     secrets,
-    tenants::TenantCtx,
+    tenant_directory::Resolved,
 };
 
 /// How many verified secrets are remembered at most.
@@ -147,7 +146,7 @@ impl SecretMemo {
 /// the answer does not reveal whether a client id exists.
 pub async fn authenticate(
     db: &impl ConnectionTrait,
-    tenant: &TenantCtx,
+    tenant: &Resolved,
     memo: &SecretMemo,
     credentials: &ClientCredentials,
     now: DateTime<Utc>,
@@ -161,7 +160,7 @@ pub async fn authenticate(
     {
         return Err(OAuthError::invalid_client());
     }
-    let client = match client_registry::get(db, tenant, id).await {
+    let client = match tenant.client(db, id).await {
         Ok(client) => client,
         Err(crate::Error::NotFound(_)) => return Err(OAuthError::invalid_client()),
         Err(other) => return Err(other.into()),

@@ -70,17 +70,16 @@ pub struct Authentication {
     pub nonce: Option<String>,
 }
 
-/// Signs an ID token for `client_id`.
-pub fn issue(
-    keys: &TenantKeys,
+/// The claims of an ID token for `client_id`, without `at_hash`: that is filled in by
+/// [`sign`] once the access token it covers is signed.
+pub fn claims(
     issuer: &str,
     client_id: &str,
     auth: &Authentication,
-    access_token: Option<&str>,
     ttl_secs: u32,
     now: DateTime<Utc>,
-) -> Result<String> {
-    let claims = IdClaims {
+) -> IdClaims {
+    IdClaims {
         iss: issuer.to_owned(),
         sub: auth.user_id.clone(),
         aud: client_id.to_owned(),
@@ -91,8 +90,14 @@ pub fn issue(
         acr: crate::mfa::acr_for(&auth.amr).into(),
         amr: auth.amr.clone(),
         azp: client_id.to_owned(),
-        at_hash: access_token.map(|t| at_hash(t, keys.signing_alg().unwrap_or(Algorithm::Rs256))),
+        at_hash: None,
         sid: auth.sid.clone(),
-    };
+    }
+}
+
+/// Signs an ID token, with the `at_hash` of the access token issued beside it.
+pub fn sign(keys: &TenantKeys, mut claims: IdClaims, access_token: Option<&str>) -> Result<String> {
+    claims.at_hash =
+        access_token.map(|t| at_hash(t, keys.signing_alg().unwrap_or(Algorithm::Rs256)));
     keys.sign("JWT", &claims)
 }

@@ -8,7 +8,9 @@
 
 pub mod alerts;
 pub mod api_keys;
+mod argon2_workers;
 pub mod audit;
+pub mod audit_batch;
 pub mod authorization;
 pub mod cache;
 pub mod client_auth;
@@ -26,6 +28,7 @@ pub mod ids;
 pub mod interactions;
 pub mod introspection;
 pub mod key_rotation;
+mod jws_provider;
 pub mod keys;
 pub mod login;
 pub mod mfa;
@@ -40,6 +43,7 @@ pub mod scopes;
 pub mod secrets;
 pub mod sessions;
 pub mod signing;
+pub mod tenant_directory;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;

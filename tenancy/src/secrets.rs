@@ -5,10 +5,6 @@
 //! Human-chosen passwords and client secrets are stored as Argon2id PHC strings with
 //! the OWASP parameters (m=19 MiB, t=2, p=1: argon2's defaults).
 
-use argon2::{
-    Argon2,
-    password_hash::{PasswordHasher, PasswordVerifier},
-};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -38,27 +34,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// Argon2id PHC string of `secret`, computed on the blocking pool.
+/// Argon2id PHC string of `secret`, computed by the Argon2id workers (one per core).
 pub async fn hash_password(secret: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(secret.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| Error::Internal(format!("argon2 hashing failed: {e}")))
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))?
+    crate::argon2_workers::hash(secret).await
 }
 
-/// Whether `secret` matches the Argon2id PHC string `phc` (verified on the blocking pool).
+/// Whether `secret` matches the Argon2id PHC string `phc`, checked by the Argon2id
+/// workers: at most one verification per core runs at a time, so a login flood
+/// queues instead of filling memory with 19 MiB blocks.
 pub async fn verify_password(secret: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), phc.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false)
+    crate::argon2_workers::verify(secret, phc).await
 }
 
 #[cfg(test)]

@@ -67,6 +67,7 @@ impl TenantKeys {
         preferred: &[keys::Algorithm],
         now: DateTime<Utc>,
     ) -> Result<Self> {
+        crate::jws_provider::install();
         let stored = keys::list(db, tenant_id).await?;
         let mut signers: Vec<SigningKey> = Vec::new();
         let mut verifiers = HashMap::new();
@@ -211,8 +212,9 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
-    /// A store decrypting with `keyring`.
+    /// A store decrypting with `keyring`; installs the key-keeping JWS provider.
     pub fn new(keyring: Arc<Keyring>) -> Self {
+        crate::jws_provider::install();
         Self {
             keyring,
             cache: moka::future::Cache::builder()

@@ -59,17 +59,16 @@ pub struct Subject {
     pub sid: Option<String>,
 }
 
-/// Issues an access token; returns the JWT and its claims.
-pub fn issue(
-    keys: &TenantKeys,
+/// The claims of a new access token (RFC 9068 §2.2), with a random `jti`.
+pub fn claims(
     issuer: &str,
     client_id: &str,
     subject: &Subject,
     scope: &ScopeSet,
     ttl_secs: u32,
     now: DateTime<Utc>,
-) -> Result<(String, AccessClaims)> {
-    let claims = AccessClaims {
+) -> Result<AccessClaims> {
+    Ok(AccessClaims {
         iss: issuer.to_owned(),
         sub: subject.id.clone(),
         aud: client_id.to_owned(),
@@ -80,9 +79,26 @@ pub fn issue(
         jti: URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>()?),
         auth_time: subject.auth_time.map(|t| t.timestamp()),
         sid: subject.sid.clone(),
-    };
-    let jwt = keys.sign(ACCESS_TOKEN_TYP, &claims)?;
-    Ok((jwt, claims))
+    })
+}
+
+/// Signs an access token with the tenant's current key.
+pub fn sign(keys: &TenantKeys, claims: &AccessClaims) -> Result<String> {
+    keys.sign(ACCESS_TOKEN_TYP, claims)
+}
+
+/// Builds and signs an access token: [`claims`] then [`sign`].
+pub fn issue(
+    keys: &TenantKeys,
+    issuer: &str,
+    client_id: &str,
+    subject: &Subject,
+    scope: &ScopeSet,
+    ttl_secs: u32,
+    now: DateTime<Utc>,
+) -> Result<(String, AccessClaims)> {
+    let claims = claims(issuer, client_id, subject, scope, ttl_secs, now)?;
+    Ok((sign(keys, &claims)?, claims))
 }
 
 /// Why an access token is not usable.

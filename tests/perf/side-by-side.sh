@@ -8,6 +8,10 @@
 # BENCH_DIR is a writable copy of shared/bench (default: a fresh copy in a temp dir).
 # Reads RUNS, DURATION, WARMUP, CONCURRENCY, SCENARIOS like the harness's run.sh, and
 # USERS (login accounts to create, default 1000). Results land in BENCH_DIR/results.
+# BACKEND=postgres runs Tessera on Postgres + Redis (a fresh database on the local
+# server, PG_URL/REDIS_URL to override) instead of SQLite + the in-process cache;
+# PEER=0 skips the peer. After the matrix the script prints Tessera's resident memory
+# and the SQL statements per request of each route (from its /metrics).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$(pwd)"
@@ -25,6 +29,15 @@ port=3110
 base="http://127.0.0.1:$port"
 admin="bench-admin-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 data="$(mktemp -d)"
+backend="${BACKEND:-embedded}"
+backend_env=()
+if [ "$backend" = postgres ]; then
+  pg="${PG_URL:-postgres://postgres@127.0.0.1}"
+  db="tessera_bench_$(date +%s)"
+  psql "$pg/postgres" -qc "CREATE DATABASE $db" >/dev/null
+  backend_env=(TESSERA_DATABASE_URL="$pg/$db" TESSERA_REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+    TESSERA_CACHE_NAMESPACE="$db")
+fi
 
 cargo build --release --locked -p api
 [ -x "$bench/driver/target/release/oauth-bench" ] ||
@@ -36,7 +49,7 @@ TESSERA_LISTEN="127.0.0.1:$port" TESSERA_PUBLIC_URL="$base" TESSERA_DATA_DIR="$d
 TESSERA_MASTER_KEY="$(head -c 32 /dev/urandom | base64)" TESSERA_ADMIN_TOKEN="$admin" \
 TESSERA_TOKEN_REQUESTS_PER_MINUTE=1000000000 TESSERA_LOGIN_ATTEMPTS_PER_MINUTE=1000000000 \
 TESSERA_LOG="${TESSERA_LOG:-warn}" \
-  "$CARGO_TARGET_DIR/release/tessera" serve > "$bench/results/tessera-server.log" 2>&1 &
+  env "${backend_env[@]}" "$CARGO_TARGET_DIR/release/tessera" serve > "$bench/results/tessera-server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 100); do
@@ -57,10 +70,22 @@ seq 0 $((users - 1)) | xargs -P 2 -I{} bash -c \
   'api tenants/bench/users "{\"username\":\"user{}\",\"password\":\"bench-pass\"}" >/dev/null'
 echo "tenant bench: client $client_id, $users users"
 
-ISSUER="$base/t/bench" LABEL=tessera SERVER_PID="$server" "$bench/run.sh" \
+ISSUER="$base/t/bench" LABEL="tessera-$backend" SERVER_PID="$server" "$bench/run.sh" \
   --client-id "$client_id" --client-secret "$client_secret" \
   --redirect-uri http://127.0.0.1:3199/cb --users "$users"
 echo "tessera RSS after the matrix: $(ps -o rss= -p "$server") KiB"
+echo "SQL statements per request (mean over the run), by route:"
+curl -fsS "$base/metrics" | python3 -c '
+import re, sys
+sums, counts = {}, {}
+for line in sys.stdin:
+    m = re.match(r"tessera_db_statements_per_request_(sum|count)\{route=\"([^\"]+)\"\} (\S+)", line)
+    if m:
+        (sums if m[1] == "sum" else counts)[m[2]] = float(m[3])
+for route in sorted(counts):
+    if counts[route]:
+        print(f"  {route:60} {sums[route] / counts[route]:5.2f}  ({int(counts[route])} requests)")
+'
 kill "$server"; wait "$server" 2>/dev/null || true
 
-"$bench/run_peer.sh"
+[ "${PEER:-1}" = 0 ] || "$bench/run_peer.sh"

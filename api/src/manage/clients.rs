@@ -158,6 +158,8 @@ impl ClientsApi {
             self.0.now(),
         )
         .await?;
+        // Nodes keep clients with their resolved tenant: drop them everywhere.
+        crate::jobs::tenant_changed(&self.0, tenant.id).await;
         Ok(Json(ClientResponse::new(client, None)))
     }
 
@@ -185,6 +187,7 @@ impl ClientsApi {
             self.0.now(),
         )
         .await?;
+        crate::jobs::tenant_changed(&self.0, tenant.id).await;
         Ok(NoContent::Done)
     }
 
@@ -218,6 +221,7 @@ impl ClientsApi {
             self.0.now(),
         )
         .await?;
+        crate::jobs::tenant_changed(&self.0, tenant.id).await;
         Ok(Json(ClientResponse::new(rotated.client, rotated.secret)))
     }
 }

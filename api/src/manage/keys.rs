@@ -97,7 +97,7 @@ impl SigningKeysApi {
             .key_events
             .with_label_values(&["rotated"])
             .inc();
-        crate::jobs::keys_changed(&self.0, tenant.id).await;
+        crate::jobs::tenant_changed(&self.0, tenant.id).await;
         self.list(tenant.id).await
     }
 
@@ -139,7 +139,7 @@ impl SigningKeysApi {
             .key_events
             .with_label_values(&["revoked"])
             .inc();
-        crate::jobs::keys_changed(&self.0, tenant.id).await;
+        crate::jobs::tenant_changed(&self.0, tenant.id).await;
         Ok(NoContent::Done)
     }
 }

@@ -123,11 +123,6 @@ impl TenantsApi {
         if body.0.enabled.is_some() {
             caller.principal.require_platform()?;
         }
-        let key_settings_changed = body.0.settings.as_ref().is_some_and(|s| {
-            s.signing_algs.is_some()
-                || s.key_rotation_days.is_some()
-                || s.key_propagation_secs.is_some()
-        });
         let patch = TenantPatch {
             display_name: body.0.display_name,
             enabled: body.0.enabled,
@@ -142,10 +137,9 @@ impl TenantsApi {
             self.0.now(),
         )
         .await?;
-        if key_settings_changed {
-            // Which keys sign may have changed: drop cached keys here and on other nodes.
-            crate::jobs::keys_changed(&self.0, tenant.id).await;
-        }
+        // Settings (and which keys sign) may have changed: drop what this node and
+        // the others keep resolved.
+        crate::jobs::tenant_changed(&self.0, tenant.id).await;
         Ok(Json(TenantResponse::new(
             tenant,
             self.0.settings.public_base(),
@@ -170,6 +164,7 @@ impl TenantsApi {
     ) -> ApiResult<NoContent> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         caller.principal.require_platform()?;
+        let tenant_id = tenant.id;
         tenants::delete(
             &self.0.db,
             self.0.cache.as_ref(),
@@ -178,6 +173,7 @@ impl TenantsApi {
             self.0.now(),
         )
         .await?;
+        crate::jobs::tenant_changed(&self.0, tenant_id).await;
         Ok(NoContent::Done)
     }
 }

@@ -38,7 +38,7 @@ async fn run(
     let token = params.require("token")?;
     Ok(tenancy::introspection::introspect(
         &state.db,
-        &tenancy::tenants::TenantCtx::from(&issuer.tenant),
+        &tenancy::tenants::TenantCtx::from(issuer.tenant()),
         &issuer.keys,
         state.cache.as_ref(),
         &issuer.url,

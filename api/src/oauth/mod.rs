@@ -14,7 +14,6 @@ use poem::{
 use tenancy::{
     entity::clients,
     oauth_error::{OAuthError, OAuthResult},
-    tenants::TenantCtx,
 };
 
 use crate::{protocol::Issuer, state::AppState};
@@ -60,7 +59,7 @@ pub async fn authenticate_client(
     let credentials = form::client_credentials(req.headers(), params)?;
     tenancy::client_auth::authenticate(
         &state.db,
-        &TenantCtx::from(&issuer.tenant),
+        issuer.resolved(),
         &state.secret_memo,
         &credentials,
         state.now(),

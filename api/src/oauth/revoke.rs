@@ -39,7 +39,7 @@ async fn run(
     let token = params.require("token")?;
     tenancy::revocation::revoke(
         &state.db,
-        &tenancy::tenants::TenantCtx::from(&issuer.tenant),
+        &tenancy::tenants::TenantCtx::from(issuer.tenant()),
         &issuer.keys,
         state.cache.as_ref(),
         &issuer.url,

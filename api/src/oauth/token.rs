@@ -87,7 +87,7 @@ async fn exchange(
 ) -> Result<(&'static str, grants::TokenResponse), Refused> {
     let params = read_form(req, body, state.settings.max_body_bytes).await?;
     let grant_type = params.require("grant_type")?.to_owned();
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let client_id = form::client_credentials(req.headers(), &params)
         .ok()
         .map(|c| presented_client_id(&c).to_owned());
@@ -108,66 +108,108 @@ async fn exchange(
     let client = match authenticate_client(state, issuer, req, &params).await {
         Ok(client) => client,
         Err(err) => {
-            let recorded = grants::record_outcome(
-                &state.db,
-                &actor,
-                &tenant,
-                &grant_type,
-                client_id.as_deref(),
-                Err(&err),
-                now,
-            )
-            .await;
-            recorded.map_err(OAuthError::from)?;
+            let event =
+                grants::outcome_event(&tenant, &grant_type, client_id.as_deref(), Err(&err));
+            state
+                .audit_batch
+                .record(&actor, event, now)
+                .await
+                .map_err(OAuthError::from)?;
             return Err(err.into());
         }
     };
-    let txn = state
-        .db
-        .begin()
-        .await
-        .map_err(|e| OAuthError::from(tenancy::Error::from(e)))?;
-    let ctx = GrantCtx {
-        db: &txn,
-        cache: state.cache.as_ref(),
-        keys: &issuer.keys,
-        issuer: &issuer.url,
-        tenant: tenant.clone(),
-        settings: &issuer.settings,
-        now,
-        actor: actor.clone(),
-    };
-    let result = grant(&ctx, &client, &grant_type, &params).await;
-    if let Err(err) = &result
-        && matches!(
-            err.code,
-            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
-        )
-    {
-        // A storage failure: roll back whatever the grant wrote.
-        return Err(Refused::OAuth(err.clone()));
-    }
-    let recorded = async {
-        grants::record_outcome(
-            &txn,
-            &actor,
-            &tenant,
-            &grant_type,
-            Some(&client.client_id),
-            result.as_ref(),
+    let minted = if grant_type == "client_credentials" {
+        // Nothing to store but the audit event, so it is group-committed with other
+        // requests' events (see `tenancy::audit_batch`), still before the answer.
+        let result = grants::client_credentials::grant(
+            &issuer.url,
+            issuer.settings(),
+            &client,
+            params.get("scope"),
             now,
-        )
-        .await?;
-        txn.commit().await.map_err(tenancy::Error::from)
+        );
+        let event =
+            grants::outcome_event(&tenant, &grant_type, Some(&client.client_id), result.as_ref());
+        state
+            .audit_batch
+            .record(&actor, event, now)
+            .await
+            .map_err(OAuthError::from)?;
+        result?
+    } else {
+        let ctx = Grant {
+            state,
+            issuer,
+            tenant: &tenant,
+            actor: &actor,
+            client: &client,
+            now,
+        };
+        ctx.in_transaction(&grant_type, &params).await?
     };
-    recorded.await.map_err(OAuthError::from)?;
+    // Signed only now that the grant's transaction is over (see `grants::Minted`).
+    let response = minted.sign(&issuer.keys).map_err(OAuthError::from)?;
     // A bounded metric label: only supported grants ever succeed.
     let label = match grant_type.as_str() {
         "authorization_code" => "authorization_code",
         "refresh_token" => "refresh_token",
         _ => "client_credentials",
     };
-    Ok((label, result?))
+    Ok((label, response))
+}
+
+/// A user grant (code or refresh) of an authenticated client.
+struct Grant<'a> {
+    state: &'a AppState,
+    issuer: &'a protocol::Issuer,
+    tenant: &'a TenantCtx,
+    actor: &'a tenancy::audit::Actor,
+    client: &'a tenancy::entity::clients::Model,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Grant<'_> {
+    /// Runs the grant and records its outcome in one transaction.
+    async fn in_transaction(
+        &self,
+        grant_type: &str,
+        params: &form::Params,
+    ) -> OAuthResult<grants::Minted> {
+        let txn = self
+            .state
+            .db
+            .begin()
+            .await
+            .map_err(|e| OAuthError::from(tenancy::Error::from(e)))?;
+        let ctx = GrantCtx {
+            db: &txn,
+            cache: self.state.cache.as_ref(),
+            issuer: &self.issuer.url,
+            tenant: self.tenant.clone(),
+            settings: self.issuer.settings(),
+            now: self.now,
+            actor: self.actor.clone(),
+        };
+        let result = grant(&ctx, self.client, grant_type, params).await;
+        if let Err(err) = &result
+            && matches!(
+                err.code,
+                ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+            )
+        {
+            // A storage failure: roll back whatever the grant wrote.
+            return Err(err.clone());
+        }
+        let event = grants::outcome_event(
+            self.tenant,
+            grant_type,
+            Some(&self.client.client_id),
+            result.as_ref(),
+        );
+        tenancy::audit::record(&txn, self.actor, event, self.now).await?;
+        txn.commit().await.map_err(tenancy::Error::from)?;
+        result
+    }
 }
 
 async fn grant<C: tenancy::sea_orm::ConnectionTrait>(
@@ -175,7 +217,7 @@ async fn grant<C: tenancy::sea_orm::ConnectionTrait>(
     client: &tenancy::entity::clients::Model,
     grant_type: &str,
     params: &form::Params,
-) -> OAuthResult<grants::TokenResponse> {
+) -> OAuthResult<grants::Minted> {
     match grant_type {
         "authorization_code" => {
             let input = CodeRedemption {
@@ -194,14 +236,6 @@ async fn grant<C: tenancy::sea_orm::ConnectionTrait>(
             )
             .await
         }
-        "client_credentials" => grants::client_credentials::grant(
-            ctx.keys,
-            ctx.issuer,
-            ctx.settings,
-            client,
-            params.get("scope"),
-            ctx.now,
-        ),
         // OAuth 2.1 drops the implicit and password grants entirely.
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,

@@ -61,7 +61,7 @@ fn cached_json(value: &Value) -> Response {
 
 async fn document(state: &AppState, slug: &str) -> Response {
     match protocol::resolve(state, slug).await {
-        Ok(issuer) => cached_json(&metadata(&issuer.url, &issuer.settings.signing_algs)),
+        Ok(issuer) => cached_json(&metadata(&issuer.url, &issuer.settings().signing_algs)),
         Err(unresolved) => unresolved.into_response(),
     }
 }

@@ -44,7 +44,7 @@ async fn run(
     let claims = tokens::verify(
         &issuer.keys,
         state.cache.as_ref(),
-        issuer.tenant.id,
+        issuer.tenant().id,
         &issuer.url,
         token,
         state.now(),
@@ -60,7 +60,7 @@ async fn run(
     }
     user_claims::claims(
         &state.db,
-        &TenantCtx::from(&issuer.tenant),
+        &TenantCtx::from(issuer.tenant()),
         &claims.sub,
         &scope,
     )

@@ -56,10 +56,10 @@ pub async fn signed_in(
     let Some(user_id) = session.user_id else {
         return Ok(None);
     };
-    if mfa::mfa_required(issuer.settings.mfa_policy, false) && !mfa::is_mfa(&session.amr) {
+    if mfa::mfa_required(issuer.settings().mfa_policy, false) && !mfa::is_mfa(&session.amr) {
         return Ok(None);
     }
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     match tenancy::users::get(&state.db, &tenant, user_id).await {
         Ok(user) if user.enabled => Ok(Some(Signed {
             cookie,
@@ -137,7 +137,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
 }
 
 fn session_ttl(issuer: &Issuer) -> Duration {
-    Duration::from_secs(u64::from(issuer.settings.session_ttl_secs))
+    Duration::from_secs(u64::from(issuer.settings().session_ttl_secs))
 }
 
 fn format_time(secs: i64) -> String {
@@ -154,7 +154,7 @@ async fn render(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let loaded = async {
         let factors = mfa::factors(&state.db, &tenant, signed.user.id).await?;
         let live = sessions::list_for_user(
@@ -186,13 +186,13 @@ async fn render(
     };
     let passkeys_available = super::passkeys::available(issuer, state);
     let page = AccountPage {
-        tenant_name: &issuer.tenant.display_name,
+        tenant_name: &issuer.tenant().display_name,
         username: &signed.user.username,
         notice,
         error,
         base: format!("{}/account", issuer.url),
         csrf: &signed.session.csrf,
-        mfa_offered: issuer.settings.mfa_policy != MfaPolicy::Off,
+        mfa_offered: issuer.settings().mfa_policy != MfaPolicy::Off,
         totp: factors.totp,
         passkeys: factors
             .passkeys
@@ -227,7 +227,7 @@ async fn render(
 
 /// Sends the browser through the login and back here.
 async fn sign_in_first(state: &AppState, issuer: &Issuer, req: &Request) -> Response {
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let cache = state.cache.as_ref();
     let ttl = interactions::INTERACTION_TTL;
     let started = async {
@@ -254,7 +254,7 @@ async fn sign_in_first(state: &AppState, issuer: &Issuer, req: &Request) -> Resp
         set_session_cookie(
             &mut resp,
             &state.settings,
-            &issuer.tenant.slug,
+            &issuer.tenant().slug,
             &cookie,
             ttl.as_secs(),
         );
@@ -291,7 +291,7 @@ async fn totp_setup(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", signed.user.id));
     let enrolment = match totp::enrolment_for(
@@ -300,7 +300,7 @@ async fn totp_setup(
         &tenant,
         &actor,
         &signed.user,
-        &issuer.tenant.display_name,
+        &issuer.tenant().display_name,
         state.now(),
     )
     .await
@@ -314,7 +314,7 @@ async fn totp_setup(
     html(
         status,
         &TotpSetupPage {
-            tenant_name: &issuer.tenant.display_name,
+            tenant_name: &issuer.tenant().display_name,
             error,
             qr_svg: &enrolment.qr_svg,
             secret: &enrolment.secret_base32,
@@ -336,7 +336,7 @@ pub async fn totp_page(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    if issuer.settings.mfa_policy == MfaPolicy::Off {
+    if issuer.settings().mfa_policy == MfaPolicy::Off {
         return redirect(&format!("{}/account", issuer.url));
     }
     match signed_in(&state, &issuer, req).await {
@@ -358,7 +358,7 @@ pub async fn act(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let name = &issuer.tenant.display_name;
+    let name = &issuer.tenant().display_name;
     let form = match body.into_bytes_limit(state.settings.max_body_bytes).await {
         Ok(bytes) => match Params::parse(&bytes) {
             Ok(form) => form,
@@ -445,11 +445,11 @@ impl Action<'_> {
     }
 
     async fn run(&self, action: &str) -> Result<Response, Failure> {
-        let tenant = TenantCtx::from(&self.issuer.tenant);
+        let tenant = TenantCtx::from(self.issuer.tenant());
         let user_id = self.signed.user.id;
         let now = self.state.now();
         let db = &self.state.db;
-        let policy = self.issuer.settings.mfa_policy;
+        let policy = self.issuer.settings().mfa_policy;
         let mfa_action = matches!(
             action,
             "totp" | "totp/remove" | "passkeys/rename" | "passkeys/remove" | "recovery-codes"
@@ -533,7 +533,7 @@ impl Action<'_> {
                     set_session_cookie(
                         &mut resp,
                         &self.state.settings,
-                        &self.issuer.tenant.slug,
+                        &self.issuer.tenant().slug,
                         "",
                         0,
                     );
@@ -558,7 +558,7 @@ impl Action<'_> {
         html(
             StatusCode::OK,
             &RecoveryCodesPage {
-                tenant_name: &self.issuer.tenant.display_name,
+                tenant_name: &self.issuer.tenant().display_name,
                 codes,
                 action: format!("{}/account", self.issuer.url),
                 interaction: None,
@@ -568,7 +568,7 @@ impl Action<'_> {
     }
 
     async fn confirm_totp(&self) -> Result<Response, Failure> {
-        let tenant = TenantCtx::from(&self.issuer.tenant);
+        let tenant = TenantCtx::from(self.issuer.tenant());
         let user = &self.signed.user;
         let cache = self.state.cache.as_ref();
         if throttle::is_locked(cache, tenant.id, &user.username, self.state.now()).await? {
@@ -600,7 +600,7 @@ impl Action<'_> {
         {
             super::mfa::failed_attempt(
                 self.state,
-                throttle::Policy::from_settings(&self.issuer.settings),
+                throttle::Policy::from_settings(self.issuer.settings()),
                 &tenant,
                 &actor,
                 user,
@@ -641,15 +641,15 @@ impl Action<'_> {
         set_session_cookie(
             &mut resp,
             &self.state.settings,
-            &self.issuer.tenant.slug,
+            &self.issuer.tenant().slug,
             &new_cookie,
-            u64::from(self.issuer.settings.session_ttl_secs),
+            u64::from(self.issuer.settings().session_ttl_secs),
         );
         Ok(resp)
     }
 
     async fn change_password(&self) -> Result<Response, Failure> {
-        let tenant = TenantCtx::from(&self.issuer.tenant);
+        let tenant = TenantCtx::from(self.issuer.tenant());
         let user = &self.signed.user;
         let cache = self.state.cache.as_ref();
         let current = self.form.get("current_password").unwrap_or_default();
@@ -667,7 +667,7 @@ impl Action<'_> {
         if !verified {
             super::mfa::failed_attempt(
                 self.state,
-                throttle::Policy::from_settings(&self.issuer.settings),
+                throttle::Policy::from_settings(self.issuer.settings()),
                 &tenant,
                 &actor,
                 user,

@@ -45,7 +45,7 @@ pub async fn authorize(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let tenant_name = issuer.tenant.display_name.clone();
+    let tenant_name = issuer.tenant().display_name.clone();
     let raw = if req.method() == Method::POST {
         match body.into_bytes_limit(state.settings.max_body_bytes).await {
             Ok(b) => b.to_vec(),
@@ -66,8 +66,8 @@ pub async fn authorize(
         Ok(p) => p,
         Err(err) => return error_page(&tenant_name, StatusCode::BAD_REQUEST, &err.description),
     };
-    let tenant = TenantCtx::from(&issuer.tenant);
-    let request = match authorization::validate(&state.db, &tenant, &params_of(&params)).await {
+    let tenant = TenantCtx::from(issuer.tenant());
+    let request = match authorization::validate(&state.db, issuer.resolved(), &params_of(&params)).await {
         Ok(request) => request,
         Err(AuthorizeError::Page(message)) => {
             return error_page(&tenant_name, StatusCode::BAD_REQUEST, &message);

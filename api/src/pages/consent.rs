@@ -25,7 +25,7 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
         Ok(step) => html(
             StatusCode::OK,
             &ConsentPage {
-                tenant_name: &issuer.tenant.display_name,
+                tenant_name: &issuer.tenant().display_name,
                 client_name: &step.interaction.request.client_name,
                 scopes: step
                     .interaction
@@ -65,7 +65,7 @@ pub async fn submit(
         mut interaction,
         ..
     } = step;
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let cache = state.cache.as_ref();
     if form.get("decision") != Some("allow") {
         if let Err(err) = interactions::finish(cache, tenant.id, &id).await {

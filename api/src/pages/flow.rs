@@ -23,12 +23,12 @@ pub async fn current_session(
 ) -> tenancy::Result<Option<(String, Session)>> {
     let Some(cookie) = read_cookie(
         req,
-        &super::cookie_name(&state.settings, &issuer.tenant.slug),
+        &super::cookie_name(&state.settings, &issuer.tenant().slug),
     ) else {
         return Ok(None);
     };
     Ok(
-        sessions::load(state.cache.as_ref(), issuer.tenant.id, &cookie)
+        sessions::load(state.cache.as_ref(), issuer.tenant().id, &cookie)
             .await?
             .map(|s| (cookie, s)),
     )
@@ -65,7 +65,7 @@ pub fn redirect_error_to(
 pub fn unavailable(issuer: &Issuer, err: &tenancy::Error) -> Response {
     tracing::error!(error = %err, "authorization flow failed");
     error_page(
-        &issuer.tenant.display_name,
+        &issuer.tenant().display_name,
         StatusCode::SERVICE_UNAVAILABLE,
         "The service is temporarily unavailable. Please try again.",
     )
@@ -93,7 +93,7 @@ async fn step(
     session: Option<&Session>,
 ) -> tenancy::Result<Response> {
     let request = &interaction.request;
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let now = state.now();
     // The session must be the one that started the interaction.
     let session = session.filter(|s| s.sid == interaction.sid);
@@ -105,7 +105,7 @@ async fn step(
         None => false,
     };
     let cache = state.cache.as_ref();
-    let mfa_required = tenancy::mfa::mfa_required(issuer.settings.mfa_policy, request.mfa);
+    let mfa_required = tenancy::mfa::mfa_required(issuer.settings().mfa_policy, request.mfa);
     match authorization::decide(request, session, consent_covers, mfa_required, now) {
         Next::Login => Ok(redirect(&format!("{}/login?interaction={id}", issuer.url))),
         Next::SecondFactor => Ok(redirect(&format!(
@@ -180,7 +180,7 @@ pub async fn bound_interaction(
         return Ok(None);
     };
     Ok(
-        interactions::load(state.cache.as_ref(), issuer.tenant.id, id)
+        interactions::load(state.cache.as_ref(), issuer.tenant().id, id)
             .await?
             .filter(|ix| ix.sid == session.sid),
     )
@@ -211,7 +211,7 @@ pub async fn load_step(
 ) -> Result<Step, Response> {
     let expired = || {
         super::error_page(
-            &issuer.tenant.display_name,
+            &issuer.tenant().display_name,
             StatusCode::BAD_REQUEST,
             EXPIRED,
         )
@@ -250,7 +250,7 @@ pub async fn load_form_step(
     body: poem::Body,
     need_user: bool,
 ) -> Result<(Step, crate::oauth::form::Params), Response> {
-    let name = &issuer.tenant.display_name;
+    let name = &issuer.tenant().display_name;
     let form = match body.into_bytes_limit(state.settings.max_body_bytes).await {
         Ok(bytes) => crate::oauth::form::Params::parse(&bytes).map_err(|_| {
             super::error_page(name, StatusCode::BAD_REQUEST, "The form is malformed.")

@@ -37,7 +37,7 @@ fn login_page(
     html(
         status,
         &LoginPage {
-            tenant_name: &issuer.tenant.display_name,
+            tenant_name: &issuer.tenant().display_name,
             action: format!("{}/login", issuer.url),
             interaction,
             csrf: &session.csrf,
@@ -122,12 +122,12 @@ pub async fn submit(
     } = step;
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let now = state.now();
     let cache = state.cache.as_ref();
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
-    let policy = throttle::Policy::from_settings(&issuer.settings);
+    let policy = throttle::Policy::from_settings(issuer.settings());
     if let Some(ip) = ip
         && let Some(wait) = login_limit::check(&state.login_limiter, &(tenant.id, ip))
     {
@@ -198,7 +198,7 @@ pub async fn submit(
         Err(err) => return flow::unavailable(&issuer, &err),
     };
     if tenancy::mfa::second_factor_due(
-        issuer.settings.mfa_policy,
+        issuer.settings().mfa_policy,
         factors.any(),
         interaction.request.mfa,
     ) {
@@ -219,7 +219,7 @@ pub async fn submit(
     if let Err(err) = throttle::attempt_succeeded(cache, tenant.id, username).await {
         return flow::unavailable(&issuer, &err);
     }
-    let ttl = Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));
+    let ttl = Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));
     let (new_cookie, new_session) = match sessions::log_in(
         cache,
         tenant.id,

@@ -27,7 +27,7 @@ pub async fn logout(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let name = issuer.tenant.display_name.clone();
+    let name = issuer.tenant().display_name.clone();
     let raw = if req.method() == Method::POST {
         body.into_bytes_limit(state.settings.max_body_bytes)
             .await
@@ -75,7 +75,7 @@ pub async fn logout(
         (Some(a), _) => Some(a.to_owned()),
         (None, b) => b.map(str::to_owned),
     };
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let target = match (params.get("post_logout_redirect_uri"), client_id) {
         (Some(uri), Some(client_id)) => match clients::get(&state.db, &tenant, &client_id).await {
             Ok(client)

@@ -50,7 +50,7 @@ pub async fn begin(
     mut interaction: Interaction,
     user: &users::Model,
 ) -> Response {
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let ttl = interactions::INTERACTION_TTL;
     let pending = Pending {
         user_id: user.id,
@@ -107,10 +107,10 @@ pub async fn complete(
     user: &users::Model,
     amr: Vec<String>,
 ) -> tenancy::Result<(String, Session)> {
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let cache = state.cache.as_ref();
     let now = state.now();
-    let ttl = std::time::Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));
+    let ttl = std::time::Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));
     let (new_cookie, session) = sessions::log_in(
         cache,
         tenant.id,
@@ -203,7 +203,7 @@ struct View<'a> {
 }
 
 async fn render(state: &AppState, issuer: &Issuer, req: &Request, view: View<'_>) -> Response {
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let factors = match mfa::factors(&state.db, &tenant, view.user.id).await {
         Ok(f) => f,
         Err(err) => return flow::unavailable(issuer, &err),
@@ -218,7 +218,7 @@ async fn render(state: &AppState, issuer: &Issuer, req: &Request, view: View<'_>
             &tenant,
             &actor,
             view.user,
-            &issuer.tenant.display_name,
+            &issuer.tenant().display_name,
             state.now(),
         )
         .await
@@ -237,7 +237,7 @@ async fn render(state: &AppState, issuer: &Issuer, req: &Request, view: View<'_>
         ("login/passkey/options", "login/passkey")
     };
     let page = MfaPage {
-        tenant_name: &issuer.tenant.display_name,
+        tenant_name: &issuer.tenant().display_name,
         action: format!("{}/login/mfa", issuer.url),
         interaction: &view.step.id,
         csrf: &view.step.session.csrf,
@@ -266,7 +266,7 @@ async fn subject_user(
 ) -> Result<(users::Model, Vec<String>), Response> {
     let expired = || {
         super::error_page(
-            &issuer.tenant.display_name,
+            &issuer.tenant().display_name,
             StatusCode::BAD_REQUEST,
             "This sign-in has expired. Please start again from the application.",
         )
@@ -274,7 +274,7 @@ async fn subject_user(
     let Some((user_id, amr)) = subject(session) else {
         return Err(expired());
     };
-    match tenancy::users::get(&state.db, &TenantCtx::from(&issuer.tenant), user_id).await {
+    match tenancy::users::get(&state.db, &TenantCtx::from(issuer.tenant()), user_id).await {
         Ok(user) if user.enabled => Ok((user, amr)),
         Ok(_) | Err(tenancy::Error::NotFound(_)) => Err(expired()),
         Err(err) => Err(flow::unavailable(issuer, &err)),
@@ -348,11 +348,11 @@ pub async fn submit(
         return render(&state, &issuer, req, view).await;
     }
     let code = form.get("code").unwrap_or_default();
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let now = state.now();
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
-    let policy = throttle::Policy::from_settings(&issuer.settings);
+    let policy = throttle::Policy::from_settings(issuer.settings());
     let locked =
         match throttle::is_locked(state.cache.as_ref(), tenant.id, &user.username, now).await {
             Ok(locked) => locked,
@@ -427,7 +427,7 @@ pub async fn submit(
         Ok(pair) => pair,
         Err(err) => return flow::unavailable(&issuer, &err),
     };
-    let ttl = u64::from(issuer.settings.session_ttl_secs);
+    let ttl = u64::from(issuer.settings().session_ttl_secs);
     let mut resp = if method == "enrol_totp" {
         // The first factor is set up: hand out recovery codes now, once.
         let codes = match recovery::regenerate(&state.db, &tenant, &actor, user.id, now).await {
@@ -437,7 +437,7 @@ pub async fn submit(
         html(
             StatusCode::OK,
             &RecoveryCodesPage {
-                tenant_name: &issuer.tenant.display_name,
+                tenant_name: &issuer.tenant().display_name,
                 codes,
                 action: format!("{}/login/mfa", issuer.url),
                 interaction: Some(&id),

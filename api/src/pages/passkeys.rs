@@ -31,11 +31,11 @@ use crate::{protocol::Issuer, state::AppState};
 /// The relying party for this tenant, when passkeys are possible (see
 /// `tenancy::mfa::passkeys::relying_party`).
 pub fn relying_party(issuer: &Issuer, state: &AppState) -> Option<webauthn::Webauthn> {
-    if issuer.settings.mfa_policy == tenancy::tenants::MfaPolicy::Off {
+    if issuer.settings().mfa_policy == tenancy::tenants::MfaPolicy::Off {
         // Passkeys are a factor like the others: `off` offers none.
         return None;
     }
-    passkeys::relying_party(&state.settings.public_url, &issuer.tenant.display_name)
+    passkeys::relying_party(&state.settings.public_url, &issuer.tenant().display_name)
 }
 
 /// Whether this tenant's pages offer passkeys.
@@ -103,7 +103,7 @@ pub async fn login_options(
         },
         _ => None,
     };
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     match passkeys::start_authentication(
         &state.db,
         state.cache.as_ref(),
@@ -141,7 +141,7 @@ pub async fn login_finish(
     ) else {
         return json_error(StatusCode::BAD_REQUEST, "the passkey response is malformed");
     };
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
         return json_error(StatusCode::TOO_MANY_REQUESTS, "too many attempts");
@@ -229,7 +229,7 @@ fn answer_with_session(
         &state.settings,
         slug,
         new_cookie,
-        u64::from(issuer.settings.session_ttl_secs),
+        u64::from(issuer.settings().session_ttl_secs),
     );
     resp
 }
@@ -259,7 +259,7 @@ async fn registrant(
         let Some((user_id, _)) = super::mfa::subject(&step.session) else {
             return Err(json_error(StatusCode::BAD_REQUEST, "no sign-in is pending"));
         };
-        let tenant = TenantCtx::from(&issuer.tenant);
+        let tenant = TenantCtx::from(issuer.tenant());
         let user = tenancy::users::get(&state.db, &tenant, user_id)
             .await
             .map_err(|e| unavailable(&e))?;
@@ -305,7 +305,7 @@ pub async fn register_options(
         Registrant::Account(s) => (&s.user, &s.session.sid),
         Registrant::Enrolling(e) => (&e.1, &e.0.session.sid),
     };
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     match passkeys::start_registration(&state.db, state.cache.as_ref(), &rp, &tenant, user, sid)
         .await
     {
@@ -339,7 +339,7 @@ pub async fn register_finish(
         Registrant::Account(s) => (s.user.clone(), s.session.sid.clone()),
         Registrant::Enrolling(e) => (e.1.clone(), e.0.session.sid.clone()),
     };
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
     let stored = passkeys::finish_registration(

@@ -60,7 +60,7 @@ fn forgot_page(
     html(
         status,
         &ForgotPage {
-            tenant_name: &issuer.tenant.display_name,
+            tenant_name: &issuer.tenant().display_name,
             action: format!("{}/password/forgot", issuer.url),
             sent,
             error,
@@ -88,7 +88,7 @@ pub async fn submit_forgot(
             StatusCode::BAD_REQUEST,
         );
     };
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
         let mut resp = forgot_page(
@@ -116,7 +116,7 @@ pub async fn submit_forgot(
     .await
     {
         Ok(Some(mail)) => {
-            crate::emails::send_password_reset(&state, &slug, &issuer.tenant.display_name, mail);
+            crate::emails::send_password_reset(&state, &slug, &issuer.tenant().display_name, mail);
         }
         Ok(None) => {}
         Err(err) => return super::flow::unavailable(&issuer, &err),
@@ -137,11 +137,11 @@ pub async fn show_reset(
     };
     let token = token_param(req);
     let token = token.as_str();
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     match password_reset::is_valid(&state.db, &tenant, token, state.now()).await {
         Ok(true) => reset_page(&issuer, token, None, StatusCode::OK),
         Ok(false) => error_page(
-            &issuer.tenant.display_name,
+            &issuer.tenant().display_name,
             StatusCode::BAD_REQUEST,
             INVALID_LINK,
         ),
@@ -158,7 +158,7 @@ fn reset_page(
     html(
         status,
         &ResetPage {
-            tenant_name: &issuer.tenant.display_name,
+            tenant_name: &issuer.tenant().display_name,
             action: format!("{}/password/reset", issuer.url),
             token,
             error,
@@ -178,7 +178,7 @@ pub async fn submit_reset(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let name = issuer.tenant.display_name.clone();
+    let name = issuer.tenant().display_name.clone();
     let Some(params) = read_form(&state, body).await else {
         return error_page(
             &name,
@@ -196,7 +196,7 @@ pub async fn submit_reset(
             StatusCode::BAD_REQUEST,
         );
     }
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     let now = state.now();
@@ -222,7 +222,7 @@ pub async fn submit_reset(
     // Every session ends (OWASP Forgot Password Cheat Sheet), and the owner, who just
     // proved control of the mailbox, is no longer locked out.
     let cache = state.cache.as_ref();
-    let ttl = std::time::Duration::from_secs(u64::from(issuer.settings.session_ttl_secs));
+    let ttl = std::time::Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));
     let cleanup = async {
         sessions::end_all_for_user(cache, tenant.id, user.id, None, ttl).await?;
         throttle::clear(cache, tenant.id, &user.username).await?;

@@ -37,19 +37,19 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
     };
     let token = token_param(req);
     let token = token.as_str();
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let purpose = email_tokens::Purpose::EmailVerification;
     match email_tokens::peek(&state.db, &tenant, token, purpose, state.now()).await {
         Ok(Some(_)) => html(
             StatusCode::OK,
             &VerifyPage {
-                tenant_name: &issuer.tenant.display_name,
+                tenant_name: &issuer.tenant().display_name,
                 action: format!("{}/email/verify", issuer.url),
                 token,
             },
         ),
         Ok(None) => error_page(
-            &issuer.tenant.display_name,
+            &issuer.tenant().display_name,
             StatusCode::BAD_REQUEST,
             INVALID_LINK,
         ),
@@ -69,7 +69,7 @@ pub async fn submit(
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    let name = issuer.tenant.display_name.clone();
+    let name = issuer.tenant().display_name.clone();
     let Some(params) = read_form(&state, body).await else {
         return error_page(
             &name,
@@ -78,7 +78,7 @@ pub async fn submit(
         );
     };
     let token = params.get("token").unwrap_or_default();
-    let tenant = TenantCtx::from(&issuer.tenant);
+    let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     match email_verification::confirm(&state.db, &tenant, &actor, token, state.now()).await {

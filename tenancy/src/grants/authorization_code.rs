@@ -11,7 +11,7 @@ use entity::{clients, users};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
-use super::{Family, GrantCtx, TokenResponse, issue_for_user};
+use super::{Family, GrantCtx, Minted, issue_for_user};
 use crate::{
     alerts::{self, SecurityEvent, kinds},
     audit::{self, Event},
@@ -48,7 +48,7 @@ pub async fn grant<C: ConnectionTrait>(
     ctx: &GrantCtx<'_, C>,
     client: &clients::Model,
     input: CodeRedemption<'_>,
-) -> OAuthResult<TokenResponse> {
+) -> OAuthResult<Minted> {
     if !registry::grant_types(client)
         .iter()
         .any(|g| g == "authorization_code")
@@ -107,7 +107,7 @@ pub async fn grant<C: ConnectionTrait>(
     let keep =
         std::time::Duration::from_secs(u64::from(ctx.settings.access_token_ttl_secs).max(60));
     codes::mark_used(ctx.cache, ctx.tenant.id, input.code, &used, keep).await?;
-    Ok(issued.response)
+    Ok(issued.minted)
 }
 
 /// Handles a code that is no longer redeemable: if it was redeemed and this request

@@ -5,12 +5,11 @@
 use chrono::{DateTime, Utc};
 use entity::clients;
 
-use super::TokenResponse;
+use super::Minted;
 use crate::{
     clients as registry,
     oauth_error::{ErrorCode, OAuthError, OAuthResult},
     scopes::ScopeSet,
-    signing::TenantKeys,
     tenants::TenantSettings,
     tokens::{self, Subject},
 };
@@ -25,15 +24,14 @@ const USER_SCOPES: &[&str] = &[
     "phone",
 ];
 
-/// Issues a token to an authenticated confidential client.
+/// Decides the token of an authenticated confidential client (signed by the caller).
 pub fn grant(
-    keys: &TenantKeys,
     issuer: &str,
     settings: &TenantSettings,
     client: &clients::Model,
     requested: Option<&str>,
     now: DateTime<Utc>,
-) -> OAuthResult<TokenResponse> {
+) -> OAuthResult<Minted> {
     if client.client_type != "confidential"
         || !registry::grant_types(client)
             .iter()
@@ -66,8 +64,7 @@ pub fn grant(
         auth_time: None,
         sid: None,
     };
-    let (access_token, _) = tokens::issue(
-        keys,
+    let access = tokens::claims(
         issuer,
         &client.client_id,
         &subject,
@@ -75,12 +72,10 @@ pub fn grant(
         settings.access_token_ttl_secs,
         now,
     )?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: settings.access_token_ttl_secs,
-        scope: scope.to_string(),
+    Ok(Minted {
+        access,
+        id: None,
         refresh_token: None,
-        id_token: None,
+        expires_in: settings.access_token_ttl_secs,
     })
 }

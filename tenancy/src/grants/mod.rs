@@ -14,12 +14,12 @@ use crate::{
     Result,
     cache::Cache,
     clients as registry,
-    id_token::{self, Authentication},
+    id_token::{self, Authentication, IdClaims},
     refresh::{self, NewRefresh},
     scopes::ScopeSet,
     signing::TenantKeys,
     tenants::{TenantCtx, TenantSettings},
-    tokens::{self, Subject},
+    tokens::{self, AccessClaims, Subject},
 };
 
 /// Everything a user grant needs about the tenant and the moment.
@@ -28,8 +28,6 @@ pub struct GrantCtx<'a, C: ConnectionTrait> {
     pub db: &'a C,
     /// Cache.
     pub cache: &'a dyn Cache,
-    /// The tenant's keys.
-    pub keys: &'a TenantKeys,
     /// The issuer identifier.
     pub issuer: &'a str,
     /// The tenant.
@@ -57,10 +55,64 @@ pub(crate) enum Family {
 
 /// What a user grant issued, for replay bookkeeping.
 pub(crate) struct Issued {
-    pub response: TokenResponse,
+    pub minted: Minted,
     pub jti: String,
     pub exp: i64,
     pub family_id: Option<Uuid>,
+}
+
+/// The tokens a grant decided to issue, not yet signed.
+///
+/// A grant runs in a database transaction; signing (RSA: a quarter of a millisecond
+/// per token) waits until that transaction has committed, so no connection is held
+/// while the CPU signs (SQLite has a single one). Everything that can refuse the
+/// request happens before; signing with a loaded key does not fail in practice, and
+/// if it did the client would get `server_error` with the grant's state change (code
+/// used, refresh token rotated) already committed.
+pub struct Minted {
+    access: AccessClaims,
+    id: Option<IdClaims>,
+    refresh_token: Option<String>,
+    expires_in: u32,
+}
+
+impl Minted {
+    /// The granted scope.
+    pub fn scope(&self) -> &str {
+        &self.access.scope
+    }
+
+    /// Whether a refresh token is among the tokens.
+    pub fn has_refresh_token(&self) -> bool {
+        self.refresh_token.is_some()
+    }
+
+    /// Signs the access token and the ID token (with the access token's `at_hash`).
+    pub fn sign(self, keys: &TenantKeys) -> Result<TokenResponse> {
+        let access_token = tokens::sign(keys, &self.access)?;
+        let id_token = match self.id {
+            Some(claims) => Some(id_token::sign(keys, claims, Some(&access_token))?),
+            None => None,
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.expires_in,
+            scope: self.access.scope,
+            refresh_token: self.refresh_token,
+            id_token,
+        })
+    }
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minted")
+            .field("scope", &self.access.scope)
+            .field("id_token", &self.id.is_some())
+            .field("refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Issues the access token, ID token (for `openid`) and refresh token (with
@@ -77,8 +129,7 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
         auth_time: DateTime::from_timestamp(auth.auth_time, 0),
         sid: Some(auth.sid.clone()),
     };
-    let (access_token, claims) = tokens::issue(
-        ctx.keys,
+    let access = tokens::claims(
         ctx.issuer,
         &client.client_id,
         &subject,
@@ -87,19 +138,15 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
         ctx.now,
     )?;
     let oidc = scope.contains("openid");
-    let id_token = if oidc {
-        Some(id_token::issue(
-            ctx.keys,
+    let id = oidc.then(|| {
+        id_token::claims(
             ctx.issuer,
             &client.client_id,
             auth,
-            Some(&access_token),
             ctx.settings.id_token_ttl_secs,
             ctx.now,
-        )?)
-    } else {
-        None
-    };
+        )
+    });
     let may_refresh = registry::grant_types(client)
         .iter()
         .any(|g| g == "refresh_token");
@@ -135,16 +182,14 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
         (None, None)
     };
     Ok(Issued {
-        response: TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: ctx.settings.access_token_ttl_secs,
-            scope: scope.to_string(),
+        jti: access.jti.clone(),
+        exp: access.exp,
+        minted: Minted {
+            access,
+            id,
             refresh_token,
-            id_token,
+            expires_in: ctx.settings.access_token_ttl_secs,
         },
-        jti: claims.jti,
-        exp: claims.exp,
         family_id,
     })
 }
@@ -177,22 +222,19 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-/// Records a token request's outcome in the audit log (`token.granted` or
-/// `token.refused`, with the grant type, client and error code; never a token).
-pub async fn record_outcome(
-    db: &impl ConnectionTrait,
-    actor: &crate::audit::Actor,
+/// The audit event of a token request's outcome (`token.granted` or `token.refused`,
+/// with the grant type, client and error code; never a token).
+pub fn outcome_event(
     tenant: &TenantCtx,
     grant_type: &str,
     client_id: Option<&str>,
-    outcome: std::result::Result<&TokenResponse, &crate::oauth_error::OAuthError>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    use crate::audit::{self, Event};
+    outcome: std::result::Result<&Minted, &crate::oauth_error::OAuthError>,
+) -> crate::audit::Event<'static> {
+    use crate::audit::Event;
     let grant_type: String = grant_type.chars().take(64).collect();
     let target = client_id.map(|id| format!("client:{id}"));
-    let event = match outcome {
-        Ok(response) => Event {
+    match outcome {
+        Ok(minted) => Event {
             tenant_id: Some(tenant.id),
             action: "token.granted",
             target,
@@ -200,8 +242,8 @@ pub async fn record_outcome(
             details: serde_json::json!({
                 "grant_type": grant_type,
                 "client_id": client_id,
-                "scope": response.scope,
-                "refresh_token_issued": response.refresh_token.is_some(),
+                "scope": minted.scope(),
+                "refresh_token_issued": minted.has_refresh_token(),
             }),
         },
         Err(err) => Event {
@@ -215,6 +257,5 @@ pub async fn record_outcome(
                 "error": err.code.as_str(),
             }),
         },
-    };
-    audit::record(db, actor, event, now).await
+    }
 }

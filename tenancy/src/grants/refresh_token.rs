@@ -5,7 +5,7 @@ use entity::{clients, users};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
-use super::{Family, GrantCtx, TokenResponse, issue_for_user};
+use super::{Family, GrantCtx, Minted, issue_for_user};
 use crate::{
     alerts::{self, SecurityEvent, kinds},
     audit::{self, Event},
@@ -22,7 +22,7 @@ pub async fn grant<C: ConnectionTrait>(
     client: &clients::Model,
     token: &str,
     requested_scope: Option<&str>,
-) -> OAuthResult<TokenResponse> {
+) -> OAuthResult<Minted> {
     if !registry::grant_types(client)
         .iter()
         .any(|g| g == "refresh_token")
@@ -123,5 +123,5 @@ pub async fn grant<C: ConnectionTrait>(
     // A narrowed scope without offline_access gets no successor: the family ends here.
     Ok(issue_for_user(ctx, client, &scope, &auth, family)
         .await?
-        .response)
+        .minted)
 }

@@ -1,0 +1,171 @@
+//! A fixed set of threads, one per core, that do all Argon2id work.
+//!
+//! Argon2id is memory-hard on purpose: each verification fills 19 MiB. Run on the
+//! blocking pool, a login flood would start hundreds of them at once (gigabytes of
+//! memory, and no login finishing sooner for it, since the cores are the bound). Here
+//! at most one hash runs per core; the rest wait in a queue. Each worker keeps its
+//! memory blocks between verifications, so a verification neither allocates nor
+//! page-faults 19 MiB afresh, and resident memory stays at cores × 19 MiB.
+
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
+
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, Version};
+
+use crate::{Error, Result};
+
+/// Most memory a worker keeps between jobs, in 1 KiB blocks (64 MiB); a stored hash
+/// with a larger cost still verifies, and the worker gives the excess back afterwards.
+const KEPT_BLOCKS_MAX: usize = 64 * 1024;
+
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// The process's Argon2id workers (one per available core).
+static WORKERS: LazyLock<Workers> = LazyLock::new(|| {
+    let count = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    Workers::start(count)
+});
+
+struct Workers {
+    queue: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Workers {
+    fn start(count: usize) -> Self {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..count {
+            let receiver = Arc::clone(&receiver);
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || work(&receiver));
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "could not start an Argon2id worker");
+            }
+        }
+        Self {
+            queue: Mutex::new(sender),
+        }
+    }
+
+    /// Runs `job` on a worker and waits for its result without blocking the runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let boxed: Job = Box::new(move |blocks| {
+            let _ = done.send(job(blocks));
+        });
+        self.queue
+            .lock()
+            .map_err(|_| Error::Internal("argon2 queue poisoned".into()))?
+            .send(boxed)
+            .map_err(|_| Error::Internal("no argon2 worker is running".into()))?;
+        result
+            .await
+            .map_err(|_| Error::Internal("argon2 worker stopped".into()))
+    }
+}
+
+fn work(receiver: &Mutex<mpsc::Receiver<Job>>) {
+    let mut blocks = Vec::new();
+    loop {
+        let next = match receiver.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = next else { return };
+        job(&mut blocks);
+        if blocks.len() > KEPT_BLOCKS_MAX {
+            blocks = Vec::new();
+        }
+    }
+}
+
+/// Argon2id PHC string of `secret` with the default (OWASP) parameters.
+pub(crate) async fn hash(secret: String) -> Result<String> {
+    WORKERS
+        .run(move |_| {
+            Argon2::default()
+                .hash_password(secret.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| Error::Internal(format!("argon2 hashing failed: {e}")))
+        })
+        .await?
+}
+
+/// Whether `secret` matches the PHC string `phc`; any malformed hash is "no".
+pub(crate) async fn verify(secret: String, phc: String) -> bool {
+    WORKERS
+        .run(move |blocks| verify_with(blocks, secret.as_bytes(), &phc))
+        .await
+        .unwrap_or(false)
+}
+
+/// Recomputes the hash of `secret` with the stored parameters and salt in `blocks`
+/// and compares it in constant time (what `PasswordVerifier` does, minus allocating).
+fn verify_with(blocks: &mut Vec<Block>, secret: &[u8], phc: &str) -> bool {
+    let Ok(stored) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&stored) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match stored.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let needed = params.block_count();
+    if blocks.len() < needed {
+        blocks.resize(needed, Block::default());
+    }
+    let mut computed = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(secret, salt.as_ref(), &mut computed, &mut blocks[..])
+        .is_ok()
+        && crate::secrets::constant_time_eq(&computed, expected.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::PasswordVerifier;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_what_the_reference_verifier_verifies() {
+        let phc = hash("correct horse".into()).await.unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", phc.as_str())
+                .is_ok()
+        );
+        assert!(verify("correct horse".into(), phc.clone()).await);
+        assert!(!verify("correct horsf".into(), phc.clone()).await);
+        assert!(!verify(String::new(), phc.clone()).await);
+        // Twice in a row on the same kept memory.
+        assert!(verify("correct horse".into(), phc).await);
+    }
+
+    #[tokio::test]
+    async fn other_parameters_and_malformed_hashes() {
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8, 1, 1, Some(32)).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert!(verify("pw".into(), small.clone()).await);
+        assert!(!verify("pw2".into(), small).await);
+        assert!(!verify("pw".into(), "not a hash".into()).await);
+        assert!(!verify("pw".into(), "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ".into()).await);
+    }
+}
