@@ -83,7 +83,11 @@ pub async fn resolve(state: &AppState, slug: &str) -> Result<Issuer, Unresolved>
         .await
         .map_err(Unresolved::Failed)?;
     Ok(Issuer {
-        url: format!("{}/t/{}", state.settings.public_base(), resolved.tenant.slug),
+        url: format!(
+            "{}/t/{}",
+            state.settings.public_base(),
+            resolved.tenant.slug
+        ),
         resolved,
         keys,
     })

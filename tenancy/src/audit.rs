@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use entity::audit_events;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -85,7 +85,11 @@ pub async fn record(
 }
 
 /// The row an event is stored as.
-pub(crate) fn row(actor: &Actor, event: Event<'_>, now: DateTime<Utc>) -> audit_events::ActiveModel {
+pub(crate) fn row(
+    actor: &Actor,
+    event: Event<'_>,
+    now: DateTime<Utc>,
+) -> audit_events::ActiveModel {
     audit_events::ActiveModel {
         id: Set(ids::new_id(now)),
         tenant_id: Set(event.tenant_id),

@@ -22,7 +22,10 @@ pub const BATCH_MAX: usize = 256;
 /// Events waiting for the writer at most; past this, requests wait to enqueue.
 const QUEUE_MAX: usize = 4096;
 
-type Pending = (entity::audit_events::ActiveModel, oneshot::Sender<Result<()>>);
+type Pending = (
+    entity::audit_events::ActiveModel,
+    oneshot::Sender<Result<()>>,
+);
 
 /// Hands events to the writer task; cheap to clone.
 #[derive(Clone)]
@@ -39,7 +42,12 @@ impl GroupWriter {
     }
 
     /// Records `event` and returns once it is committed.
-    pub async fn record(&self, actor: &Actor, event: Event<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    pub async fn record(
+        &self,
+        actor: &Actor,
+        event: Event<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         let (done, committed) = oneshot::channel();
         self.queue
             .send((row(actor, event, now), done))
@@ -65,7 +73,10 @@ async fn write_batches(db: DatabaseConnection, mut pending: mpsc::Receiver<Pendi
     }
 }
 
-async fn insert_all(db: &DatabaseConnection, rows: Vec<entity::audit_events::ActiveModel>) -> Result<()> {
+async fn insert_all(
+    db: &DatabaseConnection,
+    rows: Vec<entity::audit_events::ActiveModel>,
+) -> Result<()> {
     let txn = db.begin().await?;
     entity::audit_events::Entity::insert_many(rows)
         .exec_without_returning(&txn)

@@ -15,10 +15,10 @@ use std::{
 
 use aws_lc_rs::{rand::SystemRandom, signature as aws};
 use jsonwebtoken::{
-    signature,
     Algorithm, EncodingKey,
     crypto::{CryptoProvider, JwtSigner, aws_lc},
     errors::{Error as JwtError, ErrorKind},
+    signature,
 };
 
 /// Parsed RSA key pairs kept at most; past this the table starts over (keys of
@@ -46,7 +46,10 @@ pub fn install() {
     });
 }
 
-fn new_signer(alg: &Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
+fn new_signer(
+    alg: &Algorithm,
+    key: &EncodingKey,
+) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
     let padding: &'static dyn aws::RsaEncoding = match alg {
         Algorithm::RS256 => &aws::RSA_PKCS1_SHA256,
         Algorithm::RS384 => &aws::RSA_PKCS1_SHA384,
@@ -70,10 +73,10 @@ fn kept_pair(key: &EncodingKey) -> jsonwebtoken::errors::Result<Arc<aws::RsaKeyP
     {
         return Ok(pair.clone());
     }
-    let pair = Arc::new(
-        aws::RsaKeyPair::from_der(der)
-            .map_err(|_| JwtError::from(ErrorKind::InvalidRsaKey("not an RSA private key".into())))?,
-    );
+    let pair =
+        Arc::new(aws::RsaKeyPair::from_der(der).map_err(|_| {
+            JwtError::from(ErrorKind::InvalidRsaKey("not an RSA private key".into()))
+        })?);
     if let Ok(mut kept) = KEPT.write() {
         if kept.len() >= KEPT_KEYS_MAX {
             kept.clear();

@@ -9,8 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::refresh_tokens;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -47,7 +46,7 @@ pub async fn issue(
 ) -> Result<String> {
     let token = secrets::random_token("")?;
     let idle_end = now + Duration::seconds(i64::from(idle_ttl_secs));
-    refresh_tokens::ActiveModel {
+    let row = refresh_tokens::ActiveModel {
         id: Set(ids::new_id(now)),
         tenant_id: Set(tenant.id),
         family_id: Set(new.family_id),
@@ -64,9 +63,10 @@ pub async fn issue(
         family_expires_at: Set(new.family_expires_at),
         used_at: Set(None),
         revoked_at: Set(None),
-    }
-    .insert(db)
-    .await?;
+    };
+    refresh_tokens::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
     Ok(token)
 }
 
@@ -92,9 +92,27 @@ pub async fn redeem(
     grace_secs: u32,
     now: DateTime<Utc>,
 ) -> Result<Redemption> {
+    let token_hash = secrets::sha256_hex(token);
+    // The common case in one statement: claim the token if it is live and this
+    // client's. Of concurrent claims the database lets exactly one match.
+    let claimed = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::TenantId.eq(tenant.id))
+        .filter(refresh_tokens::Column::TokenHash.eq(token_hash.as_str()))
+        .filter(refresh_tokens::Column::ClientId.eq(client_id))
+        .filter(refresh_tokens::Column::UsedAt.is_null())
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .filter(refresh_tokens::Column::ExpiresAt.gt(now))
+        .filter(refresh_tokens::Column::FamilyExpiresAt.gt(now))
+        .exec_with_returning(db)
+        .await?;
+    if let Some(row) = claimed.into_iter().next() {
+        return Ok(Redemption::Rotated(row));
+    }
+    // Not claimable: unknown, another client's, expired, revoked, or already used.
     let Some(row) = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TenantId.eq(tenant.id))
-        .filter(refresh_tokens::Column::TokenHash.eq(secrets::sha256_hex(token)))
+        .filter(refresh_tokens::Column::TokenHash.eq(token_hash))
         .one(db)
         .await?
     else {
@@ -103,32 +121,22 @@ pub async fn redeem(
     if row.client_id != client_id || row.revoked_at.is_some() || row.family_expires_at <= now {
         return Ok(Redemption::Invalid);
     }
-    if let Some(used_at) = row.used_at {
-        if now - used_at <= Duration::seconds(i64::from(grace_secs)) && grace_secs > 0 {
-            return Ok(Redemption::GraceRetry(row));
+    match row.used_at {
+        Some(used_at)
+            if grace_secs > 0 && now - used_at <= Duration::seconds(i64::from(grace_secs)) =>
+        {
+            Ok(Redemption::GraceRetry(row))
         }
-        revoke_family(db, tenant, row.family_id, now).await?;
-        return Ok(Redemption::Reused(row));
-    }
-    if row.expires_at <= now {
-        return Ok(Redemption::Invalid);
-    }
-    let claimed = refresh_tokens::Entity::update_many()
-        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
-        .filter(refresh_tokens::Column::Id.eq(row.id))
-        .filter(refresh_tokens::Column::UsedAt.is_null())
-        .exec(db)
-        .await?;
-    if claimed.rows_affected == 1 {
-        Ok(Redemption::Rotated(row))
-    } else {
-        // Lost a race with a concurrent redemption of the same token: that is reuse.
-        revoke_family(db, tenant, row.family_id, now).await?;
-        Ok(Redemption::Reused(row))
+        Some(_) => {
+            // RFC 9700 §4.14.2: a used token presented again means it leaked.
+            revoke_family(db, tenant, row.family_id, now).await?;
+            Ok(Redemption::Reused(row))
+        }
+        // Unused but not claimable: expired by idle time.
+        None => Ok(Redemption::Invalid),
     }
 }
 
-/// Revokes every token of a family.
 pub async fn revoke_family(
     db: &impl ConnectionTrait,
     tenant: &TenantCtx,

@@ -128,8 +128,12 @@ async fn exchange(
             params.get("scope"),
             now,
         );
-        let event =
-            grants::outcome_event(&tenant, &grant_type, Some(&client.client_id), result.as_ref());
+        let event = grants::outcome_event(
+            &tenant,
+            &grant_type,
+            Some(&client.client_id),
+            result.as_ref(),
+        );
         state
             .audit_batch
             .record(&actor, event, now)

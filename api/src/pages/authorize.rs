@@ -67,20 +67,21 @@ pub async fn authorize(
         Err(err) => return error_page(&tenant_name, StatusCode::BAD_REQUEST, &err.description),
     };
     let tenant = TenantCtx::from(issuer.tenant());
-    let request = match authorization::validate(&state.db, issuer.resolved(), &params_of(&params)).await {
-        Ok(request) => request,
-        Err(AuthorizeError::Page(message)) => {
-            return error_page(&tenant_name, StatusCode::BAD_REQUEST, &message);
-        }
-        Err(AuthorizeError::Redirect {
-            redirect_uri,
-            state: s,
-            error,
-        }) => {
-            return flow::redirect_error_to(&issuer, &redirect_uri, s.as_deref(), &error);
-        }
-        Err(AuthorizeError::Failed(err)) => return flow::unavailable(&issuer, &err),
-    };
+    let request =
+        match authorization::validate(&state.db, issuer.resolved(), &params_of(&params)).await {
+            Ok(request) => request,
+            Err(AuthorizeError::Page(message)) => {
+                return error_page(&tenant_name, StatusCode::BAD_REQUEST, &message);
+            }
+            Err(AuthorizeError::Redirect {
+                redirect_uri,
+                state: s,
+                error,
+            }) => {
+                return flow::redirect_error_to(&issuer, &redirect_uri, s.as_deref(), &error);
+            }
+            Err(AuthorizeError::Failed(err)) => return flow::unavailable(&issuer, &err),
+        };
     let cache = state.cache.as_ref();
     // An anonymous session lives only as long as a sign-in may take, so drive-by
     // traffic cannot fill the cache; login replaces it with a full-length one.
