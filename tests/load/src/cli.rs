@@ -41,7 +41,7 @@ impl Scenario {
 
 impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -188,6 +188,12 @@ impl Args {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn scenario_names_pad_in_tables() {
+        assert_eq!(format!("{:<6}|", Scenario::Cc), "cc    |");
+        assert_eq!(Scenario::Introspect.to_string(), "introspect");
+    }
 
     #[test]
     fn cli_is_consistent() {

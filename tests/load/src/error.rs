@@ -62,13 +62,53 @@ impl OpError {
     }
 }
 
-/// At most 200 characters of a body, on one line.
+/// At most 200 characters of a body, on one line; the text of an HTML page.
 pub fn snippet(body: &[u8]) -> String {
-    String::from_utf8_lossy(body)
+    let raw = String::from_utf8_lossy(body);
+    let head = raw
+        .trim_start()
+        .get(..15)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let text = if head.starts_with("<!doctype html") || head.starts_with("<html") {
+        html_text(&raw)
+    } else {
+        raw.into_owned()
+    };
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    one_line
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
         .chars()
         .take(200)
-        .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// The visible text of an HTML page (tags, scripts and styles removed).
+fn html_text(html: &str) -> String {
+    // ASCII lower-casing keeps byte offsets, so positions found in `lower` apply to `html`.
+    let lower = html.to_ascii_lowercase();
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut pos = 0;
+    while let Some(lt) = lower.get(pos..).and_then(|r| r.find('<')).map(|i| i + pos) {
+        out.push_str(html.get(pos..lt).unwrap_or_default());
+        out.push(' ');
+        let tag = lower.get(lt..).unwrap_or_default();
+        let close = if tag.starts_with("<script") {
+            "</script>"
+        } else if tag.starts_with("<style") {
+            "</style>"
+        } else {
+            ">"
+        };
+        pos = tag.find(close).map_or(html.len(), |i| lt + i + close.len());
+    }
+    out.push_str(html.get(pos..).unwrap_or_default());
+    crate::forms::decode_entities(&out)
 }
 
 impl fmt::Display for OpError {
@@ -100,5 +140,17 @@ mod tests {
         assert_eq!(e.to_string(), "token 429: slow down");
         let weird = OpError::status("token", StatusCode::BAD_REQUEST, br#"{"error":"a b"}"#);
         assert_eq!(weird.kind, "token 400");
+    }
+
+    #[test]
+    fn html_error_pages_become_their_text() {
+        let page = b"<!doctype html>\n<html><head><title>Bad request &middot; Bench</title>\
+            <style>main { color: red }</style><script>let a = '<p>';</script></head>\
+            <body><main><h1>Bad request</h1><p>The redirect_uri is not registered &amp; so on.</p></main></body></html>";
+        assert_eq!(
+            snippet(page),
+            "Bad request &middot; Bench Bad request The redirect_uri is not registered & so on."
+        );
+        assert_eq!(snippet(&[b'x'; 300]).len(), 200);
     }
 }

@@ -21,6 +21,7 @@ mod runner;
 mod stats;
 
 use std::io::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +32,18 @@ use cli::Args;
 use flows::{HttpConfig, Target, discover};
 use runner::{RunSpec, run_once};
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    validate(&args)?;
+    match validate(&args).and_then(|()| start(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera-load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(args: Args) -> Result<()> {
     let runtime = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -124,6 +134,9 @@ async fn run(mut args: Args) -> Result<()> {
                 match run_once(target.clone(), &http, spec).await {
                     Ok(row) => {
                         println!("{}", report::line(&row));
+                        if row.ok == 0 {
+                            failed += 1;
+                        }
                         if let Some(f) = json_out.as_mut() {
                             writeln!(f, "{}", serde_json::to_string(&row)?)?;
                             f.flush()?;
@@ -146,7 +159,7 @@ async fn run(mut args: Args) -> Result<()> {
         print!("{}", report::markdown(&rows));
     }
     if failed > 0 {
-        bail!("{failed} run(s) could not start (see FAILED above)");
+        bail!("{failed} run(s) failed to start or completed no operation");
     }
     Ok(())
 }
