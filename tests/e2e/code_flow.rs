@@ -1013,3 +1013,87 @@ async fn one_address_cannot_try_more_than_thirty_logins_a_minute() {
     assert!(statuses[..30].iter().all(|s| *s == 401), "{statuses:?}");
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
+
+/// The SQL statements the server ran for `route`, summed over every request so far
+/// (from `tessera_db_statements_per_request` in `/metrics`).
+async fn statements_so_far(app: &TestApp, route: &str) -> f64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("tessera_db_statements_per_request_sum{{route=\"{route}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+/// The performance budget of the hot flows, in SQL statements (BEGIN and COMMIT
+/// aside): a code flow with an existing session at most 6 (authorize + token), a
+/// refresh at most 4, a client_credentials grant none in the request (its audit event
+/// is group-committed by the writer task).
+#[tokio::test]
+async fn hot_flows_stay_within_their_sql_statement_budget() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+    let (verifier, challenge) = pkce();
+    // Log in once; then measure a flow on the existing session, like a returning user.
+    let code = get_code(&browser, &rp, &challenge).await;
+    assert_eq!(redeem(&app, &rp, &code, &verifier).await.status, 200);
+
+    let authorize_before = statements_so_far(&app, "/t/{slug}/authorize").await;
+    let token_before = statements_so_far(&app, "/t/{slug}/token").await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&browser, &rp, &challenge).await;
+    let tokens = redeem(&app, &rp, &code, &verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let code_flow = statements_so_far(&app, "/t/{slug}/authorize").await - authorize_before
+        + statements_so_far(&app, "/t/{slug}/token").await
+        - token_before;
+    assert!(code_flow > 0.0, "statements are counted");
+    assert!(code_flow <= 6.0, "code flow ran {code_flow} statements");
+
+    let before = statements_so_far(&app, "/t/{slug}/token").await;
+    let refreshed = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.body["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let refresh = statements_so_far(&app, "/t/{slug}/token").await - before;
+    assert!(refresh <= 4.0, "refresh ran {refresh} statements");
+
+    let patched = app
+        .patch(
+            &format!("/api/v1/tenants/{}/clients/{}", rp.slug, rp.client_id),
+            json!({ "grant_types": ["authorization_code", "refresh_token", "client_credentials"] }),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    // The first grant after the change reads the client again; the next ones do not.
+    let cc = [("grant_type", "client_credentials")];
+    assert_eq!(token(&app, &rp, &cc).await.status, 200);
+    let before = statements_so_far(&app, "/t/{slug}/token").await;
+    for _ in 0..3 {
+        assert_eq!(token(&app, &rp, &cc).await.status, 200);
+    }
+    let cc_statements = statements_so_far(&app, "/t/{slug}/token").await - before;
+    assert_eq!(cc_statements, 0.0, "client_credentials ran statements");
+    // ...and still every grant is in the audit log.
+    let granted = app
+        .audit_actions(&rp.slug)
+        .await
+        .iter()
+        .filter(|a| *a == "token.granted")
+        .count();
+    assert_eq!(granted, 2 + 1 + 4);
+}
