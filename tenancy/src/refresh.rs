@@ -137,6 +137,7 @@ pub async fn redeem(
     }
 }
 
+/// Revokes every token of a family.
 pub async fn revoke_family(
     db: &impl ConnectionTrait,
     tenant: &TenantCtx,

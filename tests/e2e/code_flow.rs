@@ -1064,7 +1064,10 @@ async fn hot_flows_stay_within_their_sql_statement_budget() {
         &rp,
         &[
             ("grant_type", "refresh_token"),
-            ("refresh_token", tokens.body["refresh_token"].as_str().unwrap()),
+            (
+                "refresh_token",
+                tokens.body["refresh_token"].as_str().unwrap(),
+            ),
         ],
     )
     .await;
