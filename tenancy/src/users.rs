@@ -269,6 +269,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     let was_enabled = user.enabled;
+    let user_id = user.id;
     let email_changed = email.as_ref().is_some_and(|e| *e != user.email);
     let mut model = user.into_active_model();
     if let Some(username) = username {
@@ -288,6 +289,11 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     }
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
+    if was_enabled && !updated.enabled {
+        // A disabled user keeps no refresh token: the refresh grant relies on this
+        // instead of looking the user up on every rotation.
+        crate::refresh::revoke_for_user(&txn, tenant, user_id, None, now).await?;
+    }
     let action = match (was_enabled, updated.enabled) {
         (true, false) => "user.disabled",
         (false, true) => "user.enabled",
@@ -317,6 +323,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     // What the user granted and holds goes with them.
     crate::consents::forget(&txn, tenant, crate::consents::Party::User(user.id)).await?;
     crate::email_tokens::forget_user(&txn, tenant, user.id).await?;
+    crate::refresh::revoke_for_user(&txn, tenant, user.id, None, now).await?;
     users::Entity::delete_by_id(user.id).exec(&txn).await?;
     audit::record(
         &txn,

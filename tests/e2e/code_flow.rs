@@ -911,11 +911,25 @@ async fn revoking_a_refresh_token_ends_its_family_and_disabled_users_cannot_log_
     .await;
     assert_eq!(reply.body["error"], "invalid_grant");
 
+    // Disabling the user revokes the refresh tokens they still hold.
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    let held = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.patch(
         &format!("/api/v1/tenants/{}/users/{}", rp.slug, rp.user_id),
         json!({ "enabled": false }),
     )
     .await;
+    let reply = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &held)],
+    )
+    .await;
+    assert_eq!(reply.body["error"], "invalid_grant", "{}", reply.body);
     let browser = app.browser();
     let login = location(&authorize(&browser, &rp, &[], &challenge).await);
     assert_eq!(log_in(&browser, &login, PASSWORD).await.status(), 401);

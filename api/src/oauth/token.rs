@@ -118,7 +118,8 @@ async fn exchange(
             return Err(err.into());
         }
     };
-    let minted = if grant_type == "client_credentials" {
+    // Tokens are signed only once the grant's writes are committed (`grants::Minted`).
+    let response = if grant_type == "client_credentials" {
         // Nothing to store but the audit event, so it is group-committed with other
         // requests' events (see `tenancy::audit_batch`), still before the answer.
         let result = grants::client_credentials::grant(
@@ -139,7 +140,7 @@ async fn exchange(
             .record(&actor, event, now)
             .await
             .map_err(OAuthError::from)?;
-        result?
+        result?.sign(&issuer.keys).map_err(OAuthError::from)?
     } else {
         let ctx = Grant {
             state,
@@ -149,10 +150,11 @@ async fn exchange(
             client: &client,
             now,
         };
-        ctx.in_transaction(&grant_type, &params).await?
+        ctx.in_transaction(&grant_type, &params)
+            .await?
+            .sign(&issuer.keys)
+            .map_err(OAuthError::from)?
     };
-    // Signed only now that the grant's transaction is over (see `grants::Minted`).
-    let response = minted.sign(&issuer.keys).map_err(OAuthError::from)?;
     // A bounded metric label: only supported grants ever succeed.
     let label = match grant_type.as_str() {
         "authorization_code" => "authorization_code",

@@ -1,8 +1,8 @@
 //! The `refresh_token` grant (RFC 6749 §6, OAuth 2.1 §4.3): rotated on every use;
 //! a replay revokes the family and is recorded as a security event (RFC 9700 §4.14.2).
 
-use entity::{clients, users};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use entity::clients;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::{Family, GrantCtx, Minted, issue_for_user};
@@ -99,16 +99,9 @@ pub async fn grant<C: ConnectionTrait>(
         }
         None => granted,
     };
-    let user_ok = users::Entity::find()
-        .filter(users::Column::TenantId.eq(ctx.tenant.id))
-        .filter(users::Column::Id.eq(row.user_id))
-        .one(ctx.db)
-        .await
-        .map_err(crate::Error::from)?
-        .is_some_and(|u| u.enabled);
-    if !user_ok {
-        return Err(OAuthError::invalid_grant("the user is no longer active"));
-    }
+    // No user lookup: disabling or deleting a user revokes their refresh tokens in
+    // the same transaction (`users::update`, `users::delete`), so a token that could
+    // be claimed above belongs to an active user.
     let auth = Authentication {
         user_id: row.user_id.to_string(),
         auth_time: row.auth_time.timestamp(),
