@@ -338,6 +338,9 @@ async fn connect_with(
         // One connection serialises writers: SQLite allows one writer at a time and
         // would otherwise fail read-then-write transactions with SQLITE_BUSY.
         options.max_connections(1);
+        // A file on this machine cannot go stale the way a network connection can, so
+        // the pool does not ping it before each use (a round trip per checkout).
+        options.test_before_acquire(false);
         // Write-ahead logging with `synchronous=NORMAL`: a commit appends to the log
         // without waiting for fsync, and the log is synced at checkpoints. A crash of
         // the process loses nothing; a power cut may lose the last commits, never
