@@ -29,7 +29,7 @@ static WORKERS: LazyLock<Workers> = LazyLock::new(|| {
 });
 
 struct Workers {
-    queue: Mutex<mpsc::Sender<Job>>,
+    queue: mpsc::Sender<Job>,
 }
 
 impl Workers {
@@ -45,9 +45,7 @@ impl Workers {
                 tracing::error!(error = %err, "could not start an Argon2id worker");
             }
         }
-        Self {
-            queue: Mutex::new(sender),
-        }
+        Self { queue: sender }
     }
 
     /// Runs `job` on a worker and waits for its result without blocking the runtime.
@@ -60,8 +58,6 @@ impl Workers {
             let _ = done.send(job(blocks));
         });
         self.queue
-            .lock()
-            .map_err(|_| Error::Internal("argon2 queue poisoned".into()))?
             .send(boxed)
             .map_err(|_| Error::Internal("no argon2 worker is running".into()))?;
         result
@@ -85,6 +81,14 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
+/// The worker's kept blocks, grown to what `params` needs.
+fn memory<'a>(blocks: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {
+    if blocks.len() < params.block_count() {
+        blocks.resize(params.block_count(), Block::default());
+    }
+    blocks
+}
+
 /// Argon2id PHC string of `secret` with the default (OWASP) parameters.
 pub(crate) async fn hash(secret: String) -> Result<String> {
     WORKERS
@@ -101,12 +105,8 @@ fn hash_with(blocks: &mut Vec<Block>, secret: &[u8]) -> Result<String> {
     let params = argon2.params().clone();
     let salt = crate::secrets::random_bytes::<16>()?;
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    let needed = params.block_count();
-    if blocks.len() < needed {
-        blocks.resize(needed, Block::default());
-    }
     argon2
-        .hash_password_into_with_memory(secret, &salt, &mut output, &mut blocks[..])
+        .hash_password_into_with_memory(secret, &salt, &mut output, memory(blocks, &params))
         .map_err(|e| failed(&e))?;
     let phc = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
@@ -145,13 +145,10 @@ fn verify_with(blocks: &mut Vec<Block>, secret: &[u8], phc: &str) -> bool {
         Ok(version) => version.unwrap_or_default(),
         Err(_) => return false,
     };
-    let needed = params.block_count();
-    if blocks.len() < needed {
-        blocks.resize(needed, Block::default());
-    }
     let mut computed = vec![0u8; expected.len()];
+    let memory = memory(blocks, &params);
     Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(secret, salt.as_ref(), &mut computed, &mut blocks[..])
+        .hash_password_into_with_memory(secret, salt.as_ref(), &mut computed, memory)
         .is_ok()
         && crate::secrets::constant_time_eq(&computed, expected.as_bytes())
 }

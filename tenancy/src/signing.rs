@@ -204,6 +204,13 @@ impl TenantKeys {
     }
 }
 
+/// Whether something read from the database at `loaded_at` may still be used at `now`
+/// (within [`KEY_CACHE_TTL`] by the server clock, which tests move forward).
+pub(crate) fn fresh(loaded_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let ttl = chrono::Duration::from_std(KEY_CACHE_TTL).unwrap_or_default();
+    loaded_at <= now && now - loaded_at < ttl
+}
+
 /// Parsed tenant keys, loaded on first use and shared by every request.
 #[derive(Clone)]
 pub struct KeyStore {
@@ -234,10 +241,8 @@ impl KeyStore {
         preferred: &[keys::Algorithm],
         now: DateTime<Utc>,
     ) -> Result<Arc<TenantKeys>> {
-        let fresh = chrono::Duration::from_std(KEY_CACHE_TTL).unwrap_or_default();
         if let Some(keys) = self.cache.get(&tenant_id).await
-            && now - keys.loaded_at < fresh
-            && keys.loaded_at <= now
+            && fresh(keys.loaded_at, now)
         {
             return Ok(keys);
         }

@@ -95,10 +95,8 @@ impl Directory {
         slug: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Arc<Resolved>>> {
-        let fresh = chrono::Duration::from_std(TENANT_CACHE_TTL).unwrap_or_default();
         if let Some(entry) = self.cache.get(slug).await
-            && now - entry.loaded_at < fresh
-            && entry.loaded_at <= now
+            && crate::signing::fresh(entry.loaded_at, now)
         {
             return Ok(Some(entry));
         }

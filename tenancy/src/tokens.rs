@@ -87,20 +87,6 @@ pub fn sign(keys: &TenantKeys, claims: &AccessClaims) -> Result<String> {
     keys.sign(ACCESS_TOKEN_TYP, claims)
 }
 
-/// Builds and signs an access token: [`claims`] then [`sign`].
-pub fn issue(
-    keys: &TenantKeys,
-    issuer: &str,
-    client_id: &str,
-    subject: &Subject,
-    scope: &ScopeSet,
-    ttl_secs: u32,
-    now: DateTime<Utc>,
-) -> Result<(String, AccessClaims)> {
-    let claims = claims(issuer, client_id, subject, scope, ttl_secs, now)?;
-    Ok((sign(keys, &claims)?, claims))
-}
-
 /// Why an access token is not usable.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {

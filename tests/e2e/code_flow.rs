@@ -1114,3 +1114,48 @@ async fn hot_flows_stay_within_their_sql_statement_budget() {
         .count();
     assert_eq!(granted, 2 + 1 + 4);
 }
+
+/// Clients are kept in memory with their tenant; a change through the management API
+/// must still take effect at the very next token request.
+#[tokio::test]
+async fn client_changes_reach_the_token_endpoint_at_once() {
+    let app = TestApp::spawn().await;
+    let mut rp = setup(&app, "confidential", true).await;
+    let base = format!("/api/v1/tenants/{}/clients/{}", rp.slug, rp.client_id);
+    let cc = [("grant_type", "client_credentials")];
+    let patched = app
+        .patch(&base, json!({ "grant_types": ["client_credentials"] }))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    // Twice, so the client (and its verified secret) are surely in memory.
+    assert_eq!(token(&app, &rp, &cc).await.status, 200);
+    assert_eq!(token(&app, &rp, &cc).await.status, 200);
+
+    let narrowed = app
+        .patch(&base, json!({ "grant_types": ["authorization_code"] }))
+        .await;
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    assert_eq!(
+        token(&app, &rp, &cc).await.body["error"],
+        "unauthorized_client"
+    );
+    app.patch(&base, json!({ "grant_types": ["client_credentials"] }))
+        .await;
+    assert_eq!(token(&app, &rp, &cc).await.status, 200);
+
+    let rotated = app
+        .post(&format!("{base}/rotate-secret"), json!(null))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let refused = token(&app, &rp, &cc).await;
+    assert_eq!(
+        refused.status, 401,
+        "the old secret still works: {}",
+        refused.body
+    );
+    rp.secret = rotated.body["client_secret"].as_str().map(str::to_owned);
+    assert_eq!(token(&app, &rp, &cc).await.status, 200);
+
+    assert_eq!(app.delete(&base).await.status, 204);
+    assert_eq!(token(&app, &rp, &cc).await.status, 401);
+}
