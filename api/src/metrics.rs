@@ -179,6 +179,11 @@ pub async fn counting_statements<T>(request: impl Future<Output = T>) -> (T, u32
         .await
 }
 
+/// Counts `statements` run elsewhere (on the database lane) against this request.
+pub fn add_statements(statements: u32) {
+    let _ = STATEMENTS.try_with(|n| n.set(n.get().saturating_add(statements)));
+}
+
 /// Collections of the management API whose next path segment is an identifier.
 const COLLECTIONS: &[&str] = &[
     "tenants",

@@ -15,6 +15,7 @@ use tenancy::{
 use crate::state::AppState;
 
 /// A resolved tenant for a protocol request.
+#[derive(Clone)]
 pub struct Issuer {
     resolved: Arc<Resolved>,
     /// `{PUBLIC_URL}/t/{slug}`.

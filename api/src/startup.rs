@@ -244,8 +244,11 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let admin_token_sha256 = settings.admin_token.as_deref().map(secrets::sha256_hex);
     let keyring = Arc::new(keyring);
     let mailer = build_mailer(&settings)?;
+    let db_lane = crate::db_lane::DbLane::for_backend(db.get_database_backend())
+        .context("starting the database lane thread")?;
     Ok(AppState {
         db: db.clone(),
+        db_lane,
         cache,
         keys: KeyStore::new(keyring.clone()),
         secret_memo: SecretMemo::default(),

@@ -35,6 +35,8 @@ impl Clock for SystemClock {
 pub struct AppState {
     /// The database pool.
     pub db: DatabaseConnection,
+    /// Where transactions run (their own thread on SQLite).
+    pub db_lane: crate::db_lane::DbLane,
     /// Sessions, codes, counters.
     pub cache: Arc<dyn Cache>,
     /// Master keys for secrets at rest.

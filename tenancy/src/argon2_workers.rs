@@ -7,79 +7,27 @@
 //! memory blocks between verifications, so a verification neither allocates nor
 //! page-faults 19 MiB afresh, and resident memory stays at cores × 19 MiB.
 
-use std::sync::{Arc, LazyLock, Mutex, mpsc};
+use std::sync::LazyLock;
 
 use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
     password_hash::phc::{Output, ParamsString, Salt},
 };
 
-use crate::{Error, Result};
+use crate::{Error, Result, worker_pool::WorkerPool};
 
 /// Most memory a worker keeps between jobs, in 1 KiB blocks (64 MiB); a stored hash
 /// with a larger cost still verifies, and the worker gives the excess back afterwards.
 const KEPT_BLOCKS_MAX: usize = 64 * 1024;
 
-type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
-
 /// The process's Argon2id workers (one per available core).
-static WORKERS: LazyLock<Workers> = LazyLock::new(|| {
-    let count = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    Workers::start(count)
-});
-
-struct Workers {
-    queue: mpsc::Sender<Job>,
-}
-
-impl Workers {
-    fn start(count: usize) -> Self {
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
-        for n in 0..count {
-            let receiver = Arc::clone(&receiver);
-            let spawned = std::thread::Builder::new()
-                .name(format!("argon2-{n}"))
-                .spawn(move || work(&receiver));
-            if let Err(err) = spawned {
-                tracing::error!(error = %err, "could not start an Argon2id worker");
-            }
-        }
-        Self { queue: sender }
-    }
-
-    /// Runs `job` on a worker and waits for its result without blocking the runtime.
-    async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
-    ) -> Result<T> {
-        let (done, result) = tokio::sync::oneshot::channel();
-        let boxed: Job = Box::new(move |blocks| {
-            let _ = done.send(job(blocks));
-        });
-        self.queue
-            .send(boxed)
-            .map_err(|_| Error::Internal("no argon2 worker is running".into()))?;
-        result
-            .await
-            .map_err(|_| Error::Internal("argon2 worker stopped".into()))
-    }
-}
-
-fn work(receiver: &Mutex<mpsc::Receiver<Job>>) {
-    let mut blocks = Vec::new();
-    loop {
-        let next = match receiver.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = next else { return };
-        job(&mut blocks);
+static WORKERS: LazyLock<WorkerPool<Vec<Block>>> = LazyLock::new(|| {
+    WorkerPool::per_core("argon2", |blocks| {
         if blocks.len() > KEPT_BLOCKS_MAX {
-            blocks = Vec::new();
+            *blocks = Vec::new();
         }
-    }
-}
+    })
+});
 
 /// The worker's kept blocks, grown to what `params` needs.
 fn memory<'a>(blocks: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {

@@ -43,6 +43,7 @@ pub mod scopes;
 pub mod secrets;
 pub mod sessions;
 pub mod signing;
+mod signing_workers;
 pub mod tenant_directory;
 pub mod tenants;
 pub mod throttle;
@@ -51,6 +52,7 @@ pub mod userinfo;
 pub mod users;
 pub mod validate;
 pub mod webhooks;
+mod worker_pool;
 
 pub use error::{Error, FieldError, Result};
 

@@ -140,19 +140,28 @@ async fn exchange(
             .record(&actor, event, now)
             .await
             .map_err(OAuthError::from)?;
-        result?.sign(&issuer.keys).map_err(OAuthError::from)?
+        result?
+            .sign(issuer.keys.clone())
+            .await
+            .map_err(OAuthError::from)?
     } else {
-        let ctx = Grant {
-            state,
-            issuer,
-            tenant: &tenant,
-            actor: &actor,
-            client: &client,
+        let grant = Grant {
+            db: state.db.clone(),
+            cache: state.cache.clone(),
+            issuer: issuer.clone(),
+            tenant,
+            actor,
+            client,
             now,
+            grant_type: grant_type.clone(),
+            params,
         };
-        ctx.in_transaction(&grant_type, &params)
+        state
+            .db_lane
+            .run(grant.in_transaction())
             .await?
-            .sign(&issuer.keys)
+            .sign(issuer.keys.clone())
+            .await
             .map_err(OAuthError::from)?
     };
     // A bounded metric label: only supported grants ever succeed.
@@ -164,39 +173,38 @@ async fn exchange(
     Ok((label, response))
 }
 
-/// A user grant (code or refresh) of an authenticated client.
-struct Grant<'a> {
-    state: &'a AppState,
-    issuer: &'a protocol::Issuer,
-    tenant: &'a TenantCtx,
-    actor: &'a tenancy::audit::Actor,
-    client: &'a tenancy::entity::clients::Model,
+/// A user grant (code or refresh) of an authenticated client, with everything it
+/// needs owned so that it can run on the database lane.
+struct Grant {
+    db: tenancy::DatabaseConnection,
+    cache: std::sync::Arc<dyn tenancy::cache::Cache>,
+    issuer: protocol::Issuer,
+    tenant: TenantCtx,
+    actor: tenancy::audit::Actor,
+    client: tenancy::entity::clients::Model,
     now: chrono::DateTime<chrono::Utc>,
+    grant_type: String,
+    params: form::Params,
 }
 
-impl Grant<'_> {
+impl Grant {
     /// Runs the grant and records its outcome in one transaction.
-    async fn in_transaction(
-        &self,
-        grant_type: &str,
-        params: &form::Params,
-    ) -> OAuthResult<grants::Minted> {
+    async fn in_transaction(self) -> OAuthResult<grants::Minted> {
         let txn = self
-            .state
             .db
             .begin()
             .await
             .map_err(|e| OAuthError::from(tenancy::Error::from(e)))?;
         let ctx = GrantCtx {
             db: &txn,
-            cache: self.state.cache.as_ref(),
+            cache: self.cache.as_ref(),
             issuer: &self.issuer.url,
             tenant: self.tenant.clone(),
             settings: self.issuer.settings(),
             now: self.now,
             actor: self.actor.clone(),
         };
-        let result = grant(&ctx, self.client, grant_type, params).await;
+        let result = grant(&ctx, &self.client, &self.grant_type, &self.params).await;
         if let Err(err) = &result
             && matches!(
                 err.code,
@@ -207,12 +215,12 @@ impl Grant<'_> {
             return Err(err.clone());
         }
         let event = grants::outcome_event(
-            self.tenant,
-            grant_type,
+            &self.tenant,
+            &self.grant_type,
             Some(&self.client.client_id),
             result.as_ref(),
         );
-        tenancy::audit::record(&txn, self.actor, event, self.now).await?;
+        tenancy::audit::record(&txn, &self.actor, event, self.now).await?;
         txn.commit().await.map_err(tenancy::Error::from)?;
         result
     }

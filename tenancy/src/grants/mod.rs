@@ -4,6 +4,8 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use entity::clients;
 use sea_orm::ConnectionTrait;
@@ -87,8 +89,13 @@ impl Minted {
         self.refresh_token.is_some()
     }
 
-    /// Signs the access token and the ID token (with the access token's `at_hash`).
-    pub fn sign(self, keys: &TenantKeys) -> Result<TokenResponse> {
+    /// Signs the access token and the ID token (with the access token's `at_hash`) on
+    /// a signing thread (`signing_workers`), off the async runtime.
+    pub async fn sign(self, keys: Arc<TenantKeys>) -> Result<TokenResponse> {
+        crate::signing_workers::run(move || self.sign_now(&keys)).await?
+    }
+
+    fn sign_now(self, keys: &TenantKeys) -> Result<TokenResponse> {
         let access_token = tokens::sign(keys, &self.access)?;
         let id_token = match self.id {
             Some(claims) => Some(id_token::sign(keys, claims, Some(&access_token))?),
