@@ -52,6 +52,14 @@ impl DbLane {
         })
     }
 
+    /// The runtime for long-lived database tasks (such as the audit group writer):
+    /// the lane's on SQLite, else the current one.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.lane
+            .as_ref()
+            .map_or_else(tokio::runtime::Handle::current, |lane| lane.runtime.clone())
+    }
+
     /// Runs `work` (typically one transaction) on the lane and waits for it. Its SQL
     /// statements count against the calling request (`metrics`), its log lines carry
     /// the request's span, and it runs to completion even if the request is dropped.

@@ -248,12 +248,12 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         .context("starting the database lane thread")?;
     Ok(AppState {
         db: db.clone(),
+        audit_batch: tenancy::audit_batch::GroupWriter::start(db.clone(), &db_lane.runtime()),
         db_lane,
         cache,
         keys: KeyStore::new(keyring.clone()),
         secret_memo: SecretMemo::default(),
         tenants: tenancy::tenant_directory::Directory::default(),
-        audit_batch: tenancy::audit_batch::GroupWriter::start(db.clone()),
         login_limiter: Arc::new(crate::login_limit::login_limiter(
             settings.login_attempts_per_minute,
         )),

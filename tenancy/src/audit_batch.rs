@@ -34,10 +34,11 @@ pub struct GroupWriter {
 }
 
 impl GroupWriter {
-    /// Starts the writer task on the current runtime; it ends when every handle is dropped.
-    pub fn start(db: DatabaseConnection) -> Self {
+    /// Starts the writer task on `runtime` (on SQLite, the database lane's); it ends
+    /// when every handle is dropped.
+    pub fn start(db: DatabaseConnection, runtime: &tokio::runtime::Handle) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE_MAX);
-        tokio::spawn(write_batches(db, pending));
+        runtime.spawn(write_batches(db, pending));
         Self { queue }
     }
 

@@ -99,9 +99,15 @@ async fn step(
     let session = session.filter(|s| s.sid == interaction.sid);
     let user_id = session.and_then(|s| s.user_id);
     let consent_covers = match user_id {
-        Some(user) => request
-            .scopes()
-            .is_subset(&consents::granted(&state.db, &tenant, user, &request.client_id).await?),
+        Some(user) => {
+            let (db, owner, client_id) =
+                (state.db.clone(), tenant.clone(), request.client_id.clone());
+            let granted = state
+                .db_lane
+                .run(async move { consents::granted(&db, &owner, user, &client_id).await })
+                .await?;
+            request.scopes().is_subset(&granted)
+        }
         None => false,
     };
     let cache = state.cache.as_ref();
