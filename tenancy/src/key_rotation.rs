@@ -64,6 +64,19 @@ async fn add_next<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<signing_keys::Model> {
     let generated = keys::generate(alg).await?;
+    store_next(db, keyring, tenant_id, settings, generated, immediate, now).await
+}
+
+/// Stores `generated` as the `next` key (see `add_next`).
+async fn store_next(
+    db: &impl ConnectionTrait,
+    keyring: &Keyring,
+    tenant_id: Uuid,
+    settings: &TenantSettings,
+    generated: keys::GeneratedKey,
+    immediate: bool,
+    now: DateTime<Utc>,
+) -> Result<signing_keys::Model> {
     let delay = if immediate {
         0
     } else {
@@ -225,6 +238,16 @@ pub async fn rotate_due<C: ConnectionTrait + TransactionTrait>(
         .await?;
     let mut changed = Vec::new();
     for current in due {
+        let Some(alg) = Algorithm::parse(&current.alg) else {
+            continue;
+        };
+        // Made before the transaction, so that no connection (SQLite has one) is held
+        // while an RSA key is generated; a node that loses the claim discards it.
+        let generated = keys::generate(alg).await?;
+        // The claim, the new key and the alert commit together: a node that fails or
+        // is stopped half-way leaves the key due for the next pass, never "claimed"
+        // without a successor.
+        let txn = db.begin().await?;
         // Claim the rotation: exactly one node clears the due date and rotates.
         let claimed = signing_keys::Entity::update_many()
             .col_expr(
@@ -233,20 +256,26 @@ pub async fn rotate_due<C: ConnectionTrait + TransactionTrait>(
             )
             .filter(signing_keys::Column::Id.eq(current.id))
             .filter(signing_keys::Column::RotateAfter.is_not_null())
-            .exec(db)
+            .exec(&txn)
             .await?;
         if claimed.rows_affected != 1 {
             continue;
         }
-        let (Some(settings), Some(alg)) = (
-            settings_of(db, current.tenant_id).await?,
-            Algorithm::parse(&current.alg),
-        ) else {
+        let Some(settings) = settings_of(&txn, current.tenant_id).await? else {
             continue;
         };
-        let added = add_next(db, keyring, current.tenant_id, &settings, alg, false, now).await?;
+        let added = store_next(
+            &txn,
+            keyring,
+            current.tenant_id,
+            &settings,
+            generated,
+            false,
+            now,
+        )
+        .await?;
         alerts::raise(
-            db,
+            &txn,
             SecurityEvent::new(
                 Some(current.tenant_id),
                 kinds::SIGNING_KEY_ROTATED,
@@ -255,6 +284,7 @@ pub async fn rotate_due<C: ConnectionTrait + TransactionTrait>(
             ),
         )
         .await?;
+        txn.commit().await?;
         changed.push(current.tenant_id);
     }
     Ok(changed)
