@@ -98,7 +98,10 @@ async fn step(
     // The session must be the one that started the interaction.
     let session = session.filter(|s| s.sid == interaction.sid);
     let user_id = session.and_then(|s| s.user_id);
+    // A first-party client never asks for consent (`authorization::decide`), so its
+    // stored consent is not looked up.
     let consent_covers = match user_id {
+        Some(_) if request.first_party => true,
         Some(user) => {
             let (db, owner, client_id) =
                 (state.db.clone(), tenant.clone(), request.client_id.clone());
