@@ -60,6 +60,12 @@ impl DbLane {
             .map_or_else(tokio::runtime::Handle::current, |lane| lane.runtime.clone())
     }
 
+    /// The lane's runtime if there is a lane thread (SQLite), for work that batches
+    /// transactions there.
+    pub fn lane_runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.lane.as_ref().map(|lane| lane.runtime.clone())
+    }
+
     /// Runs `work` (typically one transaction) on the lane and waits for it. Its SQL
     /// statements count against the calling request (`metrics`), its log lines carry
     /// the request's span, and it runs to completion even if the request is dropped.

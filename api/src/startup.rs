@@ -249,6 +249,10 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     Ok(AppState {
         db: db.clone(),
         audit_batch: tenancy::audit_batch::GroupWriter::start(db.clone(), &db_lane.runtime()),
+        user_grants: crate::oauth::grant_batch::UserGrants::start(
+            db.clone(),
+            db_lane.lane_runtime().as_ref(),
+        ),
         db_lane,
         cache,
         keys: KeyStore::new(keyring.clone()),

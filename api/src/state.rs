@@ -49,6 +49,8 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Recently verified client secrets.
     pub secret_memo: SecretMemo,
+    /// Runs code and refresh grants (group-committed on SQLite).
+    pub user_grants: crate::oauth::grant_batch::UserGrants,
     /// Group commit for audit events that are a request's only write.
     pub audit_batch: tenancy::audit_batch::GroupWriter,
     /// Recently resolved tenants, by slug.

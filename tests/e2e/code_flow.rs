@@ -626,6 +626,66 @@ async fn twenty_parallel_redemptions_of_one_refresh_token_yield_exactly_one_succ
 }
 
 #[tokio::test]
+async fn parallel_refreshes_of_many_families_each_get_their_own_working_tokens() {
+    // On SQLite these are group-committed in shared transactions: every request must
+    // still get its own answer, and every rotated token must work.
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let mut refresh_tokens = Vec::new();
+    for _ in 0..16 {
+        let (verifier, challenge) = pkce();
+        let code = get_code(&app.browser(), &rp, &challenge).await;
+        let body = redeem(&app, &rp, &code, &verifier).await.body;
+        refresh_tokens.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let attempts = refresh_tokens.iter().map(|refresh| {
+        let rp = &rp;
+        let app = &app;
+        async move {
+            let params = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+            token(app, rp, &params).await
+        }
+    });
+    let replies = futures_util::future::join_all(attempts).await;
+    assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
+    let rotated: std::collections::HashSet<String> = replies
+        .iter()
+        .map(|r| r.body["refresh_token"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(rotated.len(), 16, "each request got its own successor");
+    for (old, reply) in refresh_tokens.iter().zip(&replies) {
+        assert!(!rotated.contains(old));
+        let access = reply.body["access_token"].as_str().unwrap();
+        assert_eq!(introspect(&app, &rp, access).await["active"], true);
+        let next = reply.body["refresh_token"].as_str().unwrap();
+        let params = [("grant_type", "refresh_token"), ("refresh_token", next)];
+        assert_eq!(token(&app, &rp, &params).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn user_grants_fail_closed_with_503_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), &rp, &challenge).await;
+    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.db.clone().close().await.ok();
+    let params = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let attempts = (0..4).map(|_| token(&app, &rp, &params));
+    for reply in futures_util::future::join_all(attempts).await {
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        assert!(reply.body["error"].is_string(), "{}", reply.body);
+    }
+}
+
+#[tokio::test]
 async fn tokens_of_one_tenant_are_useless_at_another() {
     let app = TestApp::spawn().await;
     let a = setup(&app, "confidential", true).await;

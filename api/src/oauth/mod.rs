@@ -3,9 +3,11 @@
 //! result; errors are RFC 6749 §5.2 JSON from [`crate::error::oauth_error_response`].
 
 pub mod form;
+pub mod grant_batch;
 pub mod introspect;
 pub mod revoke;
 pub mod token;
+pub mod user_grant;
 
 use poem::{
     Body, IntoResponse, Request, Response,

@@ -10,18 +10,10 @@ use poem::{
     web::{Data, Path},
 };
 use tenancy::{
-    client_auth::ClientCredentials,
-    grants::{
-        self, GrantCtx,
-        authorization_code::{self, CodeRedemption},
-        refresh_token,
-    },
-    oauth_error::{ErrorCode, OAuthError, OAuthResult},
-    sea_orm::TransactionTrait,
-    tenants::TenantCtx,
+    client_auth::ClientCredentials, grants, oauth_error::OAuthError, tenants::TenantCtx,
 };
 
-use super::{authenticate_client, form, no_store_json, read_form};
+use super::{authenticate_client, form, no_store_json, read_form, user_grant::UserGrant};
 use crate::{
     error::{oauth_error_response, oauth_too_many},
     login_limit, protocol,
@@ -145,8 +137,7 @@ async fn exchange(
             .await
             .map_err(OAuthError::from)?
     } else {
-        let grant = Grant {
-            db: state.db.clone(),
+        let grant = UserGrant {
             cache: state.cache.clone(),
             issuer: issuer.clone(),
             tenant,
@@ -157,8 +148,8 @@ async fn exchange(
             params,
         };
         state
-            .db_lane
-            .run(grant.in_transaction())
+            .user_grants
+            .run(grant)
             .await?
             .sign(issuer.keys.clone())
             .await
@@ -171,89 +162,4 @@ async fn exchange(
         _ => "client_credentials",
     };
     Ok((label, response))
-}
-
-/// A user grant (code or refresh) of an authenticated client, with everything it
-/// needs owned so that it can run on the database lane.
-struct Grant {
-    db: tenancy::DatabaseConnection,
-    cache: std::sync::Arc<dyn tenancy::cache::Cache>,
-    issuer: protocol::Issuer,
-    tenant: TenantCtx,
-    actor: tenancy::audit::Actor,
-    client: tenancy::entity::clients::Model,
-    now: chrono::DateTime<chrono::Utc>,
-    grant_type: String,
-    params: form::Params,
-}
-
-impl Grant {
-    /// Runs the grant and records its outcome in one transaction.
-    async fn in_transaction(self) -> OAuthResult<grants::Minted> {
-        let txn = self
-            .db
-            .begin()
-            .await
-            .map_err(|e| OAuthError::from(tenancy::Error::from(e)))?;
-        let ctx = GrantCtx {
-            db: &txn,
-            cache: self.cache.as_ref(),
-            issuer: &self.issuer.url,
-            tenant: self.tenant.clone(),
-            settings: self.issuer.settings(),
-            now: self.now,
-            actor: self.actor.clone(),
-        };
-        let result = grant(&ctx, &self.client, &self.grant_type, &self.params).await;
-        if let Err(err) = &result
-            && matches!(
-                err.code,
-                ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
-            )
-        {
-            // A storage failure: roll back whatever the grant wrote.
-            return Err(err.clone());
-        }
-        let event = grants::outcome_event(
-            &self.tenant,
-            &self.grant_type,
-            Some(&self.client.client_id),
-            result.as_ref(),
-        );
-        tenancy::audit::record(&txn, &self.actor, event, self.now).await?;
-        txn.commit().await.map_err(tenancy::Error::from)?;
-        result
-    }
-}
-
-async fn grant<C: tenancy::sea_orm::ConnectionTrait>(
-    ctx: &GrantCtx<'_, C>,
-    client: &tenancy::entity::clients::Model,
-    grant_type: &str,
-    params: &form::Params,
-) -> OAuthResult<grants::Minted> {
-    match grant_type {
-        "authorization_code" => {
-            let input = CodeRedemption {
-                code: params.require("code")?,
-                redirect_uri: params.get("redirect_uri"),
-                code_verifier: params.get("code_verifier"),
-            };
-            authorization_code::grant(ctx, client, input).await
-        }
-        "refresh_token" => {
-            refresh_token::grant(
-                ctx,
-                client,
-                params.require("refresh_token")?,
-                params.get("scope"),
-            )
-            .await
-        }
-        // OAuth 2.1 drops the implicit and password grants entirely.
-        other => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type '{other}' is not supported"),
-        )),
-    }
 }
