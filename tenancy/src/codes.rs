@@ -44,11 +44,25 @@ pub struct CodeGrant {
     pub expires_at: i64,
 }
 
+/// Whom a redeemed code was issued to: what a replay must prove to revoke what the
+/// code issued. Only this is kept of the grant, since the marker lives as long as the
+/// access token (one per code flow of the last hour, in the cache). A marker written
+/// with the whole grant reads as this too (serde ignores the extra fields).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CodeOwner {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The S256 PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// The user.
+    pub user_id: Uuid,
+}
+
 /// A redeemed code and what its redemption issued.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UsedCode {
-    /// The original grant (for proving a replay comes from the same client).
-    pub grant: CodeGrant,
+    /// Whom the code was issued to (for proving a replay comes from the same client).
+    pub grant: CodeOwner,
     /// The refresh-token family issued, if any.
     pub family_id: Option<Uuid>,
     /// The access token issued, and its expiry.
@@ -103,4 +117,72 @@ pub async fn used(cache: &dyn Cache, tenant_id: Uuid, code: &str) -> Result<Opti
         .get(&cache.key(tenant_id, USED_KIND, &secrets::sha256_hex(code)))
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::memory::MemoryCache;
+
+    fn used_code(grant: CodeOwner) -> UsedCode {
+        UsedCode {
+            grant,
+            family_id: Some(Uuid::nil()),
+            access_jti: "jti".into(),
+            access_exp: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_used_code_marker_keeps_only_what_a_replay_must_prove() {
+        let cache = MemoryCache::new("test");
+        let tenant = Uuid::nil();
+        let owner = CodeOwner {
+            client_id: "client".into(),
+            code_challenge: Some("challenge".into()),
+            user_id: Uuid::nil(),
+        };
+        mark_used(&cache, tenant, "code", &used_code(owner), CODE_TTL)
+            .await
+            .unwrap();
+        let stored = cache
+            .get(&cache.key(tenant, USED_KIND, &secrets::sha256_hex("code")))
+            .await
+            .unwrap()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(
+            json["grant"],
+            serde_json::json!({"client_id": "client", "code_challenge": "challenge", "user_id": Uuid::nil()})
+        );
+        let read = used(&cache, tenant, "code").await.unwrap().unwrap();
+        assert_eq!(read.grant.client_id, "client");
+        assert_eq!(read.access_jti, "jti");
+    }
+
+    #[tokio::test]
+    async fn a_marker_written_with_the_whole_grant_still_reads() {
+        let cache = MemoryCache::new("test");
+        let tenant = Uuid::nil();
+        let old = serde_json::json!({
+            "grant": {
+                "client_id": "client", "redirect_uri": "https://rp.example/cb",
+                "code_challenge": "challenge", "user_id": Uuid::nil(), "scope": "openid",
+                "nonce": null, "auth_time": 1, "sid": "sid", "amr": ["pwd"], "expires_at": 2
+            },
+            "family_id": null, "access_jti": "jti", "access_exp": 3
+        });
+        cache
+            .set(
+                &cache.key(tenant, USED_KIND, &secrets::sha256_hex("code")),
+                old.to_string().as_bytes(),
+                CODE_TTL,
+            )
+            .await
+            .unwrap();
+        let read = used(&cache, tenant, "code").await.unwrap().unwrap();
+        assert_eq!(read.grant.client_id, "client");
+        assert_eq!(read.grant.code_challenge.as_deref(), Some("challenge"));
+        assert_eq!(read.access_exp, 3);
+    }
 }

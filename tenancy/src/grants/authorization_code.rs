@@ -16,7 +16,7 @@ use crate::{
     alerts::{self, SecurityEvent, kinds},
     audit::{self, Event},
     clients as registry,
-    codes::{self, UsedCode},
+    codes::{self, CodeOwner, UsedCode},
     id_token::Authentication,
     oauth_error::{ErrorCode, OAuthError, OAuthResult},
     pkce, refresh,
@@ -99,7 +99,11 @@ pub async fn grant<C: ConnectionTrait>(
     let scope = ScopeSet::parse(&grant.scope)?;
     let issued = issue_for_user(ctx, client, &scope, &auth, Family::New).await?;
     let used = UsedCode {
-        grant,
+        grant: CodeOwner {
+            client_id: grant.client_id,
+            code_challenge: grant.code_challenge,
+            user_id: grant.user_id,
+        },
         family_id: issued.family_id,
         access_jti: issued.jti.clone(),
         access_exp: issued.exp,
