@@ -1,9 +1,11 @@
 //! `POST /t/{slug}/token` (RFC 6749 §3.2).
 //!
 //! Requests are rate-limited per tenant and client (429 with `Retry-After`). Each grant
-//! runs in one transaction together with its audit event (`token.granted` /
-//! `token.refused`) and any alert it raises, so a refused replay commits the family
-//! revocation, its audit event and its alert together.
+//! commits together with its audit event (`token.granted` / `token.refused`) and any
+//! alert it raises, so a refused replay commits the family revocation, its audit event
+//! and its alert together: code and refresh grants through `grant_batch` (their own
+//! transaction, or on SQLite a group-committed one), client credentials through the
+//! audit group writer.
 
 use poem::{
     Body, IntoResponse, Request, Response, handler,
