@@ -57,9 +57,8 @@ impl DbLane {
     /// The runtime for long-lived database tasks (such as the audit group writer):
     /// the lane's on SQLite, else the current one.
     pub fn runtime(&self) -> tokio::runtime::Handle {
-        self.lane
-            .as_ref()
-            .map_or_else(tokio::runtime::Handle::current, |lane| lane.runtime.clone())
+        self.lane_runtime()
+            .unwrap_or_else(tokio::runtime::Handle::current)
     }
 
     /// The lane's runtime if there is a lane thread (SQLite), for work that batches

@@ -168,6 +168,16 @@ async fn redeem(app: &TestApp, rp: &Rp, code: &str, verifier: &str) -> Reply {
     .await
 }
 
+/// A code flow's refresh token (the signed-in test user, a fresh code).
+async fn refresh_token_of(app: &TestApp, rp: &Rp) -> String {
+    let (verifier, challenge) = pkce();
+    let code = get_code(&app.browser(), rp, &challenge).await;
+    redeem(app, rp, &code, &verifier).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn token(app: &TestApp, rp: &Rp, params: &[(&str, &str)]) -> Reply {
     let mut form: Vec<(&str, &str)> = params.to_vec();
     let mut req = app.http.post(format!("{}/token", rp.issuer));
@@ -609,12 +619,7 @@ async fn fifty_parallel_redemptions_of_one_code_yield_exactly_one_token_response
 async fn twenty_parallel_redemptions_of_one_refresh_token_yield_exactly_one_success() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
-    let (verifier, challenge) = pkce();
-    let code = get_code(&app.browser(), &rp, &challenge).await;
-    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let refresh = refresh_token_of(&app, &rp).await;
     let params = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh.as_str()),
@@ -633,10 +638,7 @@ async fn parallel_refreshes_of_many_families_each_get_their_own_working_tokens()
     let rp = setup(&app, "confidential", true).await;
     let mut refresh_tokens = Vec::new();
     for _ in 0..16 {
-        let (verifier, challenge) = pkce();
-        let code = get_code(&app.browser(), &rp, &challenge).await;
-        let body = redeem(&app, &rp, &code, &verifier).await.body;
-        refresh_tokens.push(body["refresh_token"].as_str().unwrap().to_owned());
+        refresh_tokens.push(refresh_token_of(&app, &rp).await);
     }
     let attempts = refresh_tokens.iter().map(|refresh| {
         let rp = &rp;
@@ -667,12 +669,7 @@ async fn parallel_refreshes_of_many_families_each_get_their_own_working_tokens()
 async fn user_grants_fail_closed_with_503_when_the_database_is_gone() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
-    let (verifier, challenge) = pkce();
-    let code = get_code(&app.browser(), &rp, &challenge).await;
-    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let refresh = refresh_token_of(&app, &rp).await;
     app.db.clone().close().await.ok();
     let params = [
         ("grant_type", "refresh_token"),
@@ -795,12 +792,7 @@ async fn a_reuse_grace_window_lets_a_client_retry_then_reuse_revokes() {
         json!({ "settings": { "refresh_token_reuse_grace_secs": 10 } }),
     )
     .await;
-    let (verifier, challenge) = pkce();
-    let code = get_code(&app.browser(), &rp, &challenge).await;
-    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let refresh = refresh_token_of(&app, &rp).await;
     let params = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh.as_str()),
@@ -835,12 +827,7 @@ async fn refresh_tokens_expire_when_idle() {
         json!({ "settings": { "refresh_token_idle_ttl_secs": 300 } }),
     )
     .await;
-    let (verifier, challenge) = pkce();
-    let code = get_code(&app.browser(), &rp, &challenge).await;
-    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let refresh = refresh_token_of(&app, &rp).await;
     app.clock.advance(301);
     let reply = token(
         &app,
@@ -945,12 +932,7 @@ async fn forwarded_headers_are_believed_only_from_trusted_proxies() {
 async fn revoking_a_refresh_token_ends_its_family_and_disabled_users_cannot_log_in() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
-    let (verifier, challenge) = pkce();
-    let code = get_code(&app.browser(), &rp, &challenge).await;
-    let refresh = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let refresh = refresh_token_of(&app, &rp).await;
     let revoked = app
         .http
         .post(format!("{}/revoke", rp.issuer))
@@ -972,12 +954,7 @@ async fn revoking_a_refresh_token_ends_its_family_and_disabled_users_cannot_log_
     assert_eq!(reply.body["error"], "invalid_grant");
 
     // Disabling the user revokes the refresh tokens they still hold.
-    let (verifier, challenge) = pkce();
-    let code = get_code(&app.browser(), &rp, &challenge).await;
-    let held = redeem(&app, &rp, &code, &verifier).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let held = refresh_token_of(&app, &rp).await;
     app.patch(
         &format!("/api/v1/tenants/{}/users/{}", rp.slug, rp.user_id),
         json!({ "enabled": false }),
@@ -991,6 +968,7 @@ async fn revoking_a_refresh_token_ends_its_family_and_disabled_users_cannot_log_
     .await;
     assert_eq!(reply.body["error"], "invalid_grant", "{}", reply.body);
     let browser = app.browser();
+    let (_, challenge) = pkce();
     let login = location(&authorize(&browser, &rp, &[], &challenge).await);
     assert_eq!(log_in(&browser, &login, PASSWORD).await.status(), 401);
 }

@@ -23,7 +23,7 @@ use futures_util::FutureExt;
 use tenancy::{
     grants::Minted,
     oauth_error::{OAuthError, OAuthResult},
-    sea_orm::{DatabaseConnection, TransactionTrait},
+    sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait},
 };
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -99,62 +99,75 @@ async fn write_batches(db: DatabaseConnection, mut pending: mpsc::Receiver<Job>)
     }
 }
 
-/// What happened to one grant of a batch before the commit.
-enum Ran {
-    Written(Box<OAuthResult<Minted>>, u32),
-    Panicked(Box<dyn std::any::Any + Send>),
-    NotRun,
+/// A panic caught in a grant, re-raised in its request.
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// How a batch ended.
+enum Batch {
+    /// Committed: each grant's outcome and statement count, in queue order.
+    Committed(Vec<(OAuthResult<Minted>, u32)>),
+    /// Rolled back (or never begun): every grant gets `error`, except the one that
+    /// panicked, if any (by position), which gets its panic.
+    Failed {
+        error: OAuthError,
+        panicked: Option<(usize, Panic)>,
+    },
 }
 
 async fn commit_batch(db: &DatabaseConnection, jobs: Vec<Job>) {
-    let mut failure: Option<OAuthError> = None;
-    let mut ran = Vec::with_capacity(jobs.len());
-    match db.begin().await {
-        Err(err) => failure = Some(tenancy::Error::from(err).into()),
-        Ok(txn) => {
-            for job in &jobs {
-                if failure.is_some() {
-                    ran.push(Ran::NotRun);
-                    continue;
-                }
-                let write = crate::metrics::counting_statements(job.grant.write(&txn))
-                    .instrument(job.span.clone());
-                match AssertUnwindSafe(write).catch_unwind().await {
-                    Ok((Ok(outcome), statements)) => {
-                        ran.push(Ran::Written(Box::new(outcome), statements));
-                    }
-                    Ok((Err(storage), _)) => {
-                        failure = Some(storage);
-                        ran.push(Ran::NotRun);
-                    }
-                    Err(panic) => {
-                        failure = Some(stopped_by_panic());
-                        ran.push(Ran::Panicked(panic));
-                    }
-                }
+    let batch = match db.begin().await {
+        Ok(txn) => write_all(txn, &jobs).await,
+        Err(err) => Batch::Failed {
+            error: tenancy::Error::from(err).into(),
+            panicked: None,
+        },
+    };
+    match batch {
+        Batch::Committed(outcomes) => {
+            for (job, (outcome, statements)) in jobs.into_iter().zip(outcomes) {
+                let _ = job.answer.send((Ok(outcome), statements));
             }
-            match &failure {
-                None => {
-                    if let Err(err) = txn.commit().await {
-                        failure = Some(tenancy::Error::from(err).into());
-                    }
-                }
-                // Best effort: a transaction dropped unfinished is rolled back anyway.
-                Some(_) => {
-                    let _ = txn.rollback().await;
-                }
+        }
+        Batch::Failed {
+            error,
+            mut panicked,
+        } => {
+            for (n, job) in jobs.into_iter().enumerate() {
+                let answer = match panicked.take_if(|(at, _)| *at == n) {
+                    Some((_, panic)) => Err(panic),
+                    None => Ok(Err(error.clone())),
+                };
+                let _ = job.answer.send((answer, 0));
             }
         }
     }
-    ran.resize_with(jobs.len(), || Ran::NotRun);
-    for (job, ran) in jobs.into_iter().zip(ran) {
-        let answer = match (ran, &failure) {
-            (Ran::Panicked(panic), _) => (Err(panic), 0),
-            (Ran::Written(outcome, statements), None) => (Ok(*outcome), statements),
-            (_, Some(err)) => (Ok(Err(err.clone())), 0),
-            (Ran::NotRun, None) => (Ok(Err(stopped())), 0),
+}
+
+/// Runs the batch's grants in order on `txn` and commits; stops at the first storage
+/// failure or panic and rolls back.
+async fn write_all(txn: DatabaseTransaction, jobs: &[Job]) -> Batch {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (n, job) in jobs.iter().enumerate() {
+        let write =
+            crate::metrics::counting_statements(job.grant.write(&txn)).instrument(job.span.clone());
+        let (error, panicked) = match AssertUnwindSafe(write).catch_unwind().await {
+            Ok((Ok(outcome), statements)) => {
+                outcomes.push((outcome, statements));
+                continue;
+            }
+            Ok((Err(storage), _)) => (storage, None),
+            Err(panic) => (stopped_by_panic(), Some((n, panic))),
         };
-        let _ = job.answer.send(answer);
+        // Best effort: a transaction dropped unfinished is rolled back anyway.
+        let _ = txn.rollback().await;
+        return Batch::Failed { error, panicked };
+    }
+    match txn.commit().await {
+        Ok(()) => Batch::Committed(outcomes),
+        Err(err) => Batch::Failed {
+            error: tenancy::Error::from(err).into(),
+            panicked: None,
+        },
     }
 }
 
