@@ -51,6 +51,7 @@ pub mod tokens;
 pub mod userinfo;
 pub mod users;
 pub mod validate;
+mod verified_tokens;
 pub mod webhooks;
 mod worker_pool;
 

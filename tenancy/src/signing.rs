@@ -6,7 +6,14 @@
 //! token's `kid` and accepts only that key's own algorithm, so `alg: none` and
 //! HS256-keyed-with-the-public-key tokens are refused (RFC 8725 §2.1, §3.1).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -14,7 +21,7 @@ use sea_orm::ConnectionTrait;
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-use crate::{Error, Result, crypto::Keyring, keys};
+use crate::{Error, Result, crypto::Keyring, keys, verified_tokens::VerifiedTokens};
 
 /// How long parsed keys are reused before the database is asked again: the bound on
 /// how long another node may keep signing with a key this node just changed.
@@ -33,6 +40,9 @@ struct SigningKey {
 /// published verifier, and the JWKS.
 pub struct TenantKeys {
     loaded_at: DateTime<Utc>,
+    /// Unique per load in this process, so memoised verifications die with the keys.
+    generation: u64,
+    verified: VerifiedTokens,
     signers: Vec<SigningKey>,
     verifiers: HashMap<String, (Algorithm, DecodingKey)>,
     jwks: serde_json::Value,
@@ -63,6 +73,7 @@ impl TenantKeys {
     async fn load(
         db: &impl ConnectionTrait,
         keyring: &Keyring,
+        verified: VerifiedTokens,
         tenant_id: Uuid,
         preferred: &[keys::Algorithm],
         now: DateTime<Utc>,
@@ -99,12 +110,25 @@ impl TenantKeys {
                 .position(|p| *p == s.alg)
                 .unwrap_or(usize::MAX)
         });
+        static GENERATION: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
             loaded_at: now,
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+            verified,
             signers,
             verifiers,
             jwks: serde_json::json!({ "keys": published }),
         })
+    }
+
+    /// Which load of the tenant's keys this is (unique in the process).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Access tokens verified lately, shared by every tenant's keys of this store.
+    pub(crate) fn verified_tokens(&self) -> &VerifiedTokens {
+        &self.verified
     }
 
     /// The JWKS document (RFC 7517 §5) of the published public keys.
@@ -215,6 +239,7 @@ pub(crate) fn fresh(loaded_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 #[derive(Clone)]
 pub struct KeyStore {
     keyring: Arc<Keyring>,
+    verified: VerifiedTokens,
     cache: moka::future::Cache<Uuid, Arc<TenantKeys>>,
 }
 
@@ -224,6 +249,7 @@ impl KeyStore {
         crate::jws_provider::install();
         Self {
             keyring,
+            verified: VerifiedTokens::new(),
             cache: moka::future::Cache::builder()
                 .max_capacity(KEY_CACHE_CAPACITY)
                 .time_to_live(KEY_CACHE_TTL)
@@ -246,7 +272,17 @@ impl KeyStore {
         {
             return Ok(keys);
         }
-        let keys = Arc::new(TenantKeys::load(db, &self.keyring, tenant_id, preferred, now).await?);
+        let keys = Arc::new(
+            TenantKeys::load(
+                db,
+                &self.keyring,
+                self.verified.clone(),
+                tenant_id,
+                preferred,
+                now,
+            )
+            .await?,
+        );
         self.cache.insert(tenant_id, keys.clone()).await;
         Ok(keys)
     }

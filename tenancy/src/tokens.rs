@@ -14,6 +14,7 @@ use crate::{
     scopes::ScopeSet,
     secrets,
     signing::{TenantKeys, VerifyError},
+    verified_tokens::VerifiedTokens,
 };
 
 /// The JOSE `typ` of access tokens (RFC 9068 §2.1).
@@ -99,7 +100,8 @@ pub enum Rejection {
 }
 
 /// Verifies an access token of this tenant and checks it was not revoked. Storage
-/// failures are errors (fail closed), not "inactive".
+/// failures are errors (fail closed), not "inactive". A token these same keys verified
+/// before skips the signature check (`verified_tokens`).
 pub async fn verify(
     keys: &TenantKeys,
     cache: &dyn Cache,
@@ -108,9 +110,25 @@ pub async fn verify(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<AccessClaims, Rejection>> {
-    let claims = match keys.verify::<AccessClaims>(token, ACCESS_TOKEN_TYP, issuer, None, now) {
-        Ok(claims) => claims,
-        Err(e) => return Ok(Err(e.into())),
+    let digest = VerifiedTokens::digest(token);
+    let memo = keys.verified_tokens();
+    let claims = match memo.get(&digest, keys.generation()).await {
+        // These same keys checked the signature, type and issuer before; expiry is
+        // checked on every presentation (RFC 9068 §4).
+        Some(claims) if claims.iss == issuer => {
+            if claims.exp <= now.timestamp() {
+                return Ok(Err(VerifyError::Invalid("expired".into()).into()));
+            }
+            claims
+        }
+        _ => match keys.verify::<AccessClaims>(token, ACCESS_TOKEN_TYP, issuer, None, now) {
+            Ok(claims) => {
+                memo.remember(digest, keys.generation(), claims.clone())
+                    .await;
+                claims
+            }
+            Err(e) => return Ok(Err(e.into())),
+        },
     };
     if cache
         .get(&cache.key(tenant_id, REVOKED_JTI, &claims.jti))
@@ -141,4 +159,94 @@ pub async fn revoke(
             Duration::from_secs(remaining),
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectOptions, Database};
+
+    use super::*;
+    use crate::{
+        audit::Actor,
+        cache::memory::MemoryCache,
+        crypto::{Keyring, MasterKey},
+        signing::KeyStore,
+        tenants::{self, NewTenant, SettingsPatch},
+    };
+
+    const ISSUER: &str = "http://127.0.0.1:8080/t/acme";
+
+    /// A tenant's parsed keys and a token they signed, valid for 300 s from `now`.
+    async fn keys_and_token(now: DateTime<Utc>) -> (Arc<TenantKeys>, Uuid, String) {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).sqlx_logging(false);
+        let db = Database::connect(options).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let keyring = Arc::new(Keyring::new(MasterKey::from_bytes(&[7; 32]), []));
+        let tenant = tenants::create(
+            &db,
+            &keyring,
+            &Actor::system(),
+            NewTenant {
+                slug: "acme".into(),
+                display_name: "Acme".into(),
+                settings: SettingsPatch::default(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let keys = KeyStore::new(keyring)
+            .get(&db, tenant.id, &[], now)
+            .await
+            .unwrap();
+        let subject = Subject {
+            id: "user-1".into(),
+            auth_time: None,
+            sid: None,
+        };
+        let scope = ScopeSet::parse("openid").unwrap();
+        let claims = claims(ISSUER, "client-1", &subject, &scope, 300, now).unwrap();
+        let token = sign(&keys, &claims).unwrap();
+        (keys, tenant.id, token)
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires_and_can_still_be_revoked() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 12, 0, 0).unwrap();
+        let (keys, tenant_id, token) = keys_and_token(now).await;
+        let cache = MemoryCache::new("test");
+        let first = verify(&keys, &cache, tenant_id, ISSUER, &token, now).await;
+        let claims = first.unwrap().unwrap();
+        // The second presentation is answered from the memo.
+        let digest = VerifiedTokens::digest(&token);
+        assert_eq!(
+            keys.verified_tokens()
+                .get(&digest, keys.generation())
+                .await
+                .as_ref(),
+            Some(&claims)
+        );
+        let again = verify(&keys, &cache, tenant_id, ISSUER, &token, now).await;
+        assert_eq!(again.unwrap(), Ok(claims.clone()));
+        // Another issuer is not answered from the memo.
+        let elsewhere = verify(&keys, &cache, tenant_id, "http://other/t/x", &token, now).await;
+        assert!(elsewhere.unwrap().is_err());
+
+        let later = now + chrono::Duration::seconds(301);
+        let expired = verify(&keys, &cache, tenant_id, ISSUER, &token, later).await;
+        assert_eq!(
+            expired.unwrap(),
+            Err(Rejection::Invalid(VerifyError::Invalid("expired".into())))
+        );
+
+        revoke(&cache, tenant_id, &claims.jti, claims.exp, now)
+            .await
+            .unwrap();
+        let revoked = verify(&keys, &cache, tenant_id, ISSUER, &token, now).await;
+        assert_eq!(revoked.unwrap(), Err(Rejection::Revoked));
+    }
 }

@@ -173,6 +173,8 @@ async fn revoking_a_key_removes_it_at_once_and_a_replacement_signs() {
     let c = m2m(&app, json!({})).await;
     let token = access_token(&app, &c).await;
     let kid = kid_of(&token);
+    // Introspected once, so this node remembers it as verified (`verified_tokens`).
+    assert!(active(&app, &c, &token).await, "live before the revocation");
     let revoked = app
         .call(
             Method::POST,
