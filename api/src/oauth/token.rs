@@ -115,7 +115,8 @@ async fn exchange(
     // Tokens are signed only once the grant's writes are committed (`grants::Minted`).
     let response = if grant_type == "client_credentials" {
         // Nothing to store but the audit event, so it is group-committed with other
-        // requests' events (see `tenancy::audit_batch`), still before the answer.
+        // requests' events (see `tenancy::audit_batch`), still before the answer. The
+        // token is signed while the event commits and leaves only once both are done.
         let result = grants::client_credentials::grant(
             &issuer.url,
             issuer.settings(),
@@ -129,15 +130,16 @@ async fn exchange(
             Some(&client.client_id),
             result.as_ref(),
         );
-        state
-            .audit_batch
-            .record(&actor, event, now)
-            .await
-            .map_err(OAuthError::from)?;
-        result?
-            .sign(issuer.keys.clone())
-            .await
-            .map_err(OAuthError::from)?
+        let keys = issuer.keys.clone();
+        let (recorded, signed) =
+            tokio::join!(state.audit_batch.record(&actor, event, now), async {
+                match result {
+                    Ok(minted) => Ok(minted.sign(keys).await),
+                    Err(refused) => Err(refused),
+                }
+            });
+        recorded.map_err(OAuthError::from)?;
+        signed?.map_err(OAuthError::from)?
     } else {
         let grant = UserGrant {
             cache: state.cache.clone(),
