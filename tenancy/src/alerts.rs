@@ -711,28 +711,15 @@ mod tests {
 
 #[cfg(test)]
 mod domain_tests {
-    use chrono::TimeZone;
-    use migration::{Migrator, MigratorTrait};
-    use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+    use sea_orm::DatabaseConnection;
 
     use super::*;
     use crate::{
         crypto::{Keyring, MasterKey},
         tenants::{self, NewTenant, SettingsPatch},
+        test_support::{db, now},
         webhooks::{self, NewEndpoint},
     };
-
-    async fn db() -> DatabaseConnection {
-        let mut options = ConnectOptions::new("sqlite::memory:");
-        options.max_connections(1);
-        let db = Database::connect(options).await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        db
-    }
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
-    }
 
     async fn setup(db: &DatabaseConnection) -> (TenantCtx, webhook_endpoints::Model) {
         let keyring = Keyring::new(MasterKey::from_bytes(&[5; 32]), []);

@@ -103,20 +103,21 @@ pub async fn mark_used(
 ) -> Result<()> {
     let bytes = serde_json::to_vec(used).map_err(|e| Error::Internal(e.to_string()))?;
     cache
-        .set(
-            &cache.key(tenant_id, USED_KIND, &secrets::sha256_hex(code)),
-            &bytes,
-            ttl,
-        )
+        .set(&used_key(cache, tenant_id, code), &bytes, ttl)
         .await
 }
 
 /// What an already redeemed code issued, if it was redeemed recently.
 pub async fn used(cache: &dyn Cache, tenant_id: Uuid, code: &str) -> Result<Option<UsedCode>> {
     Ok(cache
-        .get(&cache.key(tenant_id, USED_KIND, &secrets::sha256_hex(code)))
+        .get(&used_key(cache, tenant_id, code))
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// Where a redeemed code's marker is kept (under the code's SHA-256, like the code).
+fn used_key(cache: &dyn Cache, tenant_id: Uuid, code: &str) -> String {
+    cache.key(tenant_id, USED_KIND, &secrets::sha256_hex(code))
 }
 
 #[cfg(test)]
@@ -146,7 +147,7 @@ mod tests {
             .await
             .unwrap();
         let stored = cache
-            .get(&cache.key(tenant, USED_KIND, &secrets::sha256_hex("code")))
+            .get(&used_key(&cache, tenant, "code"))
             .await
             .unwrap()
             .unwrap();
@@ -174,7 +175,7 @@ mod tests {
         });
         cache
             .set(
-                &cache.key(tenant, USED_KIND, &secrets::sha256_hex("code")),
+                &used_key(&cache, tenant, "code"),
                 old.to_string().as_bytes(),
                 CODE_TTL,
             )

@@ -46,6 +46,8 @@ pub mod signing;
 mod signing_workers;
 pub mod tenant_directory;
 pub mod tenants;
+#[cfg(test)]
+mod test_support;
 pub mod throttle;
 pub mod tokens;
 pub mod userinfo;

@@ -170,8 +170,9 @@ impl TenantKeys {
         self.verify_inner(token, typ, issuer, audience, Some(now))
     }
 
-    /// [`TenantKeys::verify`] without the expiry check, for `id_token_hint`
-    /// (OIDC RP-Initiated Logout §2: an expired ID token is still a valid hint).
+    /// [`TenantKeys::verify`] without the expiry check: for `id_token_hint` (OIDC
+    /// RP-Initiated Logout §2: an expired ID token is still a valid hint), and for
+    /// access tokens, whose expiry `tokens::verify` checks on every presentation.
     pub fn verify_ignoring_expiry<T: DeserializeOwned>(
         &self,
         token: &str,

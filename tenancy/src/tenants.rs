@@ -693,24 +693,14 @@ mod tests {
 mod domain_tests {
     use std::time::Duration;
 
-    use chrono::TimeZone;
-    use migration::{Migrator, MigratorTrait};
-    use sea_orm::{ConnectOptions, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
+    use sea_orm::{EntityTrait, PaginatorTrait};
 
     use super::*;
-    use crate::{cache::memory::MemoryCache, crypto::MasterKey};
-
-    async fn db() -> DatabaseConnection {
-        let mut options = ConnectOptions::new("sqlite::memory:");
-        options.max_connections(1);
-        let db = Database::connect(options).await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        db
-    }
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
-    }
+    use crate::{
+        cache::memory::MemoryCache,
+        crypto::MasterKey,
+        test_support::{db, now},
+    };
 
     #[tokio::test]
     async fn deleting_a_tenant_purges_its_rows_and_cache_namespace_only() {
