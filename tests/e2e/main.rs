@@ -20,6 +20,7 @@ mod mfa;
 mod oidc_rp;
 mod openapi;
 mod ops;
+mod passkey_csp;
 mod passkeys;
 mod protocol;
 mod secrets_at_rest;

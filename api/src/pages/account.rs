@@ -29,7 +29,8 @@ use tenancy::{
 };
 
 use super::{
-    RecoveryCodesPage, error_page, flow, html, html_scripted, redirect, set_session_cookie,
+    PasskeyScript, RecoveryCodesPage, error_page, flow, html, html_scripted, redirect,
+    set_session_cookie,
 };
 use crate::{oauth::form::Params, protocol::Issuer, state::AppState};
 
@@ -105,6 +106,7 @@ struct AccountPage<'a> {
     passkeys_available: bool,
     passkey_options: String,
     passkey_finish: String,
+    script: PasskeyScript,
     recovery_left: u64,
     sessions: Vec<SessionView>,
     consents: Vec<ConsentView>,
@@ -185,6 +187,10 @@ async fn render(
         Err(err) => return flow::unavailable(issuer, &err),
     };
     let passkeys_available = super::passkeys::available(issuer, state);
+    let script = match PasskeyScript::new() {
+        Ok(script) => script,
+        Err(err) => return flow::unavailable(issuer, &err),
+    };
     let page = AccountPage {
         tenant_name: &issuer.tenant().display_name,
         username: &signed.user.username,
@@ -206,6 +212,7 @@ async fn render(
         passkeys_available,
         passkey_options: format!("{}/passkeys/register/options", issuer.url),
         passkey_finish: format!("{}/passkeys/register", issuer.url),
+        script,
         recovery_left: factors.recovery_codes_left,
         sessions: live
             .into_iter()
@@ -219,7 +226,8 @@ async fn render(
         consents,
     };
     if passkeys_available {
-        html_scripted(status, &page)
+        // Every form here is answered on this origin: `form-action 'self'`.
+        html_scripted(status, &page, &page.script, None)
     } else {
         html(status, &page)
     }

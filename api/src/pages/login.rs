@@ -18,13 +18,15 @@ use tenancy::{
     throttle,
 };
 
-use super::{LoginPage, flow, html, set_session_cookie};
+use super::{LoginPage, PasskeyScript, flow, html, html_scripted, set_session_cookie};
 use crate::{login_limit, protocol, state::AppState};
 
+/// The login form of interaction `interaction`, whose client's redirect URI is
+/// `redirect_uri` (where a correct password may send the browser straight away).
 fn login_page(
     state: &AppState,
     issuer: &protocol::Issuer,
-    interaction: &str,
+    (interaction, redirect_uri): (&str, &str),
     session: &Session,
     username: &str,
     error: Option<&str>,
@@ -34,27 +36,34 @@ fn login_page(
     } else {
         StatusCode::OK
     };
-    html(
-        status,
-        &LoginPage {
-            tenant_name: &issuer.tenant().display_name,
-            action: format!("{}/login", issuer.url),
-            interaction,
-            csrf: &session.csrf,
-            username,
-            error,
-            passkeys: super::passkeys::available(issuer, state),
-            passkey_options: format!("{}/login/passkey/options", issuer.url),
-            passkey_finish: format!("{}/login/passkey", issuer.url),
-        },
-    )
+    let script = match PasskeyScript::new() {
+        Ok(script) => script,
+        Err(err) => return flow::unavailable(issuer, &err),
+    };
+    let page = LoginPage {
+        tenant_name: &issuer.tenant().display_name,
+        action: format!("{}/login", issuer.url),
+        interaction,
+        csrf: &session.csrf,
+        username,
+        error,
+        passkeys: super::passkeys::available(issuer, state),
+        passkey_options: format!("{}/login/passkey/options", issuer.url),
+        passkey_finish: format!("{}/login/passkey", issuer.url),
+        script,
+    };
+    if page.passkeys {
+        html_scripted(status, &page, &page.script, Some(redirect_uri))
+    } else {
+        html(status, &page)
+    }
 }
 
 /// The login form again, refusing further attempts for `wait` (429 + `Retry-After`).
 fn too_many(
     state: &AppState,
     issuer: &protocol::Issuer,
-    interaction: &str,
+    interaction: (&str, &str),
     session: &Session,
     username: &str,
     wait: Duration,
@@ -91,7 +100,11 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
                 .login_hint
                 .clone()
                 .unwrap_or_default();
-            login_page(&state, &issuer, &step.id, &step.session, &hint, None)
+            let shown = (
+                step.id.as_str(),
+                step.interaction.request.redirect_uri.as_str(),
+            );
+            login_page(&state, &issuer, shown, &step.session, &hint, None)
         }
         Err(page) => page,
     }
@@ -120,6 +133,8 @@ pub async fn submit(
         id,
         mut interaction,
     } = step;
+    // Where the forms of a login page shown again may be redirected to.
+    let redirect_uri = interaction.request.redirect_uri.clone();
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     let tenant = TenantCtx::from(issuer.tenant());
@@ -143,11 +158,27 @@ pub async fn submit(
         if let Err(err) = noted.await {
             return flow::unavailable(&issuer, &err);
         }
-        return too_many(&state, &issuer, &id, &session, username, wait);
+        return too_many(
+            &state,
+            &issuer,
+            (&id, &redirect_uri),
+            &session,
+            username,
+            wait,
+        );
     }
     match throttle::locked_for(cache, tenant.id, username, now).await {
         Ok(None) => {}
-        Ok(Some(left)) => return too_many(&state, &issuer, &id, &session, username, left),
+        Ok(Some(left)) => {
+            return too_many(
+                &state,
+                &issuer,
+                (&id, &redirect_uri),
+                &session,
+                username,
+                left,
+            );
+        }
         Err(err) => return flow::unavailable(&issuer, &err),
     }
     let account = (
@@ -155,7 +186,14 @@ pub async fn submit(
         secrets::sha256_hex(&username.trim().to_lowercase()),
     );
     if let Some(wait) = login_limit::check(&state.account_limiter, &account) {
-        return too_many(&state, &issuer, &id, &session, username, wait);
+        return too_many(
+            &state,
+            &issuer,
+            (&id, &redirect_uri),
+            &session,
+            username,
+            wait,
+        );
     }
     // Counted before the password is checked, so parallel guesses cannot overshoot.
     let number = match throttle::begin_attempt(cache, tenant.id, username, policy, now).await {
@@ -164,7 +202,14 @@ pub async fn submit(
             number
         }
         Ok(throttle::Attempt::Locked { retry_after }) => {
-            return too_many(&state, &issuer, &id, &session, username, retry_after);
+            return too_many(
+                &state,
+                &issuer,
+                (&id, &redirect_uri),
+                &session,
+                username,
+                retry_after,
+            );
         }
         Err(err) => return flow::unavailable(&issuer, &err),
     };
@@ -187,7 +232,7 @@ pub async fn submit(
         return login_page(
             &state,
             &issuer,
-            &id,
+            (&id, &redirect_uri),
             &session,
             username,
             Some("Invalid username or password."),

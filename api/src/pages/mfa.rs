@@ -25,7 +25,9 @@ use tenancy::{
 };
 use uuid::Uuid;
 
-use super::{MfaPage, RecoveryCodesPage, flow, html, html_scripted, set_session_cookie};
+use super::{
+    MfaPage, PasskeyScript, RecoveryCodesPage, flow, html, html_scripted, set_session_cookie,
+};
 use crate::{protocol::Issuer, state::AppState};
 
 /// Who a session is proving a second factor for, and what it has proven so far.
@@ -236,6 +238,10 @@ async fn render(state: &AppState, issuer: &Issuer, req: &Request, view: View<'_>
     } else {
         ("login/passkey/options", "login/passkey")
     };
+    let script = match PasskeyScript::new() {
+        Ok(script) => script,
+        Err(err) => return flow::unavailable(issuer, &err),
+    };
     let page = MfaPage {
         tenant_name: &issuer.tenant().display_name,
         action: format!("{}/login/mfa", issuer.url),
@@ -251,9 +257,12 @@ async fn render(state: &AppState, issuer: &Issuer, req: &Request, view: View<'_>
         passkey_purpose: if enrol { "enrol" } else { "mfa" },
         passkey_options: format!("{}/{options}", issuer.url),
         passkey_finish: format!("{}/{finish}", issuer.url),
+        script,
     };
     if passkey {
-        html_scripted(view.status, &page)
+        // The TOTP and recovery-code forms are answered with the redirect to the client.
+        let client = &view.step.interaction.request.redirect_uri;
+        html_scripted(view.status, &page, &page.script, Some(client))
     } else {
         html(view.status, &page)
     }

@@ -3,7 +3,8 @@
 //! rendered by askama (escaped by default), every page is `Cache-Control: no-store`,
 //! cannot be framed (CSP `frame-ancestors 'none'`), and works without JavaScript —
 //! except passkeys: WebAuthn needs the one script, `/assets/passkeys.js`, which only
-//! the pages offering a passkey load (and only their CSP allows). Forms carry a CSRF token bound to the
+//! the pages offering a passkey load, and only their CSP allows (see
+//! [`PasskeyScript`] and [`html_scripted`]). Forms carry a CSRF token bound to the
 //! server-side session, and the session cookie is HttpOnly, SameSite=Lax, and Secure
 //! with the `__Host-` prefix when the public URL is https.
 
@@ -18,11 +19,19 @@ pub mod passkeys;
 pub mod password;
 pub mod verify_email;
 
+use std::sync::LazyLock;
+
 use askama::Template;
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use poem::{
     IntoResponse, Request, Response,
     http::{HeaderValue, StatusCode, header},
 };
+
+use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 
@@ -48,6 +57,8 @@ pub struct LoginPage<'a> {
     pub passkey_options: String,
     /// Where the passkey script posts the result.
     pub passkey_finish: String,
+    /// How this response loads the passkey script.
+    pub script: PasskeyScript,
 }
 
 /// The second-factor page: verify a factor, or enrol one first.
@@ -82,6 +93,8 @@ pub struct MfaPage<'a> {
     pub passkey_options: String,
     /// Where the passkey script posts the result.
     pub passkey_finish: String,
+    /// How this response loads the passkey script.
+    pub script: PasskeyScript,
 }
 
 /// Freshly generated recovery codes, shown once.
@@ -130,20 +143,140 @@ pub struct MessagePage<'a> {
     pub message: &'a str,
 }
 
-/// An HTML response with the page security headers, allowing the passkey script.
-pub fn html_scripted(status: StatusCode, page: &impl Template) -> Response {
+/// The passkey script, served as a static file at `/assets/passkeys.js`.
+const PASSKEY_SCRIPT: &str = include_str!("../../assets/passkeys.js");
+
+/// `sha256-<base64>` of [`PASSKEY_SCRIPT`]: its Subresource Integrity metadata (SRI §3.1).
+static PASSKEY_INTEGRITY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "sha256-{}",
+        STANDARD.encode(Sha256::digest(PASSKEY_SCRIPT.as_bytes()))
+    )
+});
+
+/// Where pages load the script from: versioned by its hash, so a browser's cached copy
+/// of another version (the script is cacheable for minutes) is never the one a page's
+/// `integrity` is checked against.
+static PASSKEY_SRC: LazyLock<String> = LazyLock::new(|| {
+    let digest = Sha256::digest(PASSKEY_SCRIPT.as_bytes());
+    let prefix = digest.get(..9).unwrap_or_default();
+    format!("/assets/passkeys.js?v={}", URL_SAFE_NO_PAD.encode(prefix))
+});
+
+/// How one response of a page offering a passkey loads the passkey script, and the
+/// only script that page's CSP lets run.
+///
+/// Chosen against CSP Level 3: the script stays a static file (cacheable, no inline
+/// code), and `script-src` holds nothing but a per-response `'nonce-…'`, which CSP
+/// Level 3 ("Does element match source list for type and source?") matches against
+/// the `nonce` of external `<script src>` elements in every browser with CSP Level 2 or
+/// later. We do not allow `'self'`, which would let any script-typed URL of this origin
+/// run; nor a `'sha256-…'` source alone, because CSP Level 3 matches a hash against an
+/// *external* script only through its `integrity` metadata, which Firefox has
+/// supported only since version 116 and Safari not at all. Instead the `<script>`
+/// element also carries the SHA-256 `integrity` of the served bytes (Subresource
+/// Integrity, supported everywhere), so the one element the server wrote runs, and
+/// only with exactly these bytes. The nonce is 256 random bits, fresh per response,
+/// and every page is `no-store`, so no cached page replays one (CSP Level 3, "Nonce
+/// Reuse").
+pub struct PasskeyScript {
+    /// This response's nonce (base64url), in the CSP and on the `<script>` element.
+    pub nonce: String,
+    /// The script's SRI `integrity` attribute value.
+    pub integrity: &'static str,
+    /// The script's URL.
+    pub src: &'static str,
+}
+
+impl PasskeyScript {
+    /// A fresh nonce for one response.
+    pub fn new() -> tenancy::Result<Self> {
+        Ok(Self {
+            nonce: tenancy::secrets::random_token("")?,
+            integrity: PASSKEY_INTEGRITY.as_str(),
+            src: PASSKEY_SRC.as_str(),
+        })
+    }
+}
+
+/// An HTML response with the page security headers of a page offering a passkey: the
+/// CSP lets exactly `script` run (see [`PasskeyScript`]) and fetch this origin, and
+/// lets its forms post to this origin and be answered with a redirect to
+/// `redirect_target` (the client's registered redirect URI of the pending
+/// authorization, or `None` when every answer stays on this origin).
+///
+/// `form-action` is also enforced on the redirects that follow a form submission
+/// (CSP Level 3 §6.4.1; Chromium does, see w3c/webappsec-csp#8): under
+/// `form-action 'self'` the 303 that sends the browser back to the client with its
+/// code, after the password or a TOTP code was posted, is blocked. So the client's
+/// redirect target is allowed too, as narrowly as CSP can name it
+/// ([`redirect_source`]).
+pub fn html_scripted(
+    status: StatusCode,
+    page: &impl Template,
+    script: &PasskeyScript,
+    redirect_target: Option<&str>,
+) -> Response {
     let mut resp = html(status, page);
-    resp.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(SCRIPTED_CSP),
-    );
+    let csp = scripted_csp(&script.nonce, redirect_target);
+    match HeaderValue::from_str(&csp) {
+        Ok(value) => {
+            resp.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        // Cannot happen (base64url nonce, sanitised sources); the strict CSP stays.
+        Err(err) => tracing::error!(error = %err, "passkey page CSP is not a header value"),
+    }
     resp
 }
 
+fn scripted_csp(nonce: &str, redirect_target: Option<&str>) -> String {
+    let mut form_action = String::from("'self'");
+    if let Some(source) = redirect_target.and_then(redirect_source) {
+        form_action.push(' ');
+        form_action.push_str(&source);
+    }
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; \
+         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action {form_action}"
+    )
+}
+
+/// The narrowest CSP source expression that matches a redirect to `uri` (a client's
+/// registered redirect URI): `scheme://host[:port]` for a host name (CSP Level 3
+/// compares no path once a request was redirected), only the scheme for a
+/// private-use scheme (RFC 8252 §7.1) or an IP-literal loopback host (RFC 8252 §7.3),
+/// which CSP Level 3 "host-part match" never matches, and only the scheme too for a
+/// host with characters outside CSP's `host-char` grammar, so a redirect URI can
+/// never add directives to the header.
+fn redirect_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let scheme = url.scheme();
+    if !scheme
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return None;
+    }
+    match url.host() {
+        Some(url::Host::Domain(host))
+            if matches!(scheme, "http" | "https")
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')) =>
+        {
+            Some(match url.port() {
+                Some(port) => format!("{scheme}://{host}:{port}"),
+                None => format!("{scheme}://{host}"),
+            })
+        }
+        _ => Some(format!("{scheme}:")),
+    }
+}
+
+/// Pages without a passkey run no script at all.
 const CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
-const SCRIPTED_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; \
-     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// An HTML response with the page security headers.
 pub fn html(status: StatusCode, page: &impl Template) -> Response {
@@ -193,7 +326,7 @@ fn secure_headers(resp: &mut Response) {
 /// `/assets/passkeys.js`: the WebAuthn glue of the passkey buttons.
 #[poem::handler]
 pub fn passkeys_js() -> Response {
-    let mut resp = include_str!("../../assets/passkeys.js")
+    let mut resp = PASSKEY_SCRIPT
         .with_content_type("text/javascript; charset=utf-8")
         .into_response();
     resp.headers_mut().insert(
@@ -313,6 +446,71 @@ mod tests {
                 && cookie.contains("HttpOnly")
                 && !cookie.contains("Secure")
         );
+    }
+
+    #[test]
+    fn a_redirect_to_a_named_host_is_allowed_by_its_origin_only() {
+        assert_eq!(
+            redirect_source("https://app.example.com/cb?x=1").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            redirect_source("http://localhost:8400/callback").as_deref(),
+            Some("http://localhost:8400")
+        );
+    }
+
+    #[test]
+    fn redirects_csp_cannot_name_by_host_are_allowed_by_their_scheme() {
+        // Private-use scheme (RFC 8252 §7.1) and IP-literal loopback (RFC 8252 §7.3).
+        assert_eq!(
+            redirect_source("com.example.app:/callback").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(
+            redirect_source("http://127.0.0.1:18999/cb").as_deref(),
+            Some("http:")
+        );
+        assert_eq!(
+            redirect_source("http://[::1]:8080/cb").as_deref(),
+            Some("http:")
+        );
+    }
+
+    #[test]
+    fn a_redirect_uri_cannot_add_directives_to_the_policy() {
+        let source = redirect_source("https://a;script-src*;b.example/cb").unwrap();
+        assert_eq!(source, "https:");
+        let csp = scripted_csp("n0nce", Some("https://a;script-src*;b.example/cb"));
+        assert_eq!(csp.matches("script-src").count(), 1, "{csp}");
+    }
+
+    #[test]
+    fn a_passkey_page_runs_only_its_nonced_script_and_may_post_back_to_the_client() {
+        let csp = scripted_csp("n0nce", Some("https://app.example.com/cb"));
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        assert!(directives.contains(&"script-src 'nonce-n0nce'"), "{csp}");
+        assert!(
+            directives.contains(&"form-action 'self' https://app.example.com"),
+            "{csp}"
+        );
+        assert!(directives.contains(&"frame-ancestors 'none'"), "{csp}");
+        assert!(directives.contains(&"default-src 'none'"), "{csp}");
+        let account = scripted_csp("n0nce", None);
+        assert!(account.ends_with("form-action 'self'"), "{account}");
+    }
+
+    #[test]
+    fn the_integrity_and_the_versioned_url_follow_the_served_bytes() {
+        let script = PasskeyScript::new().unwrap();
+        let digest = Sha256::digest(PASSKEY_SCRIPT.as_bytes());
+        assert_eq!(
+            script.integrity,
+            format!("sha256-{}", STANDARD.encode(digest))
+        );
+        assert!(script.src.starts_with("/assets/passkeys.js?v="));
+        assert_ne!(script.nonce, PasskeyScript::new().unwrap().nonce);
+        assert!(script.nonce.len() >= 43, "256 bits: {}", script.nonce);
     }
 
     #[test]

@@ -134,9 +134,18 @@ pub async fn start_registration(
         .map(|r| parse(r).map(|p| p.cred_id().clone()))
         .collect::<Result<Vec<_>>>()?;
     let display = user.email.as_deref().unwrap_or(&user.username);
-    let (options, state) = rp
+    let (mut options, state) = rp
         .start_passkey_registration(user.id, &user.username, display, Some(existing))
         .map_err(internal)?;
+    // webauthn-rs asks for a non-discoverable credential (`residentKey: discouraged`),
+    // which a browser cannot offer on a login page that names no user: "Sign in with
+    // a passkey" would find nothing. Passwordless sign-in needs a client-side
+    // discoverable credential (WebAuthn Level 3 §5.4.6), so ask for one where the
+    // authenticator can store it; a security key that cannot still serves as a second
+    // factor.
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Preferred);
+    }
     put_state(
         cache,
         tenant,
