@@ -58,10 +58,8 @@ impl Page {
         let tag = self.html.split("<script").nth(1).unwrap();
         let tag = tag.split('>').next().unwrap();
         let marker = format!(" {attr}=\"");
-        let start = tag
-            .find(&marker)
-            .unwrap_or_else(|| panic!("{attr} in {tag}"))
-            + marker.len();
+        assert!(tag.contains(&marker), "{attr} in {tag}");
+        let start = tag.find(&marker).unwrap() + marker.len();
         tag[start..].split('"').next().unwrap().to_owned()
     }
 }
