@@ -210,7 +210,7 @@ impl PasskeyScript {
 /// `form-action 'self'` the 303 that sends the browser back to the client with its
 /// code, after the password or a TOTP code was posted, is blocked. So the client's
 /// redirect target is allowed too, as narrowly as CSP can name it
-/// ([`redirect_source`]).
+/// (`redirect_source`).
 pub fn html_scripted(
     status: StatusCode,
     page: &impl Template,
