@@ -132,13 +132,7 @@ async fn a_password_posted_on_a_passkey_login_page_may_be_redirected_to_the_clie
     let answer = location(&password(&browser, &login, PASSWORD).await);
 
     assert!(answer.as_str().starts_with(REDIRECT), "{answer}");
-    let client = Url::parse(REDIRECT).unwrap().origin().ascii_serialization();
-    assert_eq!(
-        page.directive("form-action"),
-        Some(format!("form-action 'self' {client}").as_str()),
-        "{:?}",
-        page.directives
-    );
+    form_action_allows_the_client(&page);
 }
 
 #[tokio::test]
@@ -153,13 +147,7 @@ async fn the_second_factor_page_offering_a_passkey_lets_its_forms_return_to_the_
 
     assert!(page.html.contains("Use a passkey"), "{}", page.html);
     only_the_passkey_script_runs(&browser, &base, &page).await;
-    let client = Url::parse(REDIRECT).unwrap().origin().ascii_serialization();
-    assert_eq!(
-        page.directive("form-action"),
-        Some(format!("form-action 'self' {client}").as_str()),
-        "{:?}",
-        page.directives
-    );
+    form_action_allows_the_client(&page);
 }
 
 #[tokio::test]
@@ -207,4 +195,15 @@ async fn pages_without_a_passkey_keep_the_policy_that_runs_no_script() {
         assert_eq!(page.directives.join("; "), STRICT, "{name}");
         assert!(!page.html.contains("<script"), "{name}: {}", page.html);
     }
+}
+
+/// The page's forms may post here and be redirected to the client's registered origin.
+fn form_action_allows_the_client(page: &Page) {
+    let client = Url::parse(REDIRECT).unwrap().origin().ascii_serialization();
+    assert_eq!(
+        page.directive("form-action"),
+        Some(format!("form-action 'self' {client}").as_str()),
+        "{:?}",
+        page.directives
+    );
 }
