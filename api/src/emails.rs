@@ -1,4 +1,5 @@
-//! The emails Tessera sends to end users (password reset, email verification), built
+//! The emails Tessera sends to end users (password reset, email verification, a new
+//! second factor on their account), built
 //! from askama text templates. Links always start from the configured `PUBLIC_URL`,
 //! never from request headers, so a forged `Host` cannot point a reset link at an
 //! attacker's site.
@@ -26,6 +27,40 @@ struct VerifyEmailText<'a> {
     username: &'a str,
     tenant_name: &'a str,
     link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/mfa_added.txt")]
+struct MfaAddedText<'a> {
+    username: &'a str,
+    tenant_name: &'a str,
+    factor: &'a str,
+}
+
+/// Tells `user` in the background that `factor` ("An authenticator app", "A passkey
+/// named …") was added to their account, so an owner whose password was stolen learns
+/// of an attacker's factor. Nothing is sent to a user without an address.
+pub fn send_mfa_added(
+    state: &AppState,
+    tenant_name: &str,
+    user: &tenancy::entity::users::Model,
+    factor: &str,
+) {
+    let Some(to) = user.email.clone() else {
+        return;
+    };
+    let text = MfaAddedText {
+        username: &user.username,
+        tenant_name,
+        factor,
+    }
+    .render();
+    send(
+        state,
+        to,
+        format!("A sign-in method was added to your {tenant_name} account"),
+        text,
+    );
 }
 
 /// `{PUBLIC_URL}/t/{slug}{path}?token=…`.

@@ -45,6 +45,8 @@ pub mod kinds {
     pub const REFRESH_TOKEN_REUSE: &str = "refresh_token.reuse_detected";
     /// A redeemed authorization code was presented again.
     pub const AUTHORIZATION_CODE_REUSE: &str = "authorization_code.reuse_detected";
+    /// A second factor (authenticator app or passkey) was added to a user's account.
+    pub const MFA_ADDED: &str = "mfa.added";
     /// A user's second factor was removed.
     pub const MFA_REMOVED: &str = "mfa.removed";
     /// A user's second factor was reset by an administrator.
@@ -74,6 +76,7 @@ pub mod kinds {
         ACCOUNT_LOCKED,
         REFRESH_TOKEN_REUSE,
         AUTHORIZATION_CODE_REUSE,
+        MFA_ADDED,
         MFA_REMOVED,
         MFA_RESET,
         PASSWORD_CHANGED,

@@ -339,8 +339,10 @@ pub fn decide(
         };
     }
     // Step-up (OIDC Core §3.1.2.1 acr_values; tenant policy): a single-factor session
-    // must add a second factor first. `prompt=none` cannot show that page.
-    if mfa_required && !session.is_some_and(|s| crate::mfa::is_mfa(&s.amr)) {
+    // must add a second factor first. `prompt=none` cannot show that page. A sign-in
+    // that has just enrolled its first factor goes on (with `acr` `0`: the new factor
+    // proves nothing yet, see `sessions::log_in`) instead of asking for it again.
+    if mfa_required && !session.is_some_and(crate::mfa::meets_mfa_requirement) {
         return if request.prompt_none {
             Next::Fail(ErrorCode::LoginRequired)
         } else {

@@ -34,8 +34,29 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+tokio::task_local! {
+    static ARGON2_JOBS: std::cell::Cell<u64>;
+}
+
+/// Runs `work` and counts the Argon2id jobs (hashes and verifications) it asks for in
+/// this task. For tests that prove an expensive step is skipped (a reset with an
+/// unknown token must not hash the new password); outside it nothing is counted.
+pub async fn count_argon2_jobs<F: std::future::Future>(work: F) -> (F::Output, u64) {
+    ARGON2_JOBS
+        .scope(std::cell::Cell::new(0), async {
+            let out = work.await;
+            (out, ARGON2_JOBS.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+fn count_argon2_job() {
+    let _ = ARGON2_JOBS.try_with(|jobs| jobs.set(jobs.get() + 1));
+}
+
 /// Argon2id PHC string of `secret`, computed by the Argon2id workers (one per core).
 pub async fn hash_password(secret: String) -> Result<String> {
+    count_argon2_job();
     crate::argon2_workers::hash(secret).await
 }
 
@@ -43,6 +64,7 @@ pub async fn hash_password(secret: String) -> Result<String> {
 /// workers: at most one verification per core runs at a time, so a login flood
 /// queues instead of filling memory with 19 MiB blocks.
 pub async fn verify_password(secret: String, phc: String) -> bool {
+    count_argon2_job();
     crate::argon2_workers::verify(secret, phc).await
 }
 

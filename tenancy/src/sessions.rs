@@ -10,10 +10,19 @@
 //! a logged-in session, gives a new one again.
 //!
 //! Each user's live sessions are listed in a per-user index in the cache (a small JSON
-//! list, pruned of ended sessions whenever it is read), so the account page can show
-//! and end them and a password change or reset can end them all. The index is updated
-//! by read-modify-write: two logins of one user at the same instant on two nodes may
-//! drop one entry from the list (that session still works and expires normally).
+//! record, pruned of ended sessions whenever it is read), so the account page can show
+//! and end them. A user has at most [`MAX_INDEXED`] sessions: a login beyond that ends
+//! the oldest, so no live session is missing from the index for lack of room.
+//!
+//! Ending *every* session (password reset, an administrator's password change) must
+//! not depend on the index being complete: the index is updated by read-modify-write,
+//! and two logins of one user at the same instant on two nodes may drop an entry. So
+//! the index also holds the user's session *epoch*, a random value; every session of
+//! the user (pending ones too) records the epoch it was created under, and [`load`]
+//! accepts a session only while its epoch is the user's current one. Ending all
+//! sessions deletes every indexed one and draws a new epoch, which ends the rest on
+//! their next read on any node. If the index is lost from the cache, the user's
+//! sessions end (fail closed).
 
 use std::time::Duration;
 
@@ -25,8 +34,8 @@ use crate::{Result, cache::Cache, secrets};
 
 const KIND: &str = "session";
 const INDEX_KIND: &str = "user_sessions";
-/// At most this many sessions are indexed per user (the oldest drop out of the list).
-const MAX_INDEXED: usize = 50;
+/// At most this many live sessions per user: a login beyond that ends the oldest.
+pub const MAX_INDEXED: usize = 50;
 
 /// What the server knows about a browser.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,6 +53,22 @@ pub struct Session {
     /// A first factor is proven and a second one is due (no `user_id` yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
+    /// The user's session epoch when this session was created (see the module docs);
+    /// `None` for anonymous sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    /// A second factor was enrolled during this sign-in (or the sign-in it stepped up
+    /// from): the factor proves nothing yet, so this sign-in never becomes
+    /// multi-factor (see [`log_in`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enrolled_factor: bool,
+}
+
+impl Session {
+    /// The user this session belongs to: signed in, or halfway through a sign-in.
+    pub fn subject(&self) -> Option<Uuid> {
+        self.user_id.or(self.pending.as_ref().map(|p| p.user_id))
+    }
 }
 
 /// A login halfway through: the first factor is proven, the second is due.
@@ -73,15 +98,26 @@ fn key(cache: &dyn Cache, tenant_id: Uuid, cookie_id: &str) -> String {
     cache.key(tenant_id, KIND, &secrets::sha256_hex(cookie_id))
 }
 
-/// The session behind a cookie value, if it exists.
+/// The session behind a cookie value, if it exists and has not been ended by its
+/// user's epoch changing (all sessions of the user ended).
 pub async fn load(cache: &dyn Cache, tenant_id: Uuid, cookie_id: &str) -> Result<Option<Session>> {
     if cookie_id.len() > 128 {
         return Ok(None);
     }
-    Ok(cache
+    let Some(session) = cache
         .get(&key(cache, tenant_id, cookie_id))
         .await?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+        .and_then(|bytes| serde_json::from_slice::<Session>(&bytes).ok())
+    else {
+        return Ok(None);
+    };
+    if let Some(user_id) = session.subject() {
+        let index = read_index(cache, tenant_id, user_id).await?;
+        if index.epoch != session.epoch {
+            return Ok(None);
+        }
+    }
+    Ok(Some(session))
 }
 
 async fn store(
@@ -107,6 +143,8 @@ pub async fn start(cache: &dyn Cache, tenant_id: Uuid, ttl: Duration) -> Result<
         sid: secrets::random_token("")?,
         csrf: secrets::random_token("")?,
         pending: None,
+        epoch: None,
+        enrolled_factor: false,
     };
     store(cache, tenant_id, &cookie_id, &session, ttl).await?;
     Ok((cookie_id, session))
@@ -124,6 +162,12 @@ pub async fn begin_second_factor(
     if let Some(old) = old_cookie_id {
         cache.delete(&key(cache, tenant_id, old)).await?;
     }
+    let mut index = read_index(cache, tenant_id, pending.user_id).await?;
+    if index.epoch.is_none() {
+        // The user's first session: give them an epoch (a later login keeps it).
+        index.epoch = Some(secrets::random_token("")?);
+        write_index(cache, tenant_id, pending.user_id, &index, ttl).await?;
+    }
     let cookie_id = secrets::random_token("")?;
     let session = Session {
         user_id: None,
@@ -132,6 +176,8 @@ pub async fn begin_second_factor(
         sid: secrets::random_token("")?,
         csrf: secrets::random_token("")?,
         pending: Some(pending),
+        epoch: index.epoch,
+        enrolled_factor: false,
     };
     store(cache, tenant_id, &cookie_id, &session, ttl).await?;
     Ok((cookie_id, session))
@@ -139,6 +185,11 @@ pub async fn begin_second_factor(
 
 /// Logs `user_id` in: the old session is destroyed and a new one (new cookie value,
 /// new `sid`, new CSRF token) takes its place.
+///
+/// When the old session is the same user's (a second factor after the password, a
+/// step-up) and a factor was enrolled in it, the new session inherits that mark and
+/// `amr` loses `mfa`: a factor enrolled in a sign-in never makes that sign-in
+/// multi-factor (`acr` stays `0`), since whoever enrolled it proved nothing with it.
 pub async fn log_in(
     cache: &dyn Cache,
     tenant_id: Uuid,
@@ -148,8 +199,27 @@ pub async fn log_in(
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> Result<(String, Session)> {
+    let mut enrolled_factor = false;
+    let mut was_mfa = false;
     if let Some(old) = old_cookie_id {
+        if let Some(previous) = load(cache, tenant_id, old).await?
+            && previous.subject() == Some(user_id)
+        {
+            enrolled_factor = previous.enrolled_factor;
+            was_mfa = crate::mfa::is_mfa(&previous.amr);
+        }
         cache.delete(&key(cache, tenant_id, old)).await?;
+    }
+    let amr = if enrolled_factor && !was_mfa {
+        amr.into_iter()
+            .filter(|m| m != crate::mfa::AMR_MFA)
+            .collect()
+    } else {
+        amr
+    };
+    let mut index = read_index(cache, tenant_id, user_id).await?;
+    if index.epoch.is_none() {
+        index.epoch = Some(secrets::random_token("")?);
     }
     let cookie_id = secrets::random_token("")?;
     let session = Session {
@@ -159,21 +229,44 @@ pub async fn log_in(
         sid: secrets::random_token("")?,
         csrf: secrets::random_token("")?,
         pending: None,
+        epoch: index.epoch.clone(),
+        enrolled_factor,
     };
     store(cache, tenant_id, &cookie_id, &session, ttl).await?;
-    let mut index = read_index(cache, tenant_id, user_id).await?;
-    index.push(SessionInfo {
+    index.sessions.push(SessionInfo {
         sid: session.sid.clone(),
         auth_time: now.timestamp(),
         amr: session.amr.clone(),
         handle: secrets::sha256_hex(&cookie_id),
     });
-    if index.len() > MAX_INDEXED {
-        let excess = index.len() - MAX_INDEXED;
-        index.drain(..excess);
+    if index.sessions.len() > MAX_INDEXED {
+        // The oldest sessions end rather than merely drop out of the index: every
+        // live session stays where "end all sessions" finds it.
+        let excess = index.sessions.len() - MAX_INDEXED;
+        for gone in index.sessions.drain(..excess) {
+            cache
+                .delete(&cache.key(tenant_id, KIND, &gone.handle))
+                .await?;
+        }
     }
     write_index(cache, tenant_id, user_id, &index, ttl).await?;
     Ok((cookie_id, session))
+}
+
+/// Marks the browser's session as having enrolled a second factor (see
+/// [`Session::enrolled_factor`]); it keeps its id, and lives `ttl` from now.
+pub async fn mark_enrolled(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    cookie_id: &str,
+    ttl: Duration,
+) -> Result<()> {
+    let Some(mut session) = load(cache, tenant_id, cookie_id).await? else {
+        return Ok(());
+    };
+    // A session that was multi-factor before stays so: it proved another factor.
+    session.enrolled_factor = true;
+    store(cache, tenant_id, cookie_id, &session, ttl).await
 }
 
 /// Ends a session.
@@ -188,11 +281,27 @@ fn index_key(cache: &dyn Cache, tenant_id: Uuid, user_id: Uuid) -> String {
     cache.key(tenant_id, INDEX_KIND, &user_id.to_string())
 }
 
-async fn read_index(cache: &dyn Cache, tenant_id: Uuid, user_id: Uuid) -> Result<Vec<SessionInfo>> {
-    Ok(cache
-        .get(&index_key(cache, tenant_id, user_id))
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok())
+/// A user's session index: the epoch their sessions must carry, and their sessions.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
+    #[serde(rename = "s", default)]
+    sessions: Vec<SessionInfo>,
+}
+
+async fn read_index(cache: &dyn Cache, tenant_id: Uuid, user_id: Uuid) -> Result<Index> {
+    let Some(bytes) = cache.get(&index_key(cache, tenant_id, user_id)).await? else {
+        return Ok(Index::default());
+    };
+    Ok(serde_json::from_slice::<Index>(&bytes)
+        .or_else(|_| {
+            // An index written before epochs existed: a bare list of sessions.
+            serde_json::from_slice::<Vec<SessionInfo>>(&bytes).map(|sessions| Index {
+                epoch: None,
+                sessions,
+            })
+        })
         .unwrap_or_default())
 }
 
@@ -200,13 +309,10 @@ async fn write_index(
     cache: &dyn Cache,
     tenant_id: Uuid,
     user_id: Uuid,
-    index: &[SessionInfo],
+    index: &Index,
     ttl: Duration,
 ) -> Result<()> {
     let key = index_key(cache, tenant_id, user_id);
-    if index.is_empty() {
-        return cache.delete(&key).await.map(|_| ());
-    }
     let bytes = serde_json::to_vec(index).map_err(|e| crate::Error::Internal(e.to_string()))?;
     cache.set(&key, &bytes, ttl).await
 }
@@ -218,20 +324,23 @@ pub async fn list_for_user(
     user_id: Uuid,
     ttl: Duration,
 ) -> Result<Vec<SessionInfo>> {
-    let index = read_index(cache, tenant_id, user_id).await?;
-    let mut live = Vec::with_capacity(index.len());
-    for entry in &index {
+    let mut index = read_index(cache, tenant_id, user_id).await?;
+    let mut live = Vec::with_capacity(index.sessions.len());
+    for entry in &index.sessions {
         let alive = cache
             .get(&cache.key(tenant_id, KIND, &entry.handle))
             .await?
             .and_then(|b| serde_json::from_slice::<Session>(&b).ok())
-            .is_some_and(|s| s.user_id == Some(user_id) && s.sid == entry.sid);
+            .is_some_and(|s| {
+                s.user_id == Some(user_id) && s.sid == entry.sid && s.epoch == index.epoch
+            });
         if alive {
             live.push(entry.clone());
         }
     }
-    if live.len() != index.len() {
-        write_index(cache, tenant_id, user_id, &live, ttl).await?;
+    if live.len() != index.sessions.len() {
+        index.sessions = live.clone();
+        write_index(cache, tenant_id, user_id, &index, ttl).await?;
     }
     Ok(live)
 }
@@ -251,13 +360,16 @@ pub async fn end_by_sid(
     cache
         .delete(&cache.key(tenant_id, KIND, &found.handle))
         .await?;
-    let rest: Vec<SessionInfo> = live.iter().filter(|e| e.sid != sid).cloned().collect();
-    write_index(cache, tenant_id, user_id, &rest, ttl).await?;
+    let mut index = read_index(cache, tenant_id, user_id).await?;
+    index.sessions.retain(|e| e.sid != sid);
+    write_index(cache, tenant_id, user_id, &index, ttl).await?;
     Ok(true)
 }
 
 /// Ends every session of the user except the one with `keep_sid` (if given); returns
-/// how many were ended. For password changes and resets.
+/// how many indexed sessions were deleted. For password changes and resets: the user
+/// gets a new epoch, so a session the index missed ends too, on any node, and so do
+/// pending sign-ins (a password proven, a second factor still due).
 pub async fn end_all_for_user(
     cache: &dyn Cache,
     tenant_id: Uuid,
@@ -265,24 +377,133 @@ pub async fn end_all_for_user(
     keep_sid: Option<&str>,
     ttl: Duration,
 ) -> Result<u64> {
-    let live = list_for_user(cache, tenant_id, user_id, ttl).await?;
+    let index = read_index(cache, tenant_id, user_id).await?;
+    let epoch = Some(secrets::random_token("")?);
     let mut ended = 0;
     let mut kept = Vec::new();
-    for entry in live {
+    for entry in index.sessions {
+        let session_key = cache.key(tenant_id, KIND, &entry.handle);
         if Some(entry.sid.as_str()) == keep_sid {
-            kept.push(entry);
-        } else if cache
-            .delete(&cache.key(tenant_id, KIND, &entry.handle))
-            .await?
-        {
+            // The session making the change stays, under the new epoch.
+            let current = cache
+                .get(&session_key)
+                .await?
+                .and_then(|b| serde_json::from_slice::<Session>(&b).ok())
+                .filter(|s| s.user_id == Some(user_id) && s.epoch == index.epoch);
+            if let Some(mut session) = current {
+                session.epoch.clone_from(&epoch);
+                let bytes = serde_json::to_vec(&session)
+                    .map_err(|e| crate::Error::Internal(e.to_string()))?;
+                cache.set(&session_key, &bytes, ttl).await?;
+                kept.push(entry);
+            }
+        } else if cache.delete(&session_key).await? {
             ended += 1;
         }
     }
-    write_index(cache, tenant_id, user_id, &kept, ttl).await?;
+    let index = Index {
+        epoch,
+        sessions: kept,
+    };
+    write_index(cache, tenant_id, user_id, &index, ttl).await?;
     Ok(ended)
 }
 
 /// Whether a submitted CSRF token matches the session's (constant time).
 pub fn csrf_matches(session: &Session, submitted: &str) -> bool {
     secrets::constant_time_eq(session.csrf.as_bytes(), submitted.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{cache::memory::MemoryCache, test_support::now};
+
+    const TTL: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn ending_all_sessions_ends_every_one_even_past_the_index_cap_and_pending_ones() {
+        // Arrange: more sessions than the index holds, one unindexed, one pending.
+        let cache = MemoryCache::new("t");
+        let (tenant, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut cookies = Vec::new();
+        for _ in 0..MAX_INDEXED + 10 {
+            let (cookie, _) = log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
+                .await
+                .unwrap();
+            cookies.push(cookie);
+        }
+        let (unindexed, _) = log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
+            .await
+            .unwrap();
+        // As if a concurrent login's index write had dropped it from the index.
+        let mut index = read_index(&cache, tenant, user).await.unwrap();
+        index.sessions.pop();
+        write_index(&cache, tenant, user, &index, TTL).await.unwrap();
+        let pending = Pending {
+            user_id: user,
+            amr: vec!["pwd".into()],
+        };
+        let (half, _) = begin_second_factor(&cache, tenant, None, pending, TTL)
+            .await
+            .unwrap();
+        let (keep, kept) = log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
+            .await
+            .unwrap();
+        let (other_user, _) =
+            log_in(&cache, tenant, None, Uuid::new_v4(), vec!["pwd".into()], now(), TTL)
+                .await
+                .unwrap();
+
+        // Act
+        end_all_for_user(&cache, tenant, user, Some(&kept.sid), TTL)
+            .await
+            .unwrap();
+
+        // Assert
+        for cookie in cookies.iter().chain([&unindexed, &half]) {
+            assert_eq!(load(&cache, tenant, cookie).await.unwrap(), None);
+        }
+        assert!(load(&cache, tenant, &keep).await.unwrap().is_some(), "kept");
+        assert!(load(&cache, tenant, &other_user).await.unwrap().is_some());
+        let (after, _) = log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
+            .await
+            .unwrap();
+        assert!(load(&cache, tenant, &after).await.unwrap().is_some(), "new logins work");
+    }
+
+    #[tokio::test]
+    async fn a_login_past_the_cap_ends_the_oldest_session_instead_of_forgetting_it() {
+        let cache = MemoryCache::new("t");
+        let (tenant, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let (oldest, _) = log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
+            .await
+            .unwrap();
+        for _ in 0..MAX_INDEXED {
+            log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
+                .await
+                .unwrap();
+        }
+        assert_eq!(load(&cache, tenant, &oldest).await.unwrap(), None);
+        assert_eq!(
+            list_for_user(&cache, tenant, user, TTL).await.unwrap().len(),
+            MAX_INDEXED
+        );
+    }
+
+    #[tokio::test]
+    async fn a_factor_enrolled_in_a_sign_in_keeps_its_step_up_from_becoming_mfa() {
+        let cache = MemoryCache::new("t");
+        let (tenant, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let (cookie, _) = log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
+            .await
+            .unwrap();
+        mark_enrolled(&cache, tenant, &cookie, TTL).await.unwrap();
+        let amr = crate::mfa::add_methods(&["pwd".into()], &["otp"], false);
+        let (_, stepped) = log_in(&cache, tenant, Some(&cookie), user, amr, now(), TTL)
+            .await
+            .unwrap();
+        assert_eq!(stepped.amr, vec!["pwd".to_owned(), "otp".to_owned()]);
+        assert_eq!(crate::mfa::acr_for(&stepped.amr), crate::mfa::ACR_NONE);
+    }
 }

@@ -5,6 +5,7 @@ use entity::{
     alert_attempts, alert_deliveries, api_keys, audit_events, clients, consents, email_tokens,
     refresh_tokens, security_events, signing_keys, tenants, users, webhook_endpoints,
 };
+use entity::{passkeys, recovery_codes, user_totp};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
@@ -624,6 +625,19 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
         .await?;
     email_tokens::Entity::delete_many()
         .filter(email_tokens::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    // Second factors are secrets of the tenant's users: they go with them.
+    user_totp::Entity::delete_many()
+        .filter(user_totp::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    recovery_codes::Entity::delete_many()
+        .filter(recovery_codes::Column::TenantId.eq(id))
+        .exec(&txn)
+        .await?;
+    passkeys::Entity::delete_many()
+        .filter(passkeys::Column::TenantId.eq(id))
         .exec(&txn)
         .await?;
     tenants::Entity::delete_by_id(id).exec(&txn).await?;

@@ -289,6 +289,17 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     }
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
+    if email_changed {
+        // A reset link works only while the address it went to is the user's.
+        crate::email_tokens::supersede(
+            &txn,
+            tenant,
+            user_id,
+            crate::email_tokens::Purpose::PasswordReset,
+            now,
+        )
+        .await?;
+    }
     if was_enabled && !updated.enabled {
         // A disabled user keeps no refresh token: the refresh grant relies on this
         // instead of looking the user up on every rotation.
@@ -324,6 +335,9 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     crate::consents::forget(&txn, tenant, crate::consents::Party::User(user.id)).await?;
     crate::email_tokens::forget_user(&txn, tenant, user.id).await?;
     crate::refresh::revoke_for_user(&txn, tenant, user.id, None, now).await?;
+    // Their second factors too (TOTP seed, recovery codes, passkeys): a user created
+    // later must not inherit them, and a deleted account keeps no secrets.
+    crate::mfa::forget_user(&txn, tenant, user.id).await?;
     users::Entity::delete_by_id(user.id).exec(&txn).await?;
     audit::record(
         &txn,
@@ -336,7 +350,9 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     Ok(())
 }
 
-/// Sets a user's password.
+/// Sets a user's password (an administrator's change): every refresh token of the
+/// user is revoked in the same transaction, since whoever knew the old password may
+/// hold one.
 pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     tenant: &TenantCtx,
@@ -352,6 +368,7 @@ pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
         id,
         password,
         ("user.password_set", crate::alerts::kinds::PASSWORD_RESET),
+        true,
         now,
     )
     .await
@@ -376,11 +393,16 @@ pub async fn change_password<C: ConnectionTrait + TransactionTrait>(
             "user.password_changed",
             crate::alerts::kinds::PASSWORD_CHANGED,
         ),
+        false,
         now,
     )
     .await
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per input of the change"
+)]
 async fn store_password<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     tenant: &TenantCtx,
@@ -388,6 +410,7 @@ async fn store_password<C: ConnectionTrait + TransactionTrait>(
     id: Uuid,
     password: secrecy::SecretString,
     (action, alert): (&str, &str),
+    revoke_refresh_tokens: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
     use secrecy::ExposeSecret;
@@ -399,10 +422,16 @@ async fn store_password<C: ConnectionTrait + TransactionTrait>(
     model.password_hash = Set(Some(hash));
     model.updated_at = Set(now);
     model.update(&txn).await?;
+    let revoked = if revoke_refresh_tokens {
+        crate::refresh::revoke_for_user(&txn, tenant, id, None, now).await?
+    } else {
+        0
+    };
     audit::record(
         &txn,
         actor,
-        Event::success(Some(tenant.id), action, format!("user:{id}")),
+        Event::success(Some(tenant.id), action, format!("user:{id}"))
+            .with_details(serde_json::json!({ "refresh_tokens_revoked": revoked })),
         now,
     )
     .await?;
@@ -420,8 +449,15 @@ async fn store_password<C: ConnectionTrait + TransactionTrait>(
     Ok(())
 }
 
-/// An administrator's password reset: [`set_password`], then any login lockout of the
-/// user's username and email ends, so a locked-out owner can get back in at once.
+/// An administrator's password reset: [`set_password`] (which also revokes every
+/// refresh token of the user), then every browser session of the user ends (whoever
+/// knew the old password is out, OWASP Forgot Password Cheat Sheet) and any login
+/// lockout of the user's username and email ends, so a locked-out owner can get back
+/// in at once. `session_ttl` is the tenant's session lifetime.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the change's whole context: storage, tenant, who, what, when"
+)]
 pub async fn reset_password<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     cache: &dyn crate::cache::Cache,
@@ -429,10 +465,12 @@ pub async fn reset_password<C: ConnectionTrait + TransactionTrait>(
     actor: &Actor,
     id: Uuid,
     password: secrecy::SecretString,
+    session_ttl: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Result<()> {
     set_password(db, tenant, actor, id, password, now).await?;
     let user = get(db, tenant, id).await?;
+    crate::sessions::end_all_for_user(cache, tenant.id, user.id, None, session_ttl).await?;
     crate::throttle::clear(cache, tenant.id, &user.username).await?;
     if let Some(email) = &user.email {
         crate::throttle::clear(cache, tenant.id, email).await?;

@@ -389,7 +389,7 @@ async fn account_email_operations_refuse_users_without_an_address_and_other_tena
 
 /// Waits for an `.eml` file of the embedded mailer that mentions `needle` (a file may
 /// be seen half-written, so it is read until complete); returns its decoded text.
-async fn wait_for_eml(app: &TestApp, needle: &str) -> String {
+pub async fn wait_for_eml(app: &TestApp, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if let Ok(entries) = std::fs::read_dir(app.mail_folder()) {
@@ -410,4 +410,160 @@ async fn wait_for_eml(app: &TestApp, needle: &str) -> String {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Asks for a reset of `ann` and returns the link and its token from the email.
+async fn reset_link(app: &TestApp, t: &Tenant, sink: &SmtpSink, to: &str) -> (String, String) {
+    ask_for_reset(app, t, "ann").await;
+    let link = link_in(&sink.wait_for_mail_to(to).await.text, "/password/reset");
+    let token = url::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    (link, token)
+}
+
+#[tokio::test]
+async fn a_reset_with_a_made_up_token_gets_the_error_page_and_changes_nothing() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let t = setup(&app).await;
+
+    // Act
+    let made_up = submit_reset(&app, &t, "bm90LWEtcmVhbC10b2tlbi1hdC1hbGwtMDEyMzQ1Njc4OQ", NEW_PASSWORD).await;
+
+    // Assert: the invalid-link page; the old password still works.
+    assert_eq!(made_up.status(), 400);
+    assert!(made_up.text().await.unwrap().contains("invalid, has expired"));
+    let back = app
+        .sign_in(&app.browser(), &authorize_url(&t), "ann", PASSWORD)
+        .await;
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+}
+
+#[tokio::test]
+async fn a_reset_link_works_only_while_the_address_it_was_sent_to_is_the_users() {
+    // Arrange: a link goes to ann@example.com, then the address changes (and back).
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn_with(|s| s.smtp_url = Some(sink.url())).await;
+    let t = setup(&app).await;
+    let (link, token) = reset_link(&app, &t, &sink, "ann@example.com").await;
+    let user = format!("/api/v1/tenants/{}/users/{}", t.slug, t.user_id);
+    let moved = app.patch(&user, json!({ "email": "ann@elsewhere.example" })).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    app.patch(&user, json!({ "email": "ann@example.com" })).await;
+
+    // Act
+    let opened = app.http.get(&link).send().await.unwrap();
+    let used = submit_reset(&app, &t, &token, NEW_PASSWORD).await;
+
+    // Assert: the link is void; a new one sent to the current address works.
+    assert_eq!(opened.status(), 400);
+    assert_eq!(used.status(), 400);
+    app.clock.advance(1);
+    ask_for_reset(&app, &t, "ann").await;
+    let text = app
+        .eventually("a second reset email", || async {
+            let all = sink.messages();
+            (all.len() >= 2).then(|| all.last().map(|m| m.text.clone())).flatten()
+        })
+        .await;
+    let link = link_in(&text, "/password/reset");
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    assert_eq!(submit_reset(&app, &t, &token, NEW_PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_reset_page_lists_the_factors_and_removes_the_ones_ticked_in_that_browser() {
+    // Arrange: ann has an authenticator app, a passkey and recovery codes.
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn_with(|s| s.smtp_url = Some(sink.url())).await;
+    let t = setup(&app).await;
+    let tenant = app.get(&format!("/api/v1/tenants/{}", t.slug)).await;
+    crate::users::plant_factors(&app, tenant.body["id"].as_str().unwrap(), &t.user_id).await;
+    let (link, token) = reset_link(&app, &t, &sink, "ann@example.com").await;
+    let browser = app.browser();
+
+    // Act 1: the page lists them.
+    let html = browser.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Authenticator app"), "{html}");
+    assert!(html.contains("Passkey “Laptop”"), "{html}");
+    assert!(html.contains("1 unused recovery codes"), "{html}");
+    let passkey_field = html
+        .split("name=\"remove_passkey_")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|id| format!("remove_passkey_{id}"))
+        .unwrap();
+    let csrf = hidden_field(&html, "csrf_token");
+    let form = |csrf: String| {
+        vec![
+            ("token".to_owned(), token.clone()),
+            ("password".to_owned(), NEW_PASSWORD.to_owned()),
+            ("password_confirm".to_owned(), NEW_PASSWORD.to_owned()),
+            ("csrf_token".to_owned(), csrf),
+            ("remove_totp".to_owned(), "1".to_owned()),
+            (passkey_field.clone(), "1".to_owned()),
+        ]
+    };
+
+    // Act 2: a removal posted from elsewhere (no session, a guessed CSRF token).
+    let forged = app
+        .http
+        .post(format!("{}/password/reset", t.issuer))
+        .form(&form("guess".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(app.count_rows("user_totp").await, 1, "nothing removed");
+
+    // Act 3: the browser that was shown the page.
+    let done = browser
+        .post(format!("{}/password/reset", t.issuer))
+        .form(&form(csrf))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: the ticked factors are gone with the new password; the rest stays.
+    assert_eq!(done.status(), 200);
+    assert_eq!(app.count_rows("user_totp").await, 0);
+    assert_eq!(app.count_rows("passkeys").await, 0);
+    assert_eq!(app.count_rows("recovery_codes").await, 1, "not ticked");
+    let actions = app.audit_actions(&t.slug).await;
+    assert!(actions.iter().any(|a| a == "user.mfa_removed_at_reset"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn an_administrators_password_change_ends_every_session_and_refresh_token() {
+    // Arrange: ann is signed in twice, with a refresh token.
+    let app = TestApp::spawn().await;
+    let t = setup(&app).await;
+    let first = app.browser();
+    let refresh_token = sign_in_for_refresh_token(&app, &t, &first).await;
+    let second = app.browser();
+    app.sign_in(&second, &authorize_url(&t), "ann", PASSWORD).await;
+    let account = format!("{}/account", t.issuer);
+    assert_eq!(second.get(&account).send().await.unwrap().status(), 200);
+
+    // Act
+    let put = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/tenants/{}/users/{}/password", t.slug, t.user_id),
+            Some(&app.admin_token),
+            Some(&json!({ "password": NEW_PASSWORD })),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(put.status, 204, "{}", put.body);
+    for browser in [&first, &second] {
+        let after = browser.get(&account).send().await.unwrap();
+        assert_eq!(after.status(), 303, "the session is over");
+    }
+    assert_eq!(refresh(&app, &t, &refresh_token).await, 400);
 }

@@ -771,6 +771,101 @@ async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uri
 }
 
 #[tokio::test]
+async fn rp_initiated_logout_without_a_hint_for_this_session_asks_the_user_to_confirm() {
+    // Arrange: a signed-in browser, and an ID token of ANOTHER session of the user.
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, "confidential", true).await;
+    let browser = app.browser();
+    let (_, challenge) = pkce();
+    get_code(&browser, &rp, &challenge).await;
+    let other = app.browser();
+    let (verifier, challenge) = pkce();
+    let code = get_code(&other, &rp, &challenge).await;
+    let foreign_hint = redeem(&app, &rp, &code, &verifier).await.body["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let still_signed_in = |browser: Client| {
+        let rp = &rp;
+        async move {
+            let (_, challenge) = pkce();
+            let next = location(&authorize(&browser, rp, &[], &challenge).await);
+            next.as_str().starts_with(REDIRECT)
+        }
+    };
+
+    // Act 1: a logout link without a hint, and one with another session's hint.
+    for hint in [None, Some(foreign_hint.as_str())] {
+        let mut params = vec![
+            ("client_id", rp.client_id.as_str()),
+            ("post_logout_redirect_uri", "https://app.example.com/bye"),
+            ("state", "bye-2"),
+        ];
+        if let Some(hint) = hint {
+            params.push(("id_token_hint", hint));
+        }
+        let asked = browser
+            .get(format!("{}/logout", rp.issuer))
+            .query(&params)
+            .send()
+            .await
+            .unwrap();
+        // Assert: a confirmation page, and the session is still there.
+        assert_eq!(asked.status(), 200);
+        let html = asked.text().await.unwrap();
+        assert!(html.contains("Sign out of"), "{html}");
+        assert!(still_signed_in(browser.clone()).await, "asking ends nothing");
+    }
+
+    // Act 2: a cross-site form post without the session's CSRF token.
+    let forged = browser
+        .post(format!("{}/logout", rp.issuer))
+        .form(&[("confirm", "yes"), ("csrf_token", "guessed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 200, "asked again");
+    assert!(still_signed_in(browser.clone()).await);
+
+    // Act 3: the user confirms on the page.
+    let html = browser
+        .get(format!("{}/logout", rp.issuer))
+        .query(&[
+            ("client_id", rp.client_id.as_str()),
+            ("post_logout_redirect_uri", "https://app.example.com/bye"),
+            ("state", "bye-3"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let confirmed = browser
+        .post(format!("{}/logout", rp.issuer))
+        .form(&[
+            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
+            ("client_id", hidden_field(&html, "client_id").as_str()),
+            (
+                "post_logout_redirect_uri",
+                hidden_field(&html, "post_logout_redirect_uri").as_str(),
+            ),
+            ("state", hidden_field(&html, "state").as_str()),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: signed out, back at the client with state.
+    assert_eq!(
+        location(&confirmed).as_str(),
+        "https://app.example.com/bye?state=bye-3"
+    );
+    assert!(!still_signed_in(browser.clone()).await);
+}
+
+#[tokio::test]
 async fn an_expired_code_is_refused() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;

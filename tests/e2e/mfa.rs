@@ -250,8 +250,9 @@ async fn the_required_policy_forces_totp_enrolment_and_then_every_login_needs_a_
     let p = pkce();
     let (key, recovery, callback) = enrol_at_login(&app, &browser, &rp, &p).await;
     let claims = id_claims(&redeem(&app, &rp, &callback, &p).await);
-    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
-    assert_eq!(claims["acr"], ACR_MFA);
+    // The factor enrolled in this sign-in proves nothing about it.
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["acr"], "0");
 
     // The seed is encrypted at rest.
     let dump = app.dump_database().await;
@@ -393,8 +394,9 @@ async fn acr_values_step_up_an_existing_password_session_and_amr_tells_the_truth
     let codes_html = done.text().await.unwrap();
     let next = submit_code(&browser, &step_up, &codes_html, "continue", "").await;
     let claims = id_claims(&redeem(&app, &rp, &location(&next), &p).await);
-    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
-    assert_eq!(claims["acr"], ACR_MFA);
+    // Enrolled in this sign-in: not multi-factor, and the client can tell.
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["acr"], "0");
 
     // Later logins use the factor now enrolled.
     let fresh = app.browser();
@@ -443,4 +445,132 @@ async fn the_off_policy_never_asks_for_a_second_factor() {
         claims["acr"], "0",
         "the relying party sees MFA did not happen"
     );
+}
+
+/// Signs `ann` in with the password in a fresh browser under `rp` (optional policy,
+/// no factor yet); returns the browser.
+async fn signed_in_with_password(app: &TestApp, rp: &Rp) -> Client {
+    let browser = app.browser();
+    let login = authorize(&browser, rp, &pkce(), &[]).await;
+    let back = location(&password(&browser, &login, PASSWORD).await);
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+    browser
+}
+
+/// Sets up TOTP on the account page of a signed-in `browser`; returns the key.
+async fn add_totp_on_account_page(app: &TestApp, browser: &Client, rp: &Rp) -> String {
+    let page = browser
+        .get(format!("{}/account/totp", rp.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the setup page");
+    let html = page.text().await.unwrap();
+    let key = shown_key(&html);
+    let done = browser
+        .post(format!("{}/account/totp", rp.issuer))
+        .form(&[
+            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
+            ("code", code(app, &key, 0).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(done.status().is_success() || done.status() == 303, "{}", done.status());
+    key
+}
+
+#[tokio::test]
+async fn a_factor_enrolled_in_a_sign_in_never_makes_that_sign_in_mfa() {
+    // Arrange: a password-only sign-in adds an authenticator app on the account page.
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, &app.address, "optional", true).await;
+    let browser = signed_in_with_password(&app, &rp).await;
+    let key = add_totp_on_account_page(&app, &browser, &rp).await;
+
+    // Act: the client asks for MFA in the same sign-in (which the new app cannot
+    // satisfy, so it is not asked for: the client gets the `acr` it can check).
+    app.clock.advance(30);
+    let p = pkce();
+    let back = authorize(&browser, &rp, &p, &[("acr_values", ACR_MFA)]).await;
+    let claims = id_claims(&redeem(&app, &rp, &back, &p).await);
+
+    // Assert: still not multi-factor; a new sign-in with the app is.
+    assert_ne!(claims["acr"], ACR_MFA, "{claims}");
+    assert!(!claims["amr"].as_array().unwrap().contains(&json!("mfa")), "{claims}");
+    app.clock.advance(30);
+    let fresh = app.browser();
+    let p = pkce();
+    let login = authorize(&fresh, &rp, &p, &[]).await;
+    let mfa_url = location(&password(&fresh, &login, PASSWORD).await);
+    let html = mfa_page(&fresh, &mfa_url).await;
+    let ok = submit_code(&fresh, &mfa_url, &html, "totp", &code(&app, &key, 0)).await;
+    let claims = id_claims(&redeem(&app, &rp, &location(&ok), &p).await);
+    assert_eq!(claims["acr"], ACR_MFA);
+}
+
+#[tokio::test]
+async fn a_pending_sign_in_never_sees_an_enrolment_seed_started_in_another_session() {
+    // Arrange: under `required`, one browser proves the password and is shown a seed.
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, &app.address, "required", true).await;
+    let first = app.browser();
+    let login = authorize(&first, &rp, &pkce(), &[]).await;
+    let first_mfa = location(&password(&first, &login, PASSWORD).await);
+    let first_key = shown_key(&mfa_page(&first, &first_mfa).await);
+
+    // Act: another pending sign-in (the password alone) opens the enrolment page.
+    let second = app.browser();
+    let login = authorize(&second, &rp, &pkce(), &[]).await;
+    let second_mfa = location(&password(&second, &login, PASSWORD).await);
+    let html = mfa_page(&second, &second_mfa).await;
+
+    // Assert: it gets a seed of its own, and the first seed's codes mean nothing to it.
+    assert_ne!(shown_key(&html), first_key);
+    let stolen = submit_code(
+        &second,
+        &second_mfa,
+        &html,
+        "enrol_totp",
+        &code(&app, &first_key, 0),
+    )
+    .await;
+    assert_eq!(stolen.status(), 401);
+    // The first browser's enrolment still works with its own seed.
+    let html = mfa_page(&first, &first_mfa).await;
+    assert_eq!(shown_key(&html), first_key);
+    let done = submit_code(&first, &first_mfa, &html, "enrol_totp", &code(&app, &first_key, 0)).await;
+    assert_eq!(done.status(), 200);
+}
+
+#[tokio::test]
+async fn adding_an_authenticator_app_needs_a_fresh_sign_in_and_raises_mfa_added() {
+    // Arrange: a password sign-in that is six minutes old.
+    let app = TestApp::spawn().await;
+    let rp = setup(&app, &app.address, "optional", true).await;
+    let browser = signed_in_with_password(&app, &rp).await;
+    app.clock.advance(360);
+
+    // Act + Assert: the setup page sends the browser to sign in again, not to a seed.
+    let stale = browser
+        .get(format!("{}/account/totp", rp.issuer))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&stale);
+    assert!(to.path().ends_with("/login"), "{to}");
+    let back = location(&password(&browser, &to, PASSWORD).await);
+    assert!(back.path().ends_with("/account/totp"), "{back}");
+
+    // After signing in again, the app is added; an alert and an email follow.
+    add_totp_on_account_page(&app, &browser, &rp).await;
+    let dump = app.dump_database().await;
+    assert!(
+        dump.lines()
+            .any(|l| l.starts_with("security_events:") && l.contains("mfa.added")),
+        "an mfa.added alert"
+    );
+
+    let mail = crate::account_emails::wait_for_eml(&app, "An authenticator app was just added").await;
+    assert!(mail.contains("ann@example.com"), "to the user");
 }

@@ -315,3 +315,62 @@ async fn a_passkey_is_renamed_and_removed_on_the_account_page() {
         );
     }
 }
+
+#[tokio::test]
+async fn adding_a_passkey_needs_a_sign_in_of_the_last_five_minutes() {
+    // Arrange: a password sign-in on the account page, six minutes ago.
+    let (app, base) = spawn().await;
+    let rp = setup(&app, &base, "optional", true).await;
+    let browser = app.browser();
+    let first = browser
+        .get(format!("{}/account", rp.issuer))
+        .send()
+        .await
+        .unwrap();
+    location(&password(&browser, &location(&first), PASSWORD).await);
+    let html = browser
+        .get(format!("{}/account", rp.issuer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&html, "csrf_token");
+    app.clock.advance(360);
+
+    // Act
+    let (status, stale) = post_form(
+        &browser,
+        &format!("{}/passkeys/register/options", rp.issuer),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+
+    // Assert: refused, with where to sign in again; after that it works.
+    assert_eq!(status, 403, "{stale}");
+    let again = browser
+        .get(stale["location"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let login = location(&again);
+    assert!(login.path().ends_with("/login"), "{login}");
+    location(&password(&browser, &login, PASSWORD).await);
+    let html = browser
+        .get(format!("{}/account", rp.issuer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&html, "csrf_token");
+    let (status, options) = post_form(
+        &browser,
+        &format!("{}/passkeys/register/options", rp.issuer),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, 200, "{options}");
+}

@@ -82,7 +82,13 @@ async fn a_tenant_is_created_read_listed_updated_disabled_and_deleted() {
 
     // Delete purges the tenant and everything it owns.
     app.create_client(&slug).await;
-    app.create_user(&slug, "ann", "correct horse battery").await;
+    let ann = app.create_user(&slug, "ann", "correct horse battery").await;
+    crate::users::plant_factors(
+        &app,
+        created.body["id"].as_str().unwrap(),
+        ann["id"].as_str().unwrap(),
+    )
+    .await;
     let deleted = app.delete(&format!("/api/v1/tenants/{slug}")).await;
     assert_eq!(deleted.status, 204);
     app.get(&format!("/api/v1/tenants/{slug}"))
@@ -95,17 +101,22 @@ async fn a_tenant_is_created_read_listed_updated_disabled_and_deleted() {
             "{table} rows of a deleted tenant remain"
         );
     }
+    // No row of any table still names the tenant (TOTP seeds, recovery codes and
+    // passkeys included), except the record of the deletion itself.
     let tenant_id = created.body["id"].as_str().unwrap().replace('-', "");
-    let leftovers = app
-        .dump_database()
-        .await
+    let dump = app.dump_database().await;
+    let leftovers: Vec<&str> = dump
         .lines()
-        .filter(|l| {
-            l.starts_with("audit_events:") && l.to_lowercase().replace('-', "").contains(&tenant_id)
-        })
-        .filter(|l| !l.contains("tenant.deleted"))
-        .count();
-    assert_eq!(leftovers, 0, "the tenant's own audit events go with it");
+        .filter(|l| l.to_lowercase().replace('-', "").contains(&tenant_id))
+        .filter(|l| !(l.starts_with("audit_events:") && l.contains("tenant.deleted")))
+        .collect();
+    for table in ["user_totp", "recovery_codes", "passkeys"] {
+        assert!(
+            !leftovers.iter().any(|l| l.starts_with(&format!("{table}:"))),
+            "{table} rows of a deleted tenant remain"
+        );
+    }
+    assert!(leftovers.is_empty(), "rows of a deleted tenant remain: {leftovers:?}");
 
     // The slug can be used again, for a new tenant.
     let again = app

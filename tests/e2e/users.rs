@@ -145,3 +145,94 @@ async fn user_rules_are_enforced_and_duplicates_conflict() {
     app.create_user(&other, "ann", "correct horse battery")
         .await;
 }
+
+/// Gives `user_id` of `tenant_id` one row in each second-factor table (TOTP seed,
+/// recovery code, passkey), written straight to the database: the deletion tests need
+/// the rows to exist, not to work.
+pub async fn plant_factors(app: &TestApp, tenant_id: &str, user_id: &str) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    use tenancy::entity::{passkeys, recovery_codes, user_totp};
+    let tenant_id: uuid::Uuid = tenant_id.parse().unwrap();
+    let user_id: uuid::Uuid = user_id.parse().unwrap();
+    let now = chrono::Utc::now();
+    user_totp::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        tenant_id: Set(tenant_id),
+        user_id: Set(user_id),
+        secret: Set("sealed".into()),
+        confirmed_at: Set(Some(now)),
+        last_used_step: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    recovery_codes::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        tenant_id: Set(tenant_id),
+        user_id: Set(user_id),
+        code_hash: Set(format!("{:064}", 0)),
+        used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    passkeys::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        tenant_id: Set(tenant_id),
+        user_id: Set(user_id),
+        credential_id: Set(format!("cred-{user_id}")),
+        name: Set("Laptop".into()),
+        passkey: Set(json!({})),
+        created_at: Set(now),
+        last_used_at: Set(None),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn deleting_a_user_deletes_their_totp_seed_recovery_codes_and_passkeys() {
+    // Arrange: two users with factors; only one is deleted.
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant().await;
+    let slug = tenant["slug"].as_str().unwrap();
+    let tenant_id = tenant["id"].as_str().unwrap();
+    let ann = app.create_user(slug, "ann", "correct horse battery").await;
+    let bob = app.create_user(slug, "bob", "another good password").await;
+    plant_factors(&app, tenant_id, ann["id"].as_str().unwrap()).await;
+    plant_factors(&app, tenant_id, bob["id"].as_str().unwrap()).await;
+
+    // Act
+    let deleted = app
+        .delete(&format!(
+            "/api/v1/tenants/{slug}/users/{}",
+            ann["id"].as_str().unwrap()
+        ))
+        .await;
+
+    // Assert: ann's rows are gone, bob's stay.
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    for table in ["user_totp", "recovery_codes", "passkeys"] {
+        assert_eq!(
+            app.count_rows(table).await,
+            1,
+            "{table}: the deleted user's rows must go, the other user's stay"
+        );
+    }
+    let ann_id = ann["id"].as_str().unwrap().replace('-', "");
+    let leftovers = app
+        .dump_database()
+        .await
+        .lines()
+        .filter(|l| {
+            ["user_totp:", "recovery_codes:", "passkeys:"]
+                .iter()
+                .any(|t| l.starts_with(t))
+        })
+        .filter(|l| l.to_lowercase().replace('-', "").contains(&ann_id))
+        .count();
+    assert_eq!(leftovers, 0);
+}

@@ -172,6 +172,13 @@ export class HttpBrowser {
       } else if (/name="decision"/.test(html)) {
         seen.push('consent');
         form = { interaction, csrf_token, decision };
+      } else if (/name="confirm" value="yes"/.test(html)) {
+        // "Sign out?" (RP-Initiated Logout 1.0 §2): confirm, posting the page's fields.
+        seen.push('logout');
+        form = { confirm: 'yes' };
+        for (const [, name, value] of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
+          form[name] = value.replace(/&amp;/g, '&').replace(/&#x27;/g, "'").replace(/&quot;/g, '"');
+        }
       } else {
         throw new Error(`unexpected page at ${next.pathname}: ${html.slice(0, 300)}`);
       }

@@ -216,6 +216,9 @@ impl UsersApi {
             &caller.actor,
             user_id.0,
             SecretString::from(body.0.password),
+            std::time::Duration::from_secs(u64::from(
+                tenancy::tenants::TenantSettings::from_json(&tenant.settings).session_ttl_secs,
+            )),
             self.0.now(),
         )
         .await?;

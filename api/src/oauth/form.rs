@@ -49,6 +49,11 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// The names of the parameters present (for forms with one field per item).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// A required parameter.
     pub fn require(&self, name: &str) -> OAuthResult<&str> {
         self.get(name)

@@ -8,6 +8,13 @@
 //! passkey script, see [`super::passkeys`]), regenerate recovery codes, change the
 //! password (the current one is required, and failures count toward the lockout), end
 //! sessions, and revoke consents (which revokes the app's refresh tokens too).
+//!
+//! Adding a second factor (authenticator app or passkey) needs a fresh proof
+//! (`tenancy::mfa::may_add_factor`): a sign-in within the last five minutes that used
+//! one of the user's existing factors, or, for the first factor, the password. Without
+//! one, the browser signs in again (`prompt=login`) and comes back. A factor added
+//! here raises an `mfa.added` alert, emails the user, and leaves the session's
+//! assurance as it was (a new factor proves nothing about this sign-in).
 
 use std::time::Duration;
 
@@ -57,7 +64,9 @@ pub async fn signed_in(
     let Some(user_id) = session.user_id else {
         return Ok(None);
     };
-    if mfa::mfa_required(issuer.settings().mfa_policy, false) && !mfa::is_mfa(&session.amr) {
+    if mfa::mfa_required(issuer.settings().mfa_policy, false)
+        && !mfa::meets_mfa_requirement(&session)
+    {
         return Ok(None);
     }
     let tenant = TenantCtx::from(issuer.tenant());
@@ -233,6 +242,45 @@ async fn render(
     }
 }
 
+/// Sends the browser through a new sign-in (`prompt=login`: the password, and the
+/// second factor if the user has one) and back to `return_to`: the fresh proof that
+/// adding a factor needs.
+pub async fn sign_in_again(
+    state: &AppState,
+    issuer: &Issuer,
+    signed: &Signed,
+    return_to: &str,
+) -> Response {
+    let tenant = TenantCtx::from(issuer.tenant());
+    let mut request = authorization::account_request(return_to);
+    request.prompt_login = true;
+    let interaction = Interaction {
+        request,
+        sid: signed.session.sid.clone(),
+    };
+    match interactions::save(state.cache.as_ref(), tenant.id, &interaction).await {
+        Ok(id) => flow::resume(state, issuer, &id, interaction, Some(&signed.session)).await,
+        Err(err) => flow::unavailable(issuer, &err),
+    }
+}
+
+/// Whether `signed` may add a second factor now (a fresh enough proof).
+pub async fn may_add_factor(
+    state: &AppState,
+    issuer: &Issuer,
+    signed: &Signed,
+) -> tenancy::Result<bool> {
+    let tenant = TenantCtx::from(issuer.tenant());
+    let has_factor = mfa::factors(&state.db, &tenant, signed.user.id)
+        .await?
+        .any();
+    Ok(mfa::may_add_factor(
+        &signed.session,
+        has_factor,
+        state.now(),
+    ))
+}
+
 /// Sends the browser through the login and back here.
 async fn sign_in_first(state: &AppState, issuer: &Issuer, req: &Request) -> Response {
     let tenant = TenantCtx::from(issuer.tenant());
@@ -280,6 +328,10 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
     match signed_in(&state, &issuer, req).await {
         Ok(Some(signed)) => {
             let query = Params::parse(req.uri().query().unwrap_or_default().as_bytes()).ok();
+            if query.as_ref().and_then(|q| q.get("reauth")).is_some() {
+                let back = format!("{}/account", issuer.url);
+                return sign_in_again(&state, &issuer, &signed, &back).await;
+            }
             let notice = query
                 .as_ref()
                 .and_then(|q| q.get("notice"))
@@ -304,10 +356,12 @@ async fn totp_setup(
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", signed.user.id));
     let enrolment = match totp::enrolment_for(
         &state.db,
+        state.cache.as_ref(),
         &state.keyring,
         &tenant,
         &actor,
         &signed.user,
+        &signed.session.sid,
         &issuer.tenant().display_name,
         state.now(),
     )
@@ -348,7 +402,14 @@ pub async fn totp_page(
         return redirect(&format!("{}/account", issuer.url));
     }
     match signed_in(&state, &issuer, req).await {
-        Ok(Some(signed)) => totp_setup(&state, &issuer, req, &signed, None, StatusCode::OK).await,
+        Ok(Some(signed)) => match may_add_factor(&state, &issuer, &signed).await {
+            Ok(true) => totp_setup(&state, &issuer, req, &signed, None, StatusCode::OK).await,
+            Ok(false) => {
+                let back = format!("{}/account/totp", issuer.url);
+                sign_in_again(&state, &issuer, &signed, &back).await
+            }
+            Err(err) => flow::unavailable(&issuer, &err),
+        },
         Ok(None) => sign_in_first(&state, &issuer, req).await,
         Err(err) => flow::unavailable(&issuer, &err),
     }
@@ -597,10 +658,12 @@ impl Action<'_> {
         let now = self.state.now();
         if !totp::confirm(
             &self.state.db,
+            cache,
             &self.state.keyring,
             &tenant,
             &actor,
             user.id,
+            &self.signed.session.sid,
             code,
             now,
         )
@@ -627,33 +690,22 @@ impl Action<'_> {
                 .await,
             )));
         }
-        // The session has just proven a second factor: its level rises, so it gets a
-        // new id (and the `otp`/`mfa` methods).
-        let amr = mfa::add_methods(&self.signed.session.amr, &[mfa::AMR_OTP], false);
-        let (new_cookie, _) = super::mfa::complete(
+        // The new factor proves nothing about this sign-in: the session keeps its level
+        // and is marked so that a step-up with the new factor cannot raise it either.
+        sessions::mark_enrolled(cache, tenant.id, &self.signed.cookie, session_ttl(self.issuer))
+            .await?;
+        crate::emails::send_mfa_added(
             self.state,
-            self.issuer,
-            &actor,
-            &self.signed.cookie,
-            None,
+            &self.issuer.tenant().display_name,
             user,
-            amr,
-        )
-        .await?;
-        let mut resp = if recovery::remaining(&self.state.db, &tenant, user.id).await? == 0 {
-            let codes = recovery::regenerate(&self.state.db, &tenant, &actor, user.id, now).await?;
-            self.codes_page(codes)
-        } else {
-            self.back("totp_added")
-        };
-        set_session_cookie(
-            &mut resp,
-            &self.state.settings,
-            &self.issuer.tenant().slug,
-            &new_cookie,
-            u64::from(self.issuer.settings().session_ttl_secs),
+            "An authenticator app",
         );
-        Ok(resp)
+        if recovery::remaining(&self.state.db, &tenant, user.id).await? == 0 {
+            let codes = recovery::regenerate(&self.state.db, &tenant, &actor, user.id, now).await?;
+            Ok(self.codes_page(codes))
+        } else {
+            Ok(self.back("totp_added"))
+        }
     }
 
     async fn change_password(&self) -> Result<Response, Failure> {

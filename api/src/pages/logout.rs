@@ -4,6 +4,14 @@
 //! `post_logout_redirect_uri` registered exactly for the client named by the verified
 //! `id_token_hint` (or `client_id`), with `state` echoed (RP-Initiated Logout §2–§3);
 //! otherwise a "signed out" page is shown.
+//!
+//! RP-Initiated Logout 1.0 §2: the OP should ask the user whether to log out unless
+//! the request proves it comes from the user's own session. So a signed-in session
+//! ends at once only when the `id_token_hint` was issued to this very session (its
+//! `sid` and `sub` are the session's); otherwise the user is asked to confirm, with a
+//! form that carries the session's CSRF token and the request's parameters, and only
+//! that form's post ends the session. A cross-site link or image cannot sign a user
+//! out. A browser without a signed-in session has nothing to end and goes on at once.
 
 use poem::{
     Body, IntoResponse, Request, Response, handler,
@@ -12,8 +20,30 @@ use poem::{
 };
 use tenancy::{clients, id_token::IdClaims, sessions, tenants::TenantCtx};
 
+use askama::Template;
+
 use super::{MessagePage, error_page, flow, html, redirect_to_client, set_session_cookie};
 use crate::{oauth::form::Params, protocol, state::AppState};
+
+/// "Sign out?": the confirmation asked when the request does not prove it comes from
+/// the user's session.
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+struct ConfirmPage<'a> {
+    tenant_name: &'a str,
+    action: String,
+    csrf: &'a str,
+    carried: Vec<(&'static str, &'a str)>,
+}
+
+/// The request parameters the confirmation form posts again.
+const CARRIED: [&str; 5] = [
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+    "ui_locales",
+];
 
 /// The end-session endpoint.
 #[handler]
@@ -103,10 +133,36 @@ pub async fn logout(
         }
         (None, _) => None,
     };
-    if let Ok(Some((cookie, _))) = flow::current_session(&state, &issuer, req).await
-        && let Err(err) = sessions::end(state.cache.as_ref(), tenant.id, &cookie).await
-    {
-        return flow::unavailable(&issuer, &err);
+    let current = match flow::current_session(&state, &issuer, req).await {
+        Ok(current) => current,
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
+    if let Some((cookie, session)) = current {
+        if let Some(user_id) = session.user_id {
+            let hint_matches = hint
+                .as_ref()
+                .is_some_and(|h| h.sid == session.sid && h.sub == user_id.to_string());
+            let confirmed = req.method() == Method::POST
+                && params.get("confirm") == Some("yes")
+                && sessions::csrf_matches(&session, params.get("csrf_token").unwrap_or_default());
+            if !hint_matches && !confirmed {
+                return html(
+                    StatusCode::OK,
+                    &ConfirmPage {
+                        tenant_name: &name,
+                        action: format!("{}/logout", issuer.url),
+                        csrf: &session.csrf,
+                        carried: CARRIED
+                            .iter()
+                            .filter_map(|n| params.get(n).map(|v| (*n, v)))
+                            .collect(),
+                    },
+                );
+            }
+        }
+        if let Err(err) = sessions::end(state.cache.as_ref(), tenant.id, &cookie).await {
+            return flow::unavailable(&issuer, &err);
+        }
     }
     let mut resp = match target {
         Some(uri) => {

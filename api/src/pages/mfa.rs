@@ -211,15 +211,36 @@ async fn render(state: &AppState, issuer: &Issuer, req: &Request, view: View<'_>
         Err(err) => return flow::unavailable(issuer, &err),
     };
     let enrol = !factors.any();
+    if enrol
+        && view.step.session.user_id.is_some()
+        && !mfa::may_add_factor(&view.step.session, false, state.now())
+    {
+        // A step-up that must enrol the first factor: that needs the password within
+        // the last few minutes, so this sign-in goes through the login page again.
+        let mut interaction = view.step.interaction.clone();
+        interaction.request.prompt_login = true;
+        let tenant_id = tenant.id;
+        if let Err(err) =
+            interactions::put(state.cache.as_ref(), tenant_id, &view.step.id, &interaction).await
+        {
+            return flow::unavailable(issuer, &err);
+        }
+        return super::redirect(&format!(
+            "{}/login?interaction={}",
+            issuer.url, view.step.id
+        ));
+    }
     let enrolment = if enrol {
         let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
         let actor = crate::client_ip::actor(req, ip, format!("user:{}", view.user.id));
         match totp::enrolment_for(
             &state.db,
+            state.cache.as_ref(),
             &state.keyring,
             &tenant,
             &actor,
             view.user,
+            &view.step.session.sid,
             &issuer.tenant().display_name,
             state.now(),
         )
@@ -388,10 +409,12 @@ pub async fn submit(
         _ => {
             totp::confirm(
                 &state.db,
+                state.cache.as_ref(),
                 &state.keyring,
                 &tenant,
                 &actor,
                 user.id,
+                &step.session.sid,
                 code,
                 now,
             )
@@ -421,7 +444,29 @@ pub async fn submit(
         mut interaction,
         ..
     } = step;
-    let amr = mfa::add_methods(&amr, &[mfa::AMR_OTP], false);
+    let amr = if method == "enrol_totp" {
+        // Enrolled in this sign-in: the new factor proves nothing about it, so the
+        // sign-in stays at the password (`acr` `0`) and is marked as such.
+        if let Err(err) = sessions::mark_enrolled(
+            state.cache.as_ref(),
+            tenant.id,
+            &cookie,
+            interactions::INTERACTION_TTL,
+        )
+        .await
+        {
+            return flow::unavailable(&issuer, &err);
+        }
+        crate::emails::send_mfa_added(
+            &state,
+            &issuer.tenant().display_name,
+            &user,
+            "An authenticator app",
+        );
+        amr
+    } else {
+        mfa::add_methods(&amr, &[mfa::AMR_OTP], false)
+    };
     let (new_cookie, session) = match complete(
         &state,
         &issuer,

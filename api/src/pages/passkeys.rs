@@ -241,11 +241,14 @@ enum Registrant {
     Enrolling(Box<(flow::Step, tenancy::entity::users::Model)>),
 }
 
+/// `starting`: the ceremony begins here, which on the account page needs a fresh
+/// proof; its finish is bound to the session that started it.
 async fn registrant(
     state: &AppState,
     issuer: &Issuer,
     req: &Request,
     body: Body,
+    starting: bool,
 ) -> Result<(Registrant, crate::oauth::form::Params), Response> {
     let bytes = body
         .into_bytes_limit(state.settings.max_body_bytes)
@@ -282,6 +285,25 @@ async fn registrant(
     {
         return Err(json_error(StatusCode::FORBIDDEN, "the form has expired"));
     }
+    // A fresh proof first: an existing factor, or for the first one the password, in a
+    // sign-in of the last few minutes; else the user signs in again.
+    if starting
+        && !super::account::may_add_factor(state, issuer, &signed)
+        .await
+        .map_err(|e| unavailable(&e))?
+    {
+        let mut resp = Json(json!({
+            "error": "please sign in again to add a passkey",
+            "location": format!("{}/account?reauth=1", issuer.url),
+        }))
+        .with_status(StatusCode::FORBIDDEN)
+        .into_response();
+        resp.headers_mut().insert(
+            poem::http::header::CACHE_CONTROL,
+            poem::http::HeaderValue::from_static("no-store"),
+        );
+        return Err(resp);
+    }
     Ok((Registrant::Account(Box::new(signed)), form))
 }
 
@@ -297,7 +319,7 @@ pub async fn register_options(
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    let (who, _) = match registrant(&state, &issuer, req, body).await {
+    let (who, _) = match registrant(&state, &issuer, req, body, true).await {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -326,7 +348,7 @@ pub async fn register_finish(
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    let (who, form) = match registrant(&state, &issuer, req, body).await {
+    let (who, form) = match registrant(&state, &issuer, req, body, false).await {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -366,6 +388,30 @@ pub async fn register_finish(
         }
         Err(err) => return unavailable(&err),
     };
+    crate::emails::send_mfa_added(
+        &state,
+        &issuer.tenant().display_name,
+        &user,
+        &format!("A passkey named \"{}\"", passkey.name),
+    );
+    let marked = match &who {
+        Registrant::Account(s) => (s.cookie.clone(), u64::from(issuer.settings().session_ttl_secs)),
+        Registrant::Enrolling(e) => (
+            e.0.cookie.clone(),
+            tenancy::interactions::INTERACTION_TTL.as_secs(),
+        ),
+    };
+    // Enrolled in this sign-in: the passkey proves nothing about it (`acr` stays `0`).
+    if let Err(err) = tenancy::sessions::mark_enrolled(
+        state.cache.as_ref(),
+        tenant.id,
+        &marked.0,
+        std::time::Duration::from_secs(marked.1),
+    )
+    .await
+    {
+        return unavailable(&err);
+    }
     match who {
         Registrant::Account(_) => json_ok(json!({
             "location": format!("{}/account?notice=passkey_added", issuer.url),
@@ -379,15 +425,10 @@ pub async fn register_finish(
                 mut interaction,
                 session,
             } = step;
+            // The sign-in stays at what was proven before the passkey was added.
             let amr = super::mfa::subject(&session)
                 .map(|(_, amr)| amr)
                 .unwrap_or_default();
-            let verified_amr = if passkey_backed_up(&passkey) {
-                mfa::AMR_SWK
-            } else {
-                mfa::AMR_HWK
-            };
-            let amr = mfa::add_methods(&amr, &[verified_amr], false);
             let (new_cookie, session) = match super::mfa::complete(
                 &state,
                 &issuer,
@@ -406,12 +447,4 @@ pub async fn register_finish(
             answer_with_session(&state, &issuer, &slug, next, &new_cookie)
         }
     }
-}
-
-/// Whether a stored passkey is backup-eligible (synced): the `swk` case.
-fn passkey_backed_up(row: &tenancy::entity::passkeys::Model) -> bool {
-    row.passkey
-        .pointer("/cred/backup_eligible")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false)
 }

@@ -1,11 +1,14 @@
 //! `GET|POST /t/{slug}/password/forgot` and `GET|POST /t/{slug}/password/reset`:
 //! self-service password reset by email.
 //!
-//! These forms carry no CSRF token: the forgot form reveals nothing and only sends
-//! mail to the account's own address, and the reset form is authorised by the
-//! single-use token from the email, which a cross-site attacker cannot know. Opening
-//! the link (GET) never uses the token, so mail scanners that prefetch links cannot
-//! burn it; only submitting the form (POST) does.
+//! The forgot form carries no CSRF token: it reveals nothing and only sends mail to
+//! the account's own address. The reset form is authorised by the single-use token
+//! from the email, which a cross-site attacker cannot know; it also lists the user's
+//! second factors and offers to remove them with the reset, and a removal is accepted
+//! only with the CSRF token of the browser session that was shown the form (the page
+//! starts an anonymous session if there is none). Opening the link (GET) never uses
+//! the token, so mail scanners that prefetch links cannot burn it; only submitting the
+//! form (POST) does. The token is looked up before the new password is hashed.
 
 use askama::Template;
 use poem::{
@@ -29,14 +32,25 @@ struct ForgotPage<'a> {
     error: Option<&'a str>,
 }
 
-/// The "choose a new password" form.
+/// A passkey as the reset page lists it.
+struct PasskeyView {
+    id: String,
+    name: String,
+    created: String,
+}
+
+/// The "choose a new password" form, with the factors the owner may remove.
 #[derive(Template)]
 #[template(path = "password_reset.html")]
 struct ResetPage<'a> {
     tenant_name: &'a str,
     action: String,
     token: &'a str,
+    csrf: &'a str,
     error: Option<&'a str>,
+    totp: bool,
+    passkeys: Vec<PasskeyView>,
+    recovery_left: u64,
 }
 
 const INVALID_LINK: &str = "This password reset link is invalid, has expired or was already used. Please ask for a new one.";
@@ -136,34 +150,89 @@ pub async fn show_reset(
         Err(unresolved) => return unresolved.into_response(),
     };
     let token = token_param(req);
-    let token = token.as_str();
-    let tenant = TenantCtx::from(issuer.tenant());
-    match password_reset::is_valid(&state.db, &tenant, token, state.now()).await {
-        Ok(true) => reset_page(&issuer, token, None, StatusCode::OK),
-        Ok(false) => error_page(
-            &issuer.tenant().display_name,
-            StatusCode::BAD_REQUEST,
-            INVALID_LINK,
-        ),
-        Err(err) => super::flow::unavailable(&issuer, &err),
-    }
+    reset_form(&state, &issuer, req, &token, None, StatusCode::OK).await
 }
 
-fn reset_page(
+/// The reset form for `token` (with `error`), or the invalid-link page. The form's
+/// CSRF token is the browser session's; a browser without one gets an anonymous
+/// session for it.
+async fn reset_form(
+    state: &AppState,
     issuer: &protocol::Issuer,
+    req: &Request,
     token: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    html(
+    let tenant = TenantCtx::from(issuer.tenant());
+    let reset = match password_reset::inspect(&state.db, &tenant, token, state.now()).await {
+        Ok(Some(reset)) => reset,
+        Ok(None) => {
+            return error_page(
+                &issuer.tenant().display_name,
+                StatusCode::BAD_REQUEST,
+                INVALID_LINK,
+            );
+        }
+        Err(err) => return super::flow::unavailable(issuer, &err),
+    };
+    let ttl = tenancy::interactions::INTERACTION_TTL;
+    let session = match super::flow::current_session(state, issuer, req).await {
+        Ok(Some((_, session))) => Ok((None, session)),
+        Ok(None) => sessions::start(state.cache.as_ref(), tenant.id, ttl)
+            .await
+            .map(|(cookie, session)| (Some(cookie), session)),
+        Err(err) => Err(err),
+    };
+    let (new_cookie, session) = match session {
+        Ok(found) => found,
+        Err(err) => return super::flow::unavailable(issuer, &err),
+    };
+    let factors = reset.factors;
+    let mut resp = html(
         status,
         &ResetPage {
             tenant_name: &issuer.tenant().display_name,
             action: format!("{}/password/reset", issuer.url),
             token,
+            csrf: &session.csrf,
             error,
+            totp: factors.totp,
+            passkeys: factors
+                .passkeys
+                .iter()
+                .map(|p| PasskeyView {
+                    id: p.id.to_string(),
+                    name: p.name.clone(),
+                    created: p.created_at.format("%Y-%m-%d").to_string(),
+                })
+                .collect(),
+            recovery_left: factors.recovery_codes_left,
         },
-    )
+    );
+    if let Some(cookie) = new_cookie {
+        super::set_session_cookie(
+            &mut resp,
+            &state.settings,
+            &issuer.tenant().slug,
+            &cookie,
+            ttl.as_secs(),
+        );
+    }
+    resp
+}
+
+/// The factors ticked for removal on the reset form.
+fn removals(params: &Params) -> password_reset::Removals {
+    password_reset::Removals {
+        totp: params.get("remove_totp").is_some(),
+        passkeys: params
+            .names()
+            .filter_map(|name| name.strip_prefix("remove_passkey_"))
+            .filter_map(|id| id.parse().ok())
+            .collect(),
+        recovery_codes: params.get("remove_recovery_codes").is_some(),
+    }
 }
 
 /// Sets the new password, then ends every session and refresh token of the user.
@@ -189,20 +258,41 @@ pub async fn submit_reset(
     let token = params.get("token").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
     if params.get("password_confirm").unwrap_or_default() != password {
-        return reset_page(
+        return reset_form(
+            &state,
             &issuer,
+            req,
             token,
             Some("The two passwords do not match."),
             StatusCode::BAD_REQUEST,
-        );
+        )
+        .await;
+    }
+    let removals = removals(&params);
+    if removals.any() {
+        // Removing factors is a change only the browser shown this form may ask for.
+        let csrf = params.get("csrf_token").unwrap_or_default();
+        match super::flow::current_session(&state, &issuer, req).await {
+            Ok(Some((_, session))) if sessions::csrf_matches(&session, csrf) => {}
+            Ok(_) => {
+                return error_page(
+                    &name,
+                    StatusCode::FORBIDDEN,
+                    "The form has expired. Please open the link from the email again.",
+                );
+            }
+            Err(err) => return super::flow::unavailable(&issuer, &err),
+        }
     }
     let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     let now = state.now();
     let password = SecretString::from(password.to_owned());
-    let user =
-        match password_reset::complete(&state.db, &tenant, &actor, token, password, now).await {
+    let completed =
+        password_reset::complete(&state.db, &tenant, &actor, token, password, &removals, now)
+            .await;
+    let user = match completed {
             Ok(user) => user,
             Err(tenancy::Error::Invalid(problems))
                 if problems.iter().any(|p| p.field == "password") =>
@@ -212,7 +302,15 @@ pub async fn submit_reset(
                     .map(|p| p.message.as_str())
                     .collect::<Vec<_>>()
                     .join(" ");
-                return reset_page(&issuer, token, Some(&message), StatusCode::BAD_REQUEST);
+                return reset_form(
+                    &state,
+                    &issuer,
+                    req,
+                    token,
+                    Some(&message),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
             }
             Err(tenancy::Error::Invalid(_) | tenancy::Error::Forbidden(_)) => {
                 return error_page(&name, StatusCode::BAD_REQUEST, INVALID_LINK);

@@ -68,6 +68,35 @@ pub fn is_mfa(amr: &[String]) -> bool {
     amr.iter().any(|m| m == AMR_MFA)
 }
 
+/// How recent (seconds) the sign-in must be for the session to add a second factor.
+pub const FRESH_PROOF_SECS: i64 = 300;
+
+/// Whether a signed-in session may add a second factor at `now`: its sign-in is at
+/// most [`FRESH_PROOF_SECS`] old and, when the user already has a factor, used one of
+/// them (`otp`, `hwk` or `swk` in `amr`); for the first factor the password is enough.
+/// Without it, a stolen session (or a password alone) could add an attacker's factor.
+pub fn may_add_factor(
+    session: &crate::sessions::Session,
+    has_factor: bool,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(auth_time) = session.auth_time.filter(|_| session.user_id.is_some()) else {
+        return false;
+    };
+    if now.timestamp().saturating_sub(auth_time) > FRESH_PROOF_SECS {
+        return false;
+    }
+    let used = |m: &str| session.amr.iter().any(|x| x == m);
+    !has_factor || used(AMR_OTP) || used(AMR_HWK) || used(AMR_SWK)
+}
+
+/// Whether a signed-in session may go on where multi-factor is required: it is
+/// multi-factor, or it enrolled a factor in this sign-in (a user made to enrol is not
+/// asked for the new factor at once; the sign-in still gets `acr` `0`).
+pub fn meets_mfa_requirement(session: &crate::sessions::Session) -> bool {
+    is_mfa(&session.amr) || session.enrolled_factor
+}
+
 /// `amr` after a further method: the union, plus `mfa` when a password and a second
 /// factor have both been used (or `multi_factor` says the new method is one by itself).
 pub fn add_methods(amr: &[String], added: &[&str], multi_factor: bool) -> Vec<String> {
@@ -166,6 +195,115 @@ pub(crate) async fn ensure_removable(
     Ok(())
 }
 
+/// Deletes every second factor of a user (TOTP seed, passkeys, recovery codes) inside
+/// the caller's transaction; returns how many rows went. For [`reset`] and for
+/// deleting the user.
+pub(crate) async fn forget_user(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+) -> Result<u64> {
+    let mut removed = 0;
+    removed += user_totp::Entity::delete_many()
+        .filter(user_totp::Column::TenantId.eq(tenant.id))
+        .filter(user_totp::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    removed += passkey_rows::Entity::delete_many()
+        .filter(passkey_rows::Column::TenantId.eq(tenant.id))
+        .filter(passkey_rows::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    removed += recovery_codes::Entity::delete_many()
+        .filter(recovery_codes::Column::TenantId.eq(tenant.id))
+        .filter(recovery_codes::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(removed)
+}
+
+/// Removes the factors the owner chose on the password-reset page, inside the reset's
+/// transaction; returns how many rows went. The tenant's `required` policy does not
+/// stop it: whoever controls the mailbox is the owner, and an attacker's authenticator
+/// app or passkey must be removable; the owner enrols again at the next login.
+pub(crate) async fn remove_for_recovery(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    actor: &Actor,
+    user_id: Uuid,
+    removals: &crate::password_reset::Removals,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut removed = 0;
+    let mut factors = Vec::new();
+    if removals.totp {
+        let n = user_totp::Entity::delete_many()
+            .filter(user_totp::Column::TenantId.eq(tenant.id))
+            .filter(user_totp::Column::UserId.eq(user_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        if n > 0 {
+            factors.push(serde_json::json!({ "factor": "totp" }));
+        }
+        removed += n;
+    }
+    for passkey_id in &removals.passkeys {
+        let n = passkey_rows::Entity::delete_many()
+            .filter(passkey_rows::Column::TenantId.eq(tenant.id))
+            .filter(passkey_rows::Column::UserId.eq(user_id))
+            .filter(passkey_rows::Column::Id.eq(*passkey_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        if n > 0 {
+            factors.push(serde_json::json!({ "factor": "passkey", "passkey_id": passkey_id }));
+        }
+        removed += n;
+    }
+    if removals.recovery_codes {
+        let n = recovery_codes::Entity::delete_many()
+            .filter(recovery_codes::Column::TenantId.eq(tenant.id))
+            .filter(recovery_codes::Column::UserId.eq(user_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        if n > 0 {
+            factors.push(serde_json::json!({ "factor": "recovery_codes" }));
+        }
+        removed += n;
+    }
+    if factors.is_empty() {
+        return Ok(0);
+    }
+    audit::record(
+        db,
+        actor,
+        Event::success(
+            Some(tenant.id),
+            "user.mfa_removed_at_reset",
+            format!("user:{user_id}"),
+        )
+        .with_details(serde_json::json!({ "removed": factors })),
+        now,
+    )
+    .await?;
+    crate::alerts::raise(
+        db,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::MFA_REMOVED,
+            serde_json::json!({ "user_id": user_id, "factors": factors, "actor": actor.id, "via": "password reset" }),
+            now,
+        ),
+    )
+    .await?;
+    Ok(removed)
+}
+
 /// Removes every second factor of a user (TOTP, passkeys, recovery codes), for an
 /// administrator helping a user who lost them; returns whether anything was removed.
 /// Under `required` the user enrols again at next login.
@@ -178,25 +316,7 @@ pub async fn reset<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<bool> {
     let txn = db.begin().await?;
     crate::users::get(&txn, tenant, user_id).await?;
-    let mut removed = 0;
-    removed += user_totp::Entity::delete_many()
-        .filter(user_totp::Column::TenantId.eq(tenant.id))
-        .filter(user_totp::Column::UserId.eq(user_id))
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    removed += passkey_rows::Entity::delete_many()
-        .filter(passkey_rows::Column::TenantId.eq(tenant.id))
-        .filter(passkey_rows::Column::UserId.eq(user_id))
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    removed += recovery_codes::Entity::delete_many()
-        .filter(recovery_codes::Column::TenantId.eq(tenant.id))
-        .filter(recovery_codes::Column::UserId.eq(user_id))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let removed = forget_user(&txn, tenant, user_id).await?;
     audit::record(
         &txn,
         actor,

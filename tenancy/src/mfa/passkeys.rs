@@ -213,6 +213,16 @@ pub async fn finish_registration<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::MFA_ADDED,
+            serde_json::json!({ "user_id": user_id, "factor": "passkey", "passkey_id": row.id, "name": row.name, "actor": actor.id, "ip": actor.ip }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(Some(row))
 }

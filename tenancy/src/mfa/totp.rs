@@ -2,8 +2,11 @@
 //! (§5.2). The seed is 160 random bits (RFC 4226 §4 recommends 160), stored encrypted
 //! with the keyring and bound to its user by associated data.
 //!
-//! Enrolment stores an unconfirmed seed and shows it (QR code and base32 text); a first
-//! valid code confirms it. Every accepted code records its time step, and a code of
+//! Enrolment keeps a fresh seed in the cache under the browser session that asked for
+//! it (never in the user's row, so no other session, a pending sign-in with only the
+//! password least of all, can see or confirm a seed someone else started) and shows
+//! it (QR code and base32 text); a first valid code from that same session confirms
+//! it and stores it, encrypted, as the user's factor. Every accepted code records its time step, and a code of
 //! that step or an earlier one is refused afterwards (RFC 6238 §5.2: "the verifier MUST
 //! NOT accept the second attempt of the OTP after the successful validation"). The
 //! step is claimed with a conditional `UPDATE`, so two nodes racing on one code cannot
@@ -21,10 +24,47 @@ use uuid::Uuid;
 use crate::{
     Error, Result,
     audit::{self, Actor, Event},
+    cache::Cache,
     crypto::Keyring,
     ids, secrets,
     tenants::{MfaPolicy, TenantCtx},
 };
+
+const ENROLMENT_KIND: &str = "totp_enrolment";
+/// How long a started enrolment waits for its first code.
+pub const ENROLMENT_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A started enrolment in the cache: whose it is and the seed, encrypted.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Started {
+    user_id: Uuid,
+    secret: String,
+}
+
+fn enrolment_key(cache: &dyn Cache, tenant: &TenantCtx, sid: &str) -> String {
+    cache.key(tenant.id, ENROLMENT_KIND, &secrets::sha256_hex(sid))
+}
+
+async fn started(
+    cache: &dyn Cache,
+    keyring: &Keyring,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+    sid: &str,
+) -> Result<Option<Vec<u8>>> {
+    let Some(bytes) = cache.get(&enrolment_key(cache, tenant, sid)).await? else {
+        return Ok(None);
+    };
+    let Ok(found) = serde_json::from_slice::<Started>(&bytes) else {
+        return Ok(None);
+    };
+    if found.user_id != user_id {
+        return Ok(None);
+    }
+    keyring
+        .decrypt(&found.secret, &aad(tenant.id, user_id))
+        .map(Some)
+}
 
 /// What the user needs to add the seed to an authenticator app.
 pub struct Enrolment {
@@ -108,56 +148,54 @@ pub async fn confirmed(
         .filter(|r| r.confirmed_at.is_some()))
 }
 
-/// Shows the pending enrolment of `user`, starting one (a fresh seed) if there is
-/// none. `issuer` is the name authenticator apps show (the tenant's).
-pub async fn enrolment_for<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+/// Shows the enrolment `user` started in the browser session `sid`, starting one (a
+/// fresh seed) if that session has none. `issuer` is the name authenticator apps show
+/// (the tenant's).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the step's whole context: storage, keys, tenant, who, where, when"
+)]
+pub async fn enrolment_for(
+    db: &impl ConnectionTrait,
+    cache: &dyn Cache,
     keyring: &Keyring,
     tenant: &TenantCtx,
     actor: &Actor,
     user: &users::Model,
+    sid: &str,
     issuer: &str,
     now: DateTime<Utc>,
 ) -> Result<Enrolment> {
     let account = user.email.clone().unwrap_or_else(|| user.username.clone());
-    match row(db, tenant, user.id).await? {
-        Some(r) if r.confirmed_at.is_some() => Err(Error::Conflict(
+    if confirmed(db, tenant, user.id).await?.is_some() {
+        return Err(Error::Conflict(
             "an authenticator app is already set up".into(),
-        )),
-        Some(r) => {
-            let secret = keyring.decrypt(&r.secret, &aad(tenant.id, user.id))?;
-            enrolment(secret, issuer, &account)
-        }
-        None => {
-            let secret = secrets::random_bytes::<20>()?.to_vec();
-            let enc = keyring.encrypt(&secret, &aad(tenant.id, user.id))?;
-            let txn = db.begin().await?;
-            user_totp::ActiveModel {
-                id: Set(ids::new_id(now)),
-                tenant_id: Set(tenant.id),
-                user_id: Set(user.id),
-                secret: Set(enc),
-                confirmed_at: Set(None),
-                last_used_step: Set(None),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            audit::record(
-                &txn,
-                actor,
-                Event::success(
-                    Some(tenant.id),
-                    "user.totp_enrolment_started",
-                    format!("user:{}", user.id),
-                ),
-                now,
-            )
-            .await?;
-            txn.commit().await?;
-            enrolment(secret, issuer, &account)
-        }
+        ));
     }
+    if let Some(secret) = started(cache, keyring, tenant, user.id, sid).await? {
+        return enrolment(secret, issuer, &account);
+    }
+    let secret = secrets::random_bytes::<20>()?.to_vec();
+    let value = Started {
+        user_id: user.id,
+        secret: keyring.encrypt(&secret, &aad(tenant.id, user.id))?,
+    };
+    let bytes = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?;
+    cache
+        .set(&enrolment_key(cache, tenant, sid), &bytes, ENROLMENT_TTL)
+        .await?;
+    audit::record(
+        db,
+        actor,
+        Event::success(
+            Some(tenant.id),
+            "user.totp_enrolment_started",
+            format!("user:{}", user.id),
+        ),
+        now,
+    )
+    .await?;
+    enrolment(secret, issuer, &account)
 }
 
 /// The time step `code` matches at `now` (±1 step), if any.
@@ -191,40 +229,51 @@ async fn claim_step(db: &impl ConnectionTrait, row_id: Uuid, step: i64) -> Resul
     Ok(claimed.rows_affected == 1)
 }
 
-/// Confirms the pending enrolment with a first valid code; false if the code is wrong
-/// (or there is nothing to confirm).
+/// Confirms the enrolment started in session `sid` with a first valid code and stores
+/// the seed as the user's factor (raising an `mfa.added` alert); false if the code is
+/// wrong (or this session started nothing).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the step's whole context: storage, keys, tenant, who, where, what, when"
+)]
 pub async fn confirm<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    cache: &dyn Cache,
     keyring: &Keyring,
     tenant: &TenantCtx,
     actor: &Actor,
     user_id: Uuid,
+    sid: &str,
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let Some(pending) = row(db, tenant, user_id)
-        .await?
-        .filter(|r| r.confirmed_at.is_none())
-    else {
+    let Some(secret) = started(cache, keyring, tenant, user_id, sid).await? else {
         return Ok(false);
     };
-    let secret = keyring.decrypt(&pending.secret, &aad(tenant.id, user_id))?;
-    let Some(step) = matching_step(secret, code, now)? else {
+    let Some(step) = matching_step(secret.clone(), code, now)? else {
         return Ok(false);
     };
     let txn = db.begin().await?;
-    if !claim_step(&txn, pending.id, step).await? {
-        return Ok(false);
+    match row(&txn, tenant, user_id).await? {
+        Some(r) if r.confirmed_at.is_some() => return Ok(false),
+        // A seed left unconfirmed by an older version gives way to this one.
+        Some(r) => {
+            user_totp::Entity::delete_by_id(r.id).exec(&txn).await?;
+        }
+        None => {}
     }
-    let done = user_totp::Entity::update_many()
-        .col_expr(user_totp::Column::ConfirmedAt, Expr::value(now))
-        .filter(user_totp::Column::Id.eq(pending.id))
-        .filter(user_totp::Column::ConfirmedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if done.rows_affected != 1 {
-        return Ok(false);
+    user_totp::ActiveModel {
+        id: Set(ids::new_id(now)),
+        tenant_id: Set(tenant.id),
+        user_id: Set(user_id),
+        secret: Set(keyring.encrypt(&secret, &aad(tenant.id, user_id))?),
+        confirmed_at: Set(Some(now)),
+        // The confirming code is used: it cannot sign in afterwards (RFC 6238 §5.2).
+        last_used_step: Set(Some(step)),
+        created_at: Set(now),
     }
+    .insert(&txn)
+    .await?;
     audit::record(
         &txn,
         actor,
@@ -236,7 +285,18 @@ pub async fn confirm<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
+    crate::alerts::raise(
+        &txn,
+        crate::alerts::SecurityEvent::new(
+            Some(tenant.id),
+            crate::alerts::kinds::MFA_ADDED,
+            serde_json::json!({ "user_id": user_id, "factor": "totp", "actor": actor.id, "ip": actor.ip }),
+            now,
+        ),
+    )
+    .await?;
     txn.commit().await?;
+    cache.delete(&enrolment_key(cache, tenant, sid)).await?;
     Ok(true)
 }
 

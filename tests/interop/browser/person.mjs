@@ -286,7 +286,12 @@ async function totpEnrolment(ctx) {
 
 async function logout(ctx) {
   const { page, t } = ctx;
+  // Without an id_token_hint of this session, the server asks first (RP-Initiated
+  // Logout 1.0 §2); the person confirms on the page.
   await page.goto(`${t.issuer}/logout`);
+  await a11y(page, 'logout-confirm');
+  await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Sign out' }).click()]);
+  await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
   await a11y(page, 'signed-out');
   const params = new URLSearchParams({ id_token_hint: ctx.idToken, post_logout_redirect_uri: t.postLogoutUri, state: 'bye' });
   await page.goto(`${t.issuer}/logout?${params}`);
