@@ -48,6 +48,16 @@ pub struct Settings {
         global = true
     )]
     pub cache_namespace: String,
+    /// Most bytes the in-process cache holds (without Redis). When it is full,
+    /// anonymous sign-in state is evicted first; security state never is, and writes
+    /// that would need it to be are refused with 503.
+    #[arg(
+        long,
+        env = "TESSERA_CACHE_MAX_BYTES",
+        default_value_t = tenancy::cache::memory::DEFAULT_MAX_BYTES,
+        global = true
+    )]
+    pub cache_max_bytes: usize,
     /// Base64 of the 32-byte master key that encrypts secrets at rest.
     #[arg(
         long,
@@ -161,6 +171,7 @@ impl Default for Settings {
             database_schema: None,
             redis_url: None,
             cache_namespace: "tessera".into(),
+            cache_max_bytes: tenancy::cache::memory::DEFAULT_MAX_BYTES,
             master_key: None,
             previous_master_keys: Vec::new(),
             smtp_url: None,
@@ -188,6 +199,7 @@ impl std::fmt::Debug for Settings {
             .field("database_schema", &self.database_schema)
             .field("redis_url", &redact(&self.redis_url))
             .field("cache_namespace", &self.cache_namespace)
+            .field("cache_max_bytes", &self.cache_max_bytes)
             .field("master_key", &redact(&self.master_key))
             .field("smtp_url", &redact(&self.smtp_url))
             .field("mail_from", &self.mail_from)
@@ -223,6 +235,10 @@ impl Settings {
         anyhow::ensure!(
             self.login_attempts_per_minute >= 1,
             "TESSERA_LOGIN_ATTEMPTS_PER_MINUTE must be at least 1"
+        );
+        anyhow::ensure!(
+            self.cache_max_bytes >= 1024 * 1024,
+            "TESSERA_CACHE_MAX_BYTES must be at least 1048576 (1 MiB)"
         );
         anyhow::ensure!(
             self.max_body_bytes >= 1024,

@@ -1,9 +1,11 @@
 //! Prometheus metrics, served as text at `/metrics`.
 //!
 //! One registry per running application (no process-wide global), so several servers
-//! in one test process count separately. Route labels are URL templates
-//! (`/t/{slug}/token`), never raw paths, so the number of series does not grow with
-//! the number of tenants, clients or users.
+//! in one test process count separately. Route labels are the template of the route
+//! that matched (`/t/{slug}/token`, taken from the router, never from the raw path),
+//! and a request no route matched is one `other` series; method labels come from a
+//! fixed list (anything else is `other`). So the number of series is bounded by the
+//! route table: it does not grow with tenants, clients, users or random paths.
 
 use std::cell::Cell;
 
@@ -125,24 +127,25 @@ impl Metrics {
         })
     }
 
-    /// Counts one finished HTTP request and the SQL statements it ran.
+    /// Counts one finished HTTP request and the SQL statements it ran. `route` is the
+    /// matched route's template ([`route_label`]), `method` the request method.
     pub fn observe_request(
         &self,
-        path: &str,
+        route: &str,
         method: &str,
         status: u16,
         seconds: f64,
         statements: u32,
     ) {
-        let route = route_template(path);
+        let method = method_label(method);
         self.http_requests
-            .with_label_values(&[route.as_str(), method, &status.to_string()])
+            .with_label_values(&[route, method, &status.to_string()])
             .inc();
         self.http_duration
-            .with_label_values(&[route.as_str()])
+            .with_label_values(&[route])
             .observe(seconds);
         self.db_statements
-            .with_label_values(&[route.as_str()])
+            .with_label_values(&[route])
             .observe(f64::from(statements));
     }
 
@@ -184,41 +187,41 @@ pub fn add_statements(statements: u32) {
     let _ = STATEMENTS.try_with(|n| n.set(n.get().saturating_add(statements)));
 }
 
-/// Collections of the management API whose next path segment is an identifier.
-const COLLECTIONS: &[&str] = &[
-    "tenants",
-    "clients",
-    "users",
-    "keys",
-    "api-keys",
-    "webhooks",
-    "audit-events",
-    "deliveries",
-    "factors",
-    "passkeys",
-];
+/// The label of requests no route matched (unknown paths): one series for all.
+pub const OTHER: &str = "other";
 
-/// The route template of a request path: tenant slugs and resource ids become
-/// placeholders, and anything unknown collapses to `other`.
-pub fn route_template(path: &str) -> String {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let mut out: Vec<String> = Vec::with_capacity(segments.len());
-    let mut previous = "";
-    for (i, segment) in segments.iter().enumerate() {
-        let templated = if i > 0 && previous == "t" {
-            "{slug}".to_owned()
-        } else if out.first().is_some_and(|f| f == "api") && COLLECTIONS.contains(&previous) {
-            "{id}".to_owned()
-        } else {
-            (*segment).to_owned()
-        };
-        previous = segment;
-        out.push(templated);
-    }
-    let route = format!("/{}", out.join("/"));
-    // Bound the label set: very long or odd paths are not a route of ours.
-    if route.len() > 96 || segments.len() > 8 {
-        "other".into()
+/// The methods that get their own label value; any other method is [`OTHER`].
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The label value of a request method: one of [`METHODS`], else [`OTHER`].
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or(OTHER)
+}
+
+/// The route label of a matched route template, as the router reports it
+/// (`poem::route::PathPattern`, e.g. `/t/:slug/token`): parameters are written
+/// `{name}` (`/t/{slug}/token`). No template (no route matched) is [`OTHER`].
+pub fn route_label(pattern: Option<&str>) -> String {
+    let Some(pattern) = pattern else {
+        return OTHER.to_owned();
+    };
+    let route = pattern
+        .split('/')
+        .map(|segment| match segment.strip_prefix(':') {
+            Some(name) => format!("{{{name}}}"),
+            None => match segment.strip_prefix('*') {
+                Some(name) => format!("{{*{name}}}"),
+                None => segment.to_owned(),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    if route.is_empty() {
+        "/".to_owned()
     } else {
         route
     }
@@ -229,28 +232,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_hide_slugs_and_ids() {
-        assert_eq!(route_template("/t/acme/token"), "/t/{slug}/token");
+    fn route_labels_are_templates_and_unmatched_requests_are_other() {
+        assert_eq!(route_label(Some("/t/:slug/token")), "/t/{slug}/token");
         assert_eq!(
-            route_template("/t/acme/.well-known/openid-configuration"),
-            "/t/{slug}/.well-known/openid-configuration"
+            route_label(Some("/api/v1/tenants/:tenant/users/:user_id")),
+            "/api/v1/tenants/{tenant}/users/{user_id}"
         );
-        assert_eq!(
-            route_template("/api/v1/tenants/acme/users/0190-abc/password"),
-            "/api/v1/tenants/{id}/users/{id}/password"
-        );
-        assert_eq!(
-            route_template("/.well-known/oauth-authorization-server/t/acme"),
-            "/.well-known/oauth-authorization-server/t/{slug}"
-        );
-        assert_eq!(route_template("/healthz"), "/healthz");
-        assert_eq!(route_template(&"/x".repeat(20)), "other");
+        assert_eq!(route_label(Some("/healthz")), "/healthz");
+        assert_eq!(route_label(None), "other");
+    }
+
+    #[test]
+    fn only_known_methods_get_their_own_label() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("DELETE"), "DELETE");
+        assert_eq!(method_label("PROPFIND"), "other");
+        assert_eq!(method_label("get"), "other");
     }
 
     #[test]
     fn the_text_format_lists_every_family() {
         let metrics = Metrics::new().unwrap();
-        metrics.observe_request("/t/acme/token", "POST", 200, 0.01, 3);
+        metrics.observe_request("/t/{slug}/token", "POST", 200, 0.01, 3);
         metrics
             .tokens_issued
             .with_label_values(&["client_credentials"])

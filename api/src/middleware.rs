@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Instant};
 
 use poem::{
-    Body, Endpoint, IntoResponse, Request, Response,
+    Body, Endpoint, IntoResponse, PathPattern, Request, Response,
     error::ReadBodyError,
     http::{HeaderValue, StatusCode, header},
 };
@@ -36,16 +36,21 @@ pub async fn request_context<E: Endpoint>(
     let path = req.uri().path().to_owned();
     let started = Instant::now();
     let (resp, statements) = crate::metrics::counting_statements(next.call(req)).await;
-    let mut resp = match resp {
-        Ok(resp) => resp.into_response(),
-        Err(err) => err.into_response(),
+    // The router attaches the template of the route that matched; a request no route
+    // matched has none and counts as `other` (see `crate::metrics`).
+    let (route, mut resp) = match resp {
+        Ok(resp) => {
+            let resp = resp.into_response();
+            (pattern_of(resp.data::<PathPattern>()), resp)
+        }
+        Err(err) => (pattern_of(err.data::<PathPattern>()), err.into_response()),
     };
     if let Ok(value) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", value);
     }
     let elapsed = started.elapsed();
     metrics.observe_request(
-        &path,
+        &route,
         method.as_str(),
         resp.status().as_u16(),
         elapsed.as_secs_f64(),
@@ -60,6 +65,10 @@ pub async fn request_context<E: Endpoint>(
         "request"
     );
     Ok(resp)
+}
+
+fn pattern_of(pattern: Option<&PathPattern>) -> String {
+    crate::metrics::route_label(pattern.map(|p| &*p.0))
 }
 
 /// The methods each management API path allows, read from its OpenAPI document, for

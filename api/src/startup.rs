@@ -371,7 +371,10 @@ async fn connect_with(
 
 async fn connect_cache(settings: &Settings) -> anyhow::Result<Arc<dyn Cache>> {
     match &settings.redis_url {
-        None => Ok(Arc::new(MemoryCache::new(settings.cache_namespace.clone()))),
+        None => Ok(Arc::new(MemoryCache::with_capacity(
+            settings.cache_namespace.clone(),
+            settings.cache_max_bytes,
+        ))),
         Some(url) => {
             let cache = RedisCache::connect(url, settings.cache_namespace.clone())
                 .map_err(|e| anyhow::anyhow!("TESSERA_REDIS_URL: {e}"))?;
@@ -379,7 +382,33 @@ async fn connect_cache(settings: &Settings) -> anyhow::Result<Arc<dyn Cache>> {
                 .ping()
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot reach Redis (TESSERA_REDIS_URL): {e}"))?;
+            check_eviction_policy(&cache).await?;
             Ok(Arc::new(cache))
+        }
+    }
+}
+
+/// Refuses a Redis that would evict security state (see `tenancy::cache::redis`); a
+/// Redis that does not let us read its policy gets a warning.
+async fn check_eviction_policy(cache: &RedisCache) -> anyhow::Result<()> {
+    use tenancy::cache::redis::policy_keeps_security_state;
+    match cache
+        .eviction_policy()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach Redis (TESSERA_REDIS_URL): {e}"))?
+    {
+        Some(policy) if policy_keeps_security_state(&policy) => Ok(()),
+        Some(policy) => anyhow::bail!(
+            "Redis maxmemory-policy is '{policy}', which evicts keys when memory runs out; \
+             Tessera keeps lockouts, revoked token ids and used-code markers there and \
+             needs `maxmemory-policy noeviction` (CONFIG SET maxmemory-policy noeviction)"
+        ),
+        None => {
+            tracing::warn!(
+                "cannot read the Redis maxmemory-policy (CONFIG GET is disabled); Tessera \
+                 needs `noeviction`, or security state may be lost when Redis is full"
+            );
+            Ok(())
         }
     }
 }

@@ -293,7 +293,12 @@ pub struct Claimed {
     pub endpoint: Option<webhook_endpoints::Model>,
 }
 
-/// Leases up to `limit` due deliveries to `owner` for one attempt each.
+/// Leases up to `limit` due deliveries to `owner` for one attempt each, fairly across
+/// tenants: at most `per_tenant` attempts of one tenant are in flight at a time (on
+/// all workers together, counted by live leases), and the batch is shared out round
+/// robin between the tenants with due deliveries, oldest due first. So one tenant's
+/// backlog of slow or failing deliveries never delays another tenant's alerts by more
+/// than one pass.
 ///
 /// Safe on every node at once: on Postgres the due rows are locked with
 /// `FOR UPDATE SKIP LOCKED` and leased in one statement, so concurrent workers take
@@ -304,67 +309,13 @@ pub async fn claim_due(
     db: &impl ConnectionTrait,
     owner: &str,
     limit: u64,
+    per_tenant: u64,
     now: DateTime<Utc>,
 ) -> Result<Vec<Claimed>> {
-    let lease = now + LEASE;
-    let rows = if db.get_database_backend() == DbBackend::Postgres {
-        let sql = "UPDATE alert_deliveries SET lease_owner = $1, lease_expires_at = $2, \
-                   attempts = attempts + 1, updated_at = $3 \
-                   WHERE id IN (SELECT id FROM alert_deliveries \
-                     WHERE status = 'pending' AND next_attempt_at <= $3 \
-                     AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
-                     ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                   RETURNING *";
-        alert_deliveries::Entity::find()
-            .from_raw_sql(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                [
-                    owner.into(),
-                    lease.into(),
-                    now.into(),
-                    i64::try_from(limit).unwrap_or(i64::MAX).into(),
-                ],
-            ))
-            .all(db)
-            .await?
-    } else {
-        let candidates = alert_deliveries::Entity::find()
-            .filter(alert_deliveries::Column::Status.eq(status::PENDING))
-            .filter(alert_deliveries::Column::NextAttemptAt.lte(now))
-            .filter(lease_free(now))
-            .order_by_asc(alert_deliveries::Column::NextAttemptAt)
-            .limit(limit)
-            .all(db)
-            .await?;
-        let mut won = Vec::new();
-        for row in candidates {
-            let claimed = alert_deliveries::Entity::update_many()
-                .col_expr(alert_deliveries::Column::LeaseOwner, Expr::value(owner))
-                .col_expr(alert_deliveries::Column::LeaseExpiresAt, Expr::value(lease))
-                .col_expr(
-                    alert_deliveries::Column::Attempts,
-                    Expr::value(row.attempts.saturating_add(1)),
-                )
-                .col_expr(alert_deliveries::Column::UpdatedAt, Expr::value(now))
-                .filter(alert_deliveries::Column::Id.eq(row.id))
-                .filter(alert_deliveries::Column::Status.eq(status::PENDING))
-                .filter(alert_deliveries::Column::Attempts.eq(row.attempts))
-                .filter(lease_free(now))
-                .exec(db)
-                .await?;
-            if claimed.rows_affected == 1 {
-                won.push(alert_deliveries::Model {
-                    attempts: row.attempts.saturating_add(1),
-                    lease_owner: Some(owner.to_owned()),
-                    lease_expires_at: Some(lease),
-                    updated_at: now,
-                    ..row
-                });
-            }
-        }
-        won
-    };
+    let mut rows = Vec::new();
+    for (tenant_id, quota) in tenant_quotas(db, limit, per_tenant, now).await? {
+        rows.extend(claim_for_tenant(db, owner, tenant_id, quota, now).await?);
+    }
     let mut claimed = Vec::with_capacity(rows.len());
     for delivery in rows {
         let event = security_events::Entity::find_by_id(delivery.event_id)
@@ -398,6 +349,146 @@ pub async fn claim_due(
         }
     }
     Ok(claimed)
+}
+
+/// How many deliveries to claim for each tenant with due deliveries: up to `limit` in
+/// all, handed out one at a time round robin (tenants whose oldest due delivery is
+/// oldest first), none beyond `per_tenant` minus the tenant's attempts in flight.
+async fn tenant_quotas(
+    db: &impl ConnectionTrait,
+    limit: u64,
+    per_tenant: u64,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Uuid, u64)>> {
+    use sea_orm::sea_query::{Func, SimpleExpr};
+    let oldest = SimpleExpr::from(Func::min(Expr::col(
+        alert_deliveries::Column::NextAttemptAt,
+    )));
+    let due: Vec<Uuid> = alert_deliveries::Entity::find()
+        .select_only()
+        .column(alert_deliveries::Column::TenantId)
+        .filter(alert_deliveries::Column::Status.eq(status::PENDING))
+        .filter(alert_deliveries::Column::NextAttemptAt.lte(now))
+        .filter(lease_free(now))
+        .group_by(alert_deliveries::Column::TenantId)
+        .order_by(oldest, sea_orm::Order::Asc)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let in_flight: Vec<(Uuid, i64)> = alert_deliveries::Entity::find()
+        .select_only()
+        .column(alert_deliveries::Column::TenantId)
+        .column_as(alert_deliveries::Column::Id.count(), "n")
+        .filter(alert_deliveries::Column::Status.eq(status::PENDING))
+        .filter(alert_deliveries::Column::LeaseExpiresAt.gt(now))
+        .filter(alert_deliveries::Column::TenantId.is_in(due.clone()))
+        .group_by(alert_deliveries::Column::TenantId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut quotas: Vec<(Uuid, u64, u64)> = due
+        .into_iter()
+        .map(|tenant| {
+            let busy = in_flight
+                .iter()
+                .find(|(t, _)| *t == tenant)
+                .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(u64::MAX));
+            (tenant, 0, per_tenant.saturating_sub(busy))
+        })
+        .collect();
+    let mut left = limit;
+    while left > 0 {
+        let mut gave = false;
+        for (_, quota, room) in &mut quotas {
+            if left > 0 && *quota < *room {
+                *quota += 1;
+                left -= 1;
+                gave = true;
+            }
+        }
+        if !gave {
+            break;
+        }
+    }
+    Ok(quotas
+        .into_iter()
+        .filter(|(_, quota, _)| *quota > 0)
+        .map(|(tenant, quota, _)| (tenant, quota))
+        .collect())
+}
+
+/// Leases up to `limit` of one tenant's due deliveries, oldest due first.
+async fn claim_for_tenant(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    tenant_id: Uuid,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Result<Vec<alert_deliveries::Model>> {
+    let lease = now + LEASE;
+    if db.get_database_backend() == DbBackend::Postgres {
+        let sql = "UPDATE alert_deliveries SET lease_owner = $1, lease_expires_at = $2, \
+                   attempts = attempts + 1, updated_at = $3 \
+                   WHERE id IN (SELECT id FROM alert_deliveries \
+                     WHERE tenant_id = $5 AND status = 'pending' AND next_attempt_at <= $3 \
+                     AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
+                     ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                   RETURNING *";
+        return Ok(alert_deliveries::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                [
+                    owner.into(),
+                    lease.into(),
+                    now.into(),
+                    i64::try_from(limit).unwrap_or(i64::MAX).into(),
+                    tenant_id.into(),
+                ],
+            ))
+            .all(db)
+            .await?);
+    }
+    let candidates = alert_deliveries::Entity::find()
+        .filter(alert_deliveries::Column::TenantId.eq(tenant_id))
+        .filter(alert_deliveries::Column::Status.eq(status::PENDING))
+        .filter(alert_deliveries::Column::NextAttemptAt.lte(now))
+        .filter(lease_free(now))
+        .order_by_asc(alert_deliveries::Column::NextAttemptAt)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let mut won = Vec::new();
+    for row in candidates {
+        let claimed = alert_deliveries::Entity::update_many()
+            .col_expr(alert_deliveries::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(alert_deliveries::Column::LeaseExpiresAt, Expr::value(lease))
+            .col_expr(
+                alert_deliveries::Column::Attempts,
+                Expr::value(row.attempts.saturating_add(1)),
+            )
+            .col_expr(alert_deliveries::Column::UpdatedAt, Expr::value(now))
+            .filter(alert_deliveries::Column::Id.eq(row.id))
+            .filter(alert_deliveries::Column::Status.eq(status::PENDING))
+            .filter(alert_deliveries::Column::Attempts.eq(row.attempts))
+            .filter(lease_free(now))
+            .exec(db)
+            .await?;
+        if claimed.rows_affected == 1 {
+            won.push(alert_deliveries::Model {
+                attempts: row.attempts.saturating_add(1),
+                lease_owner: Some(owner.to_owned()),
+                lease_expires_at: Some(lease),
+                updated_at: now,
+                ..row
+            });
+        }
+    }
+    Ok(won)
 }
 
 fn lease_free(now: DateTime<Utc>) -> Condition {
@@ -773,7 +864,7 @@ mod domain_tests {
         .await
         .unwrap();
         txn.rollback().await.unwrap();
-        assert!(claim_due(&db, "w", 10, now()).await.unwrap().is_empty());
+        assert!(claim_due(&db, "w", 10, 10, now()).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -786,7 +877,7 @@ mod domain_tests {
         )
         .await
         .unwrap();
-        let claimed = claim_due(&db, "w", 10, now()).await.unwrap();
+        let claimed = claim_due(&db, "w", 10, 10, now()).await.unwrap();
         assert_eq!(
             claimed.len(),
             1,
@@ -799,13 +890,84 @@ mod domain_tests {
         )
         .await
         .unwrap();
-        let claimed = claim_due(&db, "w", 10, now()).await.unwrap();
+        let claimed = claim_due(&db, "w", 10, 10, now()).await.unwrap();
         assert_eq!(claimed.len(), 2);
         assert!(
             claimed
                 .iter()
                 .any(|c| c.endpoint.as_ref().map(|e| e.id) == Some(endpoint.id))
         );
+    }
+
+    async fn tenant_with_contact(db: &DatabaseConnection, slug: &str) -> TenantCtx {
+        let keyring = Keyring::new(MasterKey::from_bytes(&[5; 32]), []);
+        let tenant = tenants::create(
+            db,
+            &keyring,
+            &Actor::system(),
+            NewTenant {
+                slug: slug.into(),
+                display_name: slug.into(),
+                settings: SettingsPatch {
+                    security_contacts: Some(vec!["sec@example.com".into()]),
+                    ..Default::default()
+                },
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+        TenantCtx::from(&tenant)
+    }
+
+    #[tokio::test]
+    async fn a_tenant_with_a_backlog_never_keeps_another_tenants_alert_out_of_the_next_batch() {
+        // Arrange: tenant A has 40 alerts queued, all due before tenant B's one.
+        let db = db().await;
+        let a = tenant_with_contact(&db, "noisy").await;
+        let b = tenant_with_contact(&db, "quiet").await;
+        for i in 0..40 {
+            let at = now() - Duration::minutes(60 - i);
+            raise(
+                &db,
+                SecurityEvent::new(Some(a.id), kinds::API_KEY_CREATED, json!({}), at),
+            )
+            .await
+            .unwrap();
+        }
+        raise(
+            &db,
+            SecurityEvent::new(Some(b.id), kinds::API_KEY_CREATED, json!({}), now()),
+        )
+        .await
+        .unwrap();
+        let of = |claimed: &[Claimed], t: &TenantCtx| {
+            claimed.iter().filter(|c| c.tenant.id == t.id).count()
+        };
+
+        // Act: one batch of 16 with at most 4 attempts in flight per tenant.
+        let first = claim_due(&db, "w1", 16, 4, now()).await.unwrap();
+
+        // Assert: B's alert is in it; A got no more than its cap.
+        assert_eq!(of(&first, &b), 1);
+        assert_eq!(of(&first, &a), 4);
+        // While A's four attempts are in flight (their leases live), no other worker
+        // takes more of A's.
+        let second = claim_due(&db, "w2", 16, 4, now()).await.unwrap();
+        assert_eq!(of(&second, &a), 0);
+        // Once they are done (failed, to be retried later), A gets its next four.
+        for c in first.iter().filter(|c| c.tenant.id == a.id) {
+            let outcome = AttemptOutcome {
+                succeeded: false,
+                status_code: Some(503),
+                error: Some("slow receiver".into()),
+                latency_ms: 10_000,
+                started_at: now(),
+            };
+            finish(&db, &c.delivery, outcome, 0.0, now()).await.unwrap();
+        }
+        let third = claim_due(&db, "w2", 16, 4, now()).await.unwrap();
+        assert_eq!(of(&third, &a), 4);
     }
 
     #[tokio::test]
@@ -818,12 +980,12 @@ mod domain_tests {
         )
         .await
         .unwrap();
-        let first = claim_due(&db, "a", 10, now()).await.unwrap();
+        let first = claim_due(&db, "a", 10, 10, now()).await.unwrap();
         assert_eq!(first.len(), 2);
-        assert!(claim_due(&db, "b", 10, now()).await.unwrap().is_empty());
+        assert!(claim_due(&db, "b", 10, 10, now()).await.unwrap().is_empty());
         // A worker that died mid-attempt: its lease lapses and another worker retries.
         let later = now() + LEASE + Duration::seconds(1);
-        let retried = claim_due(&db, "b", 10, later).await.unwrap();
+        let retried = claim_due(&db, "b", 10, 10, later).await.unwrap();
         assert_eq!(retried.len(), 2);
         assert!(retried.iter().all(|c| c.delivery.attempts == 2));
         // The first worker's late report cannot overwrite the second's claim.
@@ -859,7 +1021,7 @@ mod domain_tests {
         let mut at = now();
         let mut attempts = 0;
         loop {
-            let claimed = claim_due(&db, "w", 1, at).await.unwrap();
+            let claimed = claim_due(&db, "w", 1, 1, at).await.unwrap();
             let Some(c) = claimed.into_iter().next() else {
                 break;
             };
@@ -882,7 +1044,7 @@ mod domain_tests {
         }
         assert!(attempts > 10, "{attempts} attempts in a day");
         assert!(
-            claim_due(&db, "w", 10, at + Duration::days(2))
+            claim_due(&db, "w", 10, 10, at + Duration::days(2))
                 .await
                 .unwrap()
                 .is_empty()

@@ -272,20 +272,24 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     Ok(created)
 }
 
-/// Creates a platform admin key for the operator on first start: only when no
-/// unrevoked platform admin key exists yet. Returns the plaintext to print once.
+/// Creates a platform admin key for the operator on the very first start of an empty
+/// database (no API key, revoked or not, and no tenant yet). Returns the plaintext to
+/// print once. Never again afterwards: revoking the last platform key must not make
+/// the next restart mint a fresh one that whoever reads the logs could use. (Locked
+/// out? Start with `TESSERA_ADMIN_TOKEN` and mint a key through the API.)
 pub async fn ensure_bootstrap_key<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     now: DateTime<Utc>,
 ) -> Result<Option<SecretString>> {
     let txn = db.begin().await?;
-    let existing = api_keys::Entity::find()
-        .filter(api_keys::Column::TenantId.is_null())
-        .filter(api_keys::Column::Scope.eq(Scope::PlatformAdmin.as_str()))
-        .filter(api_keys::Column::RevokedAt.is_null())
-        .one(&txn)
-        .await?;
-    if existing.is_some() {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Nodes starting together on one empty database: exactly one mints the key.
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({BOOTSTRAP_LOCK})"))
+            .await?;
+    }
+    let any_key = api_keys::Entity::find().one(&txn).await?;
+    let any_tenant = entity::tenants::Entity::find().one(&txn).await?;
+    if any_key.is_some() || any_tenant.is_some() {
         return Ok(None);
     }
     let created = insert(&txn, None, "bootstrap".into(), Scope::PlatformAdmin, now).await?;
@@ -303,6 +307,9 @@ pub async fn ensure_bootstrap_key<C: ConnectionTrait + TransactionTrait>(
     txn.commit().await?;
     Ok(Some(created.secret))
 }
+
+/// An arbitrary, fixed Postgres advisory-lock key for minting the bootstrap key.
+const BOOTSTRAP_LOCK: i64 = 0x0074_6573_7362_6f6f;
 
 /// A page of keys: a tenant's keys, or the platform keys when `tenant` is none.
 pub async fn list(

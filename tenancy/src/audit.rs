@@ -1,5 +1,14 @@
 //! The audit log: every security-relevant action writes one event, in the same
 //! transaction as the change it records, so the log can never disagree with the data.
+//!
+//! Values that reach a row may come from unauthenticated requests (a presented
+//! `client_id`, a user agent), so every row is made safe to store in [`row`]: each
+//! text value (column or string inside `details`) is cut to [`MAX_VALUE_CHARS`]
+//! characters ([`MAX_USER_AGENT_CHARS`] for the user agent), control characters
+//! (NUL included, which Postgres `text` and `jsonb` refuse) become U+FFFD, and
+//! `details` keeps at most [`MAX_DETAIL_ENTRIES`] entries per object or array and
+//! [`MAX_DETAIL_DEPTH`] levels. The protocol endpoints refuse control characters with
+//! a 400 before anything is stored; this is the second line.
 
 use chrono::{DateTime, Utc};
 use entity::audit_events;
@@ -21,7 +30,7 @@ pub struct Actor {
     pub id: String,
     /// Client IP address, when known.
     pub ip: Option<String>,
-    /// Client user agent, when known (truncated to 512 characters).
+    /// Client user agent, when known (stored cut to [`MAX_USER_AGENT_CHARS`]).
     pub user_agent: Option<String>,
 }
 
@@ -84,26 +93,70 @@ pub async fn record(
     Ok(())
 }
 
-/// The row an event is stored as.
+/// Longest text value stored in an audit row, in characters (longer ones are cut).
+pub const MAX_VALUE_CHARS: usize = 256;
+/// Longest user agent stored, in characters.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+/// Most entries kept per object or array in `details` (the rest are dropped).
+pub const MAX_DETAIL_ENTRIES: usize = 32;
+/// Deepest nesting kept in `details` (deeper values become `null`).
+pub const MAX_DETAIL_DEPTH: usize = 4;
+
+/// `value` cut to `max` characters, with control characters replaced by U+FFFD.
+pub fn clean_text(value: &str, max: usize) -> String {
+    value
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+fn clean_details(value: serde_json::Value, depth: usize) -> serde_json::Value {
+    use serde_json::Value;
+    if depth > MAX_DETAIL_DEPTH {
+        return Value::Null;
+    }
+    match value {
+        Value::String(s) => Value::String(clean_text(&s, MAX_VALUE_CHARS)),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .take(MAX_DETAIL_ENTRIES)
+                .map(|v| clean_details(v, depth + 1))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .take(MAX_DETAIL_ENTRIES)
+                .map(|(k, v)| (clean_text(&k, MAX_VALUE_CHARS), clean_details(v, depth + 1)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The row an event is stored as, with every value bounded and cleaned (see the
+/// module docs).
 pub(crate) fn row(
     actor: &Actor,
     event: Event<'_>,
     now: DateTime<Utc>,
 ) -> audit_events::ActiveModel {
+    let text = |v: &str| clean_text(v, MAX_VALUE_CHARS);
     audit_events::ActiveModel {
         id: Set(ids::new_id(now)),
         tenant_id: Set(event.tenant_id),
         occurred_at: Set(now),
-        actor: Set(actor.id.clone()),
-        action: Set(event.action.to_owned()),
-        target: Set(event.target),
-        outcome: Set(event.outcome.to_owned()),
-        ip: Set(actor.ip.clone()),
+        actor: Set(text(&actor.id)),
+        action: Set(text(event.action)),
+        target: Set(event.target.as_deref().map(text)),
+        outcome: Set(text(event.outcome)),
+        ip: Set(actor.ip.as_deref().map(text)),
         user_agent: Set(actor
             .user_agent
-            .as_ref()
-            .map(|ua| ua.chars().take(512).collect())),
-        details: Set(event.details),
+            .as_deref()
+            .map(|ua| clean_text(ua, MAX_USER_AGENT_CHARS))),
+        details: Set(clean_details(event.details, 0)),
     }
 }
 
@@ -260,4 +313,52 @@ pub async fn purge_expired(
         batch.last().map(|t| t.id)
     };
     Ok((deleted, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn rows_hold_bounded_values_without_control_characters() {
+        let actor = Actor {
+            id: format!("client:{}\0", "a".repeat(1000)),
+            ip: Some("1.2.3.4".into()),
+            user_agent: Some(format!("ua\u{7}{}", "u".repeat(2000))),
+        };
+        let deep = json!({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}});
+        let many: Vec<u32> = (0..100).collect();
+        let event = Event {
+            tenant_id: None,
+            action: "token.refused",
+            target: Some(format!("client:x\0y{}", "t".repeat(500))),
+            outcome: "failure",
+            details: json!({
+                "grant_type": format!("\0{}", "g".repeat(300)),
+                "deep": deep,
+                "many": many,
+            }),
+        };
+        let row = row(&actor, event, crate::test_support::now());
+        let actor_id = row.actor.unwrap();
+        assert_eq!(actor_id.chars().count(), MAX_VALUE_CHARS);
+        assert!(!actor_id.contains('\0'));
+        let target = row.target.unwrap().unwrap();
+        assert_eq!(target.chars().count(), MAX_VALUE_CHARS);
+        assert!(target.starts_with("client:x\u{fffd}y"));
+        let ua = row.user_agent.unwrap().unwrap();
+        assert_eq!(ua.chars().count(), MAX_USER_AGENT_CHARS);
+        assert!(ua.starts_with("ua\u{fffd}"));
+        let details = row.details.unwrap();
+        let grant = details["grant_type"].as_str().unwrap();
+        assert_eq!(grant.chars().count(), MAX_VALUE_CHARS);
+        assert!(grant.starts_with('\u{fffd}'));
+        assert_eq!(
+            details["many"].as_array().unwrap().len(),
+            MAX_DETAIL_ENTRIES
+        );
+        assert_eq!(details["deep"]["a"]["b"]["c"]["d"], serde_json::Value::Null);
+    }
 }

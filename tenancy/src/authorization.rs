@@ -5,6 +5,12 @@
 //! are checked first, and if either is bad the user sees an error page — we never
 //! redirect to a URI we cannot vouch for. Every later error goes back to the client's
 //! redirect URI with `state` and `iss` (RFC 9207).
+//!
+//! A validated request is stored while the user signs in, so what it keeps is bounded:
+//! `state` at most [`MAX_STATE_LEN`] bytes, `nonce` [`MAX_NONCE_LEN`], `login_hint`
+//! [`MAX_LOGIN_HINT_LEN`]; longer ones, and any parameter with a control character,
+//! are an `invalid_request` (RFC 6749 §4.1.2.1) before anything is stored. A `state`
+//! that itself holds a control character is not echoed back.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -108,6 +114,39 @@ pub enum AuthorizeError {
     Failed(Error),
 }
 
+/// Longest `state` kept, in bytes (it is echoed to the client, never interpreted).
+pub const MAX_STATE_LEN: usize = 2048;
+/// Longest `nonce` kept, in bytes (it goes into the ID token).
+pub const MAX_NONCE_LEN: usize = 512;
+/// Longest `login_hint` kept, in bytes (an email address is at most 254).
+pub const MAX_LOGIN_HINT_LEN: usize = 256;
+
+/// The first parameter (after `client_id` and `redirect_uri`) that breaks a bound.
+fn unacceptable_parameter(params: &AuthorizeParams) -> Option<String> {
+    let fields = [
+        ("response_type", &params.response_type, 64),
+        ("scope", &params.scope, usize::MAX),
+        ("state", &params.state, MAX_STATE_LEN),
+        ("nonce", &params.nonce, MAX_NONCE_LEN),
+        ("code_challenge", &params.code_challenge, usize::MAX),
+        ("code_challenge_method", &params.code_challenge_method, 64),
+        ("prompt", &params.prompt, 256),
+        ("max_age", &params.max_age, 32),
+        ("login_hint", &params.login_hint, MAX_LOGIN_HINT_LEN),
+        ("acr_values", &params.acr_values, 1024),
+    ];
+    fields.iter().find_map(|(name, value, max)| {
+        let value = value.as_deref()?;
+        if crate::validate::has_control_chars(value) {
+            Some(format!("{name} contains a control character"))
+        } else if value.len() > *max {
+            Some(format!("{name} is longer than {max} bytes"))
+        } else {
+            None
+        }
+    })
+}
+
 /// Validates an authorization request against the tenant's client registry.
 pub async fn validate(
     db: &impl sea_orm::ConnectionTrait,
@@ -118,6 +157,10 @@ pub async fn validate(
         .client_id
         .as_deref()
         .ok_or_else(|| AuthorizeError::Page("the request has no client_id".into()))?;
+    // Before the lookup: NUL cannot even be sent to Postgres.
+    if crate::validate::has_control_chars(client_id) {
+        return Err(AuthorizeError::Page("unknown client_id".into()));
+    }
     let client = match tenant.client(db, client_id).await {
         Ok(c) => c,
         Err(Error::NotFound(_)) => return Err(AuthorizeError::Page("unknown client_id".into())),
@@ -133,12 +176,20 @@ pub async fn validate(
             "redirect_uri is not registered for this client".into(),
         ));
     }
-    let state = params.state.clone();
+    // A state with control characters is not echoed (RFC 6749 §4.1.2.1 asks for the
+    // exact value, which we will not put into a redirect).
+    let state = params
+        .state
+        .clone()
+        .filter(|s| !crate::validate::has_control_chars(s));
     let fail = |code: ErrorCode, msg: &str| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
         error: OAuthError::new(code, msg),
     };
+    if let Some(problem) = unacceptable_parameter(params) {
+        return Err(fail(ErrorCode::InvalidRequest, &problem));
+    }
     match params.response_type.as_deref() {
         None => return Err(fail(ErrorCode::InvalidRequest, "missing response_type")),
         Some("code") => {}

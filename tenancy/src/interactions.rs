@@ -1,6 +1,14 @@
 //! Pending authorization requests, kept in the cache while the user logs in and
 //! consents, and bound to the browser session that started them so another browser
 //! cannot finish them.
+//!
+//! A browser session has one pending interaction at a time ([`save_for_session`]):
+//! its id is derived from the session's `sid`, so another authorization request (or
+//! account-page visit) from the same session replaces it instead of storing one more.
+//! A browser that reloads the authorize URL, or a script that replays one cookie,
+//! never accumulates entries. The price: two tabs of one browser signing in at the
+//! same moment share the slot, and the tab that started first continues with the
+//! later request (its client then refuses the `state` and starts again).
 
 use std::time::Duration;
 
@@ -22,11 +30,21 @@ pub struct Interaction {
     pub sid: String,
 }
 
-/// Stores an interaction; returns its id.
-pub async fn save(cache: &dyn Cache, tenant_id: Uuid, interaction: &Interaction) -> Result<String> {
-    let id = secrets::random_token("")?;
+/// Stores the pending interaction of the session `interaction.sid`, replacing the one
+/// that session had; returns its id (the same for every call of one session).
+pub async fn save_for_session(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    interaction: &Interaction,
+) -> Result<String> {
+    let id = session_slot(&interaction.sid);
     put(cache, tenant_id, &id, interaction).await?;
     Ok(id)
+}
+
+/// The interaction id of a session: a hash of its `sid` (64 hex characters).
+fn session_slot(sid: &str) -> String {
+    secrets::sha256_hex(&format!("interaction-slot:{sid}"))
 }
 
 /// Replaces an interaction (after a step is done).

@@ -29,6 +29,12 @@ impl Problems {
     }
 }
 
+/// Whether `value` holds a control character (C0 including NUL, DEL, or C1). Protocol
+/// parameters never legitimately do, and NUL cannot even be stored in Postgres text.
+pub fn has_control_chars(value: &str) -> bool {
+    value.chars().any(char::is_control)
+}
+
 /// A display name: 1–200 characters, no control characters.
 pub fn display_name(value: &str) -> Result<(), String> {
     let len = value.chars().count();

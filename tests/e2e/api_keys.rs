@@ -165,3 +165,61 @@ async fn requests_without_a_valid_key_are_unauthorized() {
         );
     }
 }
+
+#[tokio::test]
+async fn revoking_every_platform_key_never_makes_a_restart_mint_a_new_bootstrap_key() {
+    // Arrange: the first start of the empty database minted the bootstrap key; the
+    // operator revokes it (the last platform key) with the admin token.
+    let mut first = TestApp::spawn().await;
+    assert!(first.bootstrap_key.starts_with("tsk_"));
+    let keys = first
+        .call(
+            Method::GET,
+            "/api/v1/api-keys",
+            Some(&first.admin_token),
+            None,
+        )
+        .await;
+    let items = keys.body["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", keys.body);
+    let id = items[0]["id"].as_str().unwrap();
+    let revoked = first
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{id}"),
+            Some(&first.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.body);
+    first.stop().await;
+
+    // Act: the server starts again on the same database.
+    let (url, schema) = first.database.clone();
+    let master_key = first.master_key.clone();
+    let second = TestApp::spawn_with(move |s| {
+        s.database_url = Some(url);
+        s.database_schema = schema;
+        s.master_key = Some(master_key);
+    })
+    .await;
+
+    // Assert: no new key was minted, and no unrevoked platform key exists.
+    assert_eq!(second.bootstrap_key, "");
+    let keys = second
+        .call(
+            Method::GET,
+            "/api/v1/api-keys",
+            Some(&second.admin_token),
+            None,
+        )
+        .await;
+    let live: Vec<_> = keys.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["revoked_at"].is_null())
+        .cloned()
+        .collect();
+    assert!(live.is_empty(), "{}", keys.body);
+}

@@ -14,6 +14,7 @@ mod audit;
 mod bad_input;
 mod clients;
 mod code_flow;
+mod input_hygiene;
 mod isolation;
 mod key_rotation;
 mod mfa;

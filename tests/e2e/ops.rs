@@ -25,6 +25,11 @@ async fn readiness_is_503_and_requests_fail_closed_when_the_database_is_gone() {
 
 /// A private Redis the test may kill; `None` where no `redis-server` binary exists.
 fn private_redis() -> Option<(std::process::Child, u16)> {
+    private_redis_with(&[])
+}
+
+/// [`private_redis`] started with `extra` arguments.
+fn private_redis_with(extra: &[&str]) -> Option<(std::process::Child, u16)> {
     use std::io::{BufRead, BufReader};
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .ok()?
@@ -42,6 +47,7 @@ fn private_redis() -> Option<(std::process::Child, u16)> {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .ok()?;
@@ -143,4 +149,145 @@ async fn metrics_count_requests_by_route_template_in_the_prometheus_text_format(
         !text.contains(&slug),
         "tenant slugs never become label values"
     );
+}
+
+/// The route label values of `tessera_http_requests_total` in a `/metrics` text.
+fn route_labels(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| l.starts_with("tessera_http_requests_total{"))
+        .filter_map(|l| l.split("route=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn unknown_paths_and_more_tenants_add_no_metric_series_beyond_one_other() {
+    // Arrange: one tenant served once, so its route's series exist.
+    let app = TestApp::spawn().await;
+    let first = app.create_tenant().await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let discovery = |slug: &str| format!("/t/{slug}/.well-known/openid-configuration");
+    assert_eq!(
+        app.call(reqwest::Method::GET, &discovery(&first), None, None)
+            .await
+            .status,
+        200
+    );
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        others.push(
+            app.create_tenant().await["slug"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let metrics = || async {
+        app.http
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = route_labels(&metrics().await);
+
+    // Act: 50 requests to random unknown paths (top level, under a tenant, under the
+    // management API, odd methods), and the known route on the other tenants.
+    let mut randoms = Vec::new();
+    for i in 0..50 {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let path = match i % 4 {
+            0 => format!("/{random}"),
+            1 => format!("/t/{first}/{random}"),
+            2 => format!("/{random}/a/b/c"),
+            _ => format!("/t/{random}/x/{random}"),
+        };
+        let method = if i % 5 == 0 {
+            reqwest::Method::from_bytes(b"PROPFIND").unwrap()
+        } else {
+            reqwest::Method::GET
+        };
+        let resp = app
+            .http
+            .request(method, format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "{path}: {}", resp.status());
+        randoms.push(random);
+    }
+    for slug in &others {
+        assert_eq!(
+            app.call(reqwest::Method::GET, &discovery(slug), None, None)
+                .await
+                .status,
+            200
+        );
+    }
+    let text = metrics().await;
+
+    // Assert: the only new route label is `other`, and no path or slug is a label.
+    let after = route_labels(&text);
+    let new: Vec<_> = after.difference(&before).collect();
+    assert!(new.iter().all(|r| *r == "other"), "new series: {new:?}");
+    assert!(after.contains("other"));
+    for value in randoms.iter().chain(&others).chain([&first]) {
+        assert!(!text.contains(value.as_str()), "{value} became a label");
+    }
+    assert!(!text.contains("PROPFIND"));
+}
+
+/// Builds (without serving) a server on `redis_url` and the embedded database.
+async fn build_on_redis(redis_url: String) -> anyhow::Result<api::Application> {
+    let dir = tempfile::tempdir()?;
+    let settings = api::Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_owned(),
+        redis_url: Some(redis_url),
+        master_key: Some(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            [7u8; 32],
+        )),
+        ..api::Settings::default()
+    };
+    let app = api::Application::build(settings).await;
+    drop(dir);
+    app
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_start_on_a_redis_that_evicts_keys() {
+    // CI provides redis-server alongside TESSERA_TEST_REDIS_URL; elsewhere skip.
+    if std::env::var("TESSERA_TEST_REDIS_URL").is_err() {
+        return;
+    }
+    for (policy, starts) in [
+        ("allkeys-lru", false),
+        ("volatile-ttl", false),
+        ("noeviction", true),
+    ] {
+        // Arrange
+        let (mut redis, port) =
+            private_redis_with(&["--maxmemory-policy", policy]).expect("redis-server starts");
+
+        // Act
+        let built = build_on_redis(format!("redis://127.0.0.1:{port}")).await;
+
+        // Assert
+        match built {
+            Ok(_) => assert!(starts, "{policy}: started"),
+            Err(err) => {
+                assert!(!starts, "{policy}: {err:#}");
+                assert!(format!("{err:#}").contains("noeviction"), "{err:#}");
+            }
+        }
+        redis.kill().unwrap();
+        redis.wait().unwrap();
+    }
 }

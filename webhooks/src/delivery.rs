@@ -3,7 +3,9 @@
 //! security contacts — then records the outcome, which schedules a retry with
 //! backoff when the attempt failed.
 //!
-//! Every node runs one; the outbox leases each attempt to exactly one worker.
+//! Every node runs one; the outbox leases each attempt to exactly one worker, and no
+//! tenant has more than [`MAX_IN_FLIGHT_PER_TENANT`] attempts in flight, so one
+//! tenant's slow or failing receivers cannot hold up another tenant's alerts.
 
 use std::{sync::Arc, time::Instant};
 
@@ -25,6 +27,11 @@ use crate::{
 
 /// How many deliveries one pass takes at most.
 pub const BATCH: u64 = 16;
+/// Most attempts of one tenant in flight at a time, on all nodes together: a tenant
+/// whose receivers are slow or failing takes at most this share of a pass, and the
+/// rest of the batch goes round robin to the other tenants with due alerts (see
+/// `tenancy::alerts::claim_due`).
+pub const MAX_IN_FLIGHT_PER_TENANT: u64 = 4;
 
 /// One node's delivery worker.
 pub struct Worker {
@@ -89,10 +96,12 @@ impl Worker {
         }
     }
 
-    /// One pass: claims up to [`BATCH`] due deliveries, attempts them concurrently
-    /// and records each outcome. Returns how many were attempted.
+    /// One pass: claims up to [`BATCH`] due deliveries, fairly across tenants (at
+    /// most [`MAX_IN_FLIGHT_PER_TENANT`] each), attempts them concurrently and records
+    /// each outcome. Returns how many were attempted.
     pub async fn run_once(&self, now: DateTime<Utc>) -> tenancy::Result<Pass> {
-        let claimed = alerts::claim_due(&self.db, &self.owner, BATCH, now).await?;
+        let claimed =
+            alerts::claim_due(&self.db, &self.owner, BATCH, MAX_IN_FLIGHT_PER_TENANT, now).await?;
         let mut pass = Pass::default();
         let results = join_all(claimed.into_iter().map(|c| self.attempt(c, now))).await;
         for result in results {

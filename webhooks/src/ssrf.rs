@@ -5,7 +5,11 @@
 //! [`vet`] resolves the host (every address it resolves to must be public: loopback,
 //! private, link-local — which covers the `169.254.169.254` metadata service —,
 //! unspecified, CGNAT, multicast, reserved and documentation ranges, IPv6 ULA and
-//! link-local, and IPv4 addresses embedded in IPv6 are all refused) and returns the
+//! link-local, and IPv4 addresses embedded in IPv6 are all refused: IPv4-mapped and
+//! NAT64 `64:ff9b::/96` addresses are judged by their IPv4 address, and the
+//! IPv4-translated `::ffff:0:0/96`, 6to4 `2002::/16`, Teredo `2001::/32` and NAT64
+//! local-use `64:ff9b:1::/48` ranges, which a translator or relay forwards to an IPv4
+//! host we cannot see, are refused outright) and returns the
 //! checked addresses. The delivery client then connects to exactly those addresses
 //! ([`client_for`] pins them), so a DNS answer that changes between the check and the
 //! connection (DNS rebinding) cannot redirect the request; redirects are never
@@ -150,6 +154,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
+    // IPv4-mapped `::ffff:a.b.c.d` (RFC 4291 §2.5.5.2): the IPv4 address decides.
     if let Some(v4) = ip.to_ipv4_mapped() {
         return is_public_v4(v4);
     }
@@ -165,6 +170,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         let [l1, l2] = lo.to_be_bytes();
         return is_public_v4(Ipv4Addr::new(h1, h2, l1, l2));
     }
+    let [_, _, _, _, s4, s5, ..] = segments;
     let forbidden = ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
@@ -172,7 +178,17 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s0 & 0xffc0) == 0xfe80 // link-local, fe80::/10
         || (s0 & 0xffc0) == 0xfec0 // site-local (deprecated), fec0::/10
         || (s0 == 0x2001 && s1 == 0x0db8) // documentation, 2001:db8::/32
-        || (s0 == 0x0100 && segments.iter().skip(1).take(3).all(|s| *s == 0)); // discard, 100::/64
+        || (s0 == 0x0100 && segments.iter().skip(1).take(3).all(|s| *s == 0)) // discard, 100::/64
+        // IPv4-translated ::ffff:0:a.b.c.d, ::ffff:0:0/96 (RFC 2765 §2.1, SIIT): it
+        // reaches an IPv4 host through a translator, so it is refused outright.
+        || (segments.iter().take(4).all(|s| *s == 0) && s4 == 0xffff && s5 == 0)
+        // 6to4, 2002::/16 (RFC 3056): a relay forwards it to the embedded IPv4 address.
+        || s0 == 0x2002
+        // Teredo, 2001::/32 (RFC 4380): tunnelled to an IPv4 server and client.
+        || (s0 == 0x2001 && s1 == 0)
+        // NAT64 local-use prefix, 64:ff9b:1::/48 (RFC 8215): translated by a local
+        // NAT64 into whatever IPv4 address the operator maps it to.
+        || (s0 == 0x64 && s1 == 0xff9b && segments.get(2) == Some(&1));
     !forbidden
 }
 
@@ -234,6 +250,10 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "::10.0.0.1",
             "2001:db8::1",
+            // IPv4-mapped private and loopback addresses.
+            "::ffff:10.0.0.1",
+            "::ffff:192.168.0.1",
+            "::ffff:7f00:1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -243,6 +263,30 @@ mod tests {
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
         ] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn translated_and_tunnelled_ipv6_ranges_are_not_public() {
+        for ip in [
+            // IPv4-translated, ::ffff:0:0/96, even with a public IPv4 address inside.
+            "::ffff:0:808:808",
+            "::ffff:0:a00:1",
+            // 6to4, 2002::/16.
+            "2002:c000:0204::1",
+            "2002:0a00:0001::1",
+            // Teredo, 2001::/32.
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001::1",
+            // NAT64 local-use, 64:ff9b:1::/48.
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:ffff::1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        // Neighbours of those ranges stay public.
+        for ip in ["2001:4860:4860::8888", "2003::1", "64:ff9b:2::1"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -2,7 +2,11 @@
 //!
 //! RFC 6749 §3.1/§3.2: parameters sent without a value are treated as omitted, and
 //! request parameters must not be included more than once; a repeated parameter is an
-//! `invalid_request`. Values are bounded so an oversized parameter is a clean 400.
+//! `invalid_request`. Values are bounded so an oversized parameter is a clean 400, and
+//! a parameter name or value with a control character (NUL included) is an
+//! `invalid_request` too, before anything is looked up or stored: no protocol
+//! parameter legitimately holds one, and NUL breaks Postgres text columns. Password
+//! fields are exempt: they are only ever hashed, so a password may hold any character.
 
 use std::collections::HashMap;
 
@@ -11,19 +15,53 @@ use poem::http::{HeaderMap, header};
 use tenancy::{
     client_auth::ClientCredentials,
     oauth_error::{OAuthError, OAuthResult},
+    validate::has_control_chars,
 };
 
 /// Longest single parameter value accepted.
 pub const MAX_PARAM_LEN: usize = 4096;
 
+/// Form fields that are only ever hashed or compared with a hash (never stored,
+/// logged or used in a query), so control characters are allowed in them.
+const HASHED_ONLY: [&str; 4] = [
+    "password",
+    "password_confirm",
+    "current_password",
+    "new_password",
+];
+
 /// Parsed form parameters.
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    /// Parses a form body (or query string), refusing repeated or oversized parameters.
+    /// Parses a form body (or query string), refusing repeated or oversized parameters
+    /// and control characters (outside password fields).
     pub fn parse(raw: &[u8]) -> OAuthResult<Self> {
+        let params = Self::parse_allowing_control(raw)?;
+        if let Some((key, _)) = params
+            .0
+            .iter()
+            .find(|(k, v)| !HASHED_ONLY.contains(&k.as_str()) && has_control_chars(v))
+        {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter '{key}' contains a control character"
+            )));
+        }
+        Ok(params)
+    }
+
+    /// [`Params::parse`] that leaves control characters in values for the caller to
+    /// judge: the authorization endpoint must report them at the client's redirect
+    /// URI once that is known to be good (RFC 6749 §4.1.2.1). Names still may not
+    /// hold any.
+    pub fn parse_allowing_control(raw: &[u8]) -> OAuthResult<Self> {
         let mut map = HashMap::new();
         for (key, value) in url::form_urlencoded::parse(raw) {
+            if has_control_chars(&key) {
+                return Err(OAuthError::invalid_request(
+                    "a parameter name contains a control character",
+                ));
+            }
             if value.is_empty() {
                 continue;
             }
@@ -92,6 +130,11 @@ pub fn client_credentials(headers: &HeaderMap, params: &Params) -> OAuthResult<C
                 .ok_or_else(OAuthError::invalid_client)?;
             // RFC 6749 §2.3.1: both halves are form-urlencoded before Basic encoding.
             let id = form_decode(id);
+            if has_control_chars(&id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id contains a control character",
+                ));
+            }
             if form_id.is_some_and(|f| f != id) {
                 return Err(OAuthError::invalid_request(
                     "client_id differs from the authenticated client",
@@ -133,6 +176,38 @@ mod tests {
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y"));
         assert!(Params::parse(format!("a={}", "x".repeat(MAX_PARAM_LEN + 1)).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_except_in_password_fields() {
+        for raw in [
+            "client_id=a%00b",
+            "grant_type=client_credentials%0A",
+            "scope=x%7F",
+            "state=%C2%85",
+            "a%00=1",
+        ] {
+            assert!(Params::parse(raw.as_bytes()).is_err(), "{raw}");
+        }
+        let p = Params::parse(b"username=ann&password=p%00w%09d").unwrap();
+        assert_eq!(p.get("password"), Some("p\0w\td"));
+        let lenient = Params::parse_allowing_control(b"state=a%00b").unwrap();
+        assert_eq!(lenient.get("state"), Some("a\0b"));
+        assert!(Params::parse_allowing_control(b"a%00=1").is_err());
+    }
+
+    #[test]
+    fn a_basic_client_id_with_a_control_character_is_refused() {
+        let mut headers = HeaderMap::new();
+        let raw = STANDARD.encode("my%00client:secret");
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {raw}").parse().unwrap(),
+        );
+        let err = client_credentials(&headers, &Params::parse(b"").unwrap())
+            .err()
+            .unwrap();
+        assert_eq!(err.code.as_str(), "invalid_request");
     }
 
     #[test]

@@ -298,7 +298,7 @@ async fn sign_in_first(state: &AppState, issuer: &Issuer, req: &Request) -> Resp
             request: authorization::account_request(&format!("{}/account", issuer.url)),
             sid: session.sid.clone(),
         };
-        let id = interactions::save(cache, tenant.id, &interaction).await?;
+        let id = interactions::save_for_session(cache, tenant.id, &interaction).await?;
         Ok::<_, tenancy::Error>((new_cookie, session, interaction, id))
     };
     let (new_cookie, session, interaction, id) = match started.await {

@@ -61,8 +61,10 @@ pub async fn authorize(
         req.uri().query().unwrap_or_default().as_bytes().to_vec()
     };
     // A malformed query (repeated or oversized parameters) cannot be trusted to name a
-    // redirect URI, so it gets the error page (RFC 6749 §4.1.2.1).
-    let params = match Params::parse(&raw) {
+    // redirect URI, so it gets the error page (RFC 6749 §4.1.2.1). Control characters
+    // in values are judged by `authorization::validate`, which redirects once the
+    // client and redirect URI are known to be good.
+    let params = match Params::parse_allowing_control(&raw) {
         Ok(p) => p,
         Err(err) => return error_page(&tenant_name, StatusCode::BAD_REQUEST, &err.description),
     };
@@ -98,7 +100,7 @@ pub async fn authorize(
         request,
         sid: session.sid.clone(),
     };
-    let id = match interactions::save(cache, tenant.id, &interaction).await {
+    let id = match interactions::save_for_session(cache, tenant.id, &interaction).await {
         Ok(id) => id,
         Err(err) => return flow::unavailable(&issuer, &err),
     };

@@ -1,7 +1,21 @@
 //! The in-process cache: the embedded default for a single node.
+//!
+//! Bounded: the entries (keys, values and a fixed overhead each) may take at most
+//! `max_bytes` (`TESSERA_CACHE_MAX_BYTES`, default [`DEFAULT_MAX_BYTES`]). Entries fall
+//! in two classes by the kind in their key:
+//! - *evictable*: browser state that a flood of anonymous requests creates and whose
+//!   loss only means "start the sign-in again" ([`EVICTABLE_KINDS`]: sessions,
+//!   pending interactions, passkey ceremonies). When the cache is full, the evictable
+//!   entry that expires soonest makes room first (anonymous entries live minutes,
+//!   signed-in sessions hours, so a flood evicts itself before real sessions).
+//! - *kept*: everything else, which is security state or counts toward it (lockouts
+//!   and failure counters, revoked token ids, used-code markers, codes, session
+//!   indexes, mail counters) and any kind added later. It is never evicted: when only
+//!   kept entries are left and a new entry does not fit, the write fails with
+//!   [`Error::Unavailable`] (the request gets 503; fail closed) and nothing is lost.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
@@ -15,29 +29,61 @@ use crate::{Error, Result};
 /// Expired entries are swept once every this many writes, so memory stays bounded by
 /// live entries without a background task.
 const SWEEP_EVERY: u64 = 1024;
+/// The default capacity: 128 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 128 * 1024 * 1024;
+/// Bytes an entry is counted for beyond its key and value (map slots, timestamps).
+const ENTRY_OVERHEAD: usize = 96;
+/// Key kinds whose entries may be evicted when the cache is full (see the module docs).
+pub const EVICTABLE_KINDS: [&str; 4] = ["session", "interaction", "passkey_reg", "passkey_auth"];
 
 struct Entry {
     value: Vec<u8>,
     expires_at: Instant,
+    /// Position in the eviction order, for evictable entries.
+    order: Option<u64>,
 }
 
 #[derive(Default)]
 struct Inner {
     entries: HashMap<String, Entry>,
+    /// Evictable entries by (expiry, insertion number): the first goes first.
+    evictable: BTreeMap<(Instant, u64), String>,
+    used: usize,
+    next_order: u64,
     writes: u64,
 }
 
 /// A process-local [`Cache`]; correct for one node only.
 pub struct MemoryCache {
     namespace: String,
+    max_bytes: usize,
     inner: Mutex<Inner>,
 }
 
+/// Whether `key` (`<namespace>:{<tenant>}:<kind>:<id>`) is of an evictable kind.
+fn is_evictable(key: &str) -> bool {
+    key.split_once("}:")
+        .and_then(|(_, rest)| rest.split(':').next())
+        .is_some_and(|kind| EVICTABLE_KINDS.contains(&kind))
+}
+
+fn cost(key: &str, value: &[u8], evictable: bool) -> usize {
+    // An evictable entry's key is held twice (map and eviction order).
+    let key_bytes = if evictable { key.len() * 2 } else { key.len() };
+    key_bytes + value.len() + ENTRY_OVERHEAD
+}
+
 impl MemoryCache {
-    /// An empty cache whose keys start with `namespace`.
+    /// An empty cache whose keys start with `namespace`, of [`DEFAULT_MAX_BYTES`].
     pub fn new(namespace: impl Into<String>) -> Self {
+        Self::with_capacity(namespace, DEFAULT_MAX_BYTES)
+    }
+
+    /// An empty cache that holds at most `max_bytes` of entries.
+    pub fn with_capacity(namespace: impl Into<String>, max_bytes: usize) -> Self {
         Self {
             namespace: namespace.into(),
+            max_bytes,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -52,15 +98,82 @@ impl MemoryCache {
 impl Inner {
     fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
         if self.entries.get(key).is_some_and(|e| e.expires_at <= now) {
-            self.entries.remove(key);
+            self.remove(key);
         }
         self.entries.get_mut(key)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        self.used = self
+            .used
+            .saturating_sub(cost(key, &entry.value, entry.order.is_some()));
+        if let Some(order) = entry.order {
+            self.evictable.remove(&(entry.expires_at, order));
+        }
+        Some(entry)
+    }
+
+    /// Stores a new entry under `key` (replacing any), making room by evicting
+    /// evictable entries; refuses when only kept entries would have to go.
+    fn insert(
+        &mut self,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Instant,
+        max: usize,
+        now: Instant,
+    ) -> Result<()> {
+        self.remove(key);
+        let evictable = is_evictable(key);
+        let needed = cost(key, &value, evictable);
+        if self.used.saturating_add(needed) > max {
+            self.sweep(now);
+        }
+        while self.used.saturating_add(needed) > max {
+            let Some((_, victim)) = self.evictable.pop_first() else {
+                return Err(Error::Unavailable(
+                    "the in-process cache is full (TESSERA_CACHE_MAX_BYTES)".into(),
+                ));
+            };
+            if let Some(entry) = self.entries.remove(&victim) {
+                self.used = self.used.saturating_sub(cost(&victim, &entry.value, true));
+            }
+        }
+        let order = evictable.then(|| {
+            self.next_order = self.next_order.wrapping_add(1);
+            self.evictable
+                .insert((expires_at, self.next_order), key.to_owned());
+            self.next_order
+        });
+        self.used = self.used.saturating_add(needed);
+        self.entries.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires_at,
+                order,
+            },
+        );
+        Ok(())
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.remove(&key);
+        }
     }
 
     fn note_write(&mut self, now: Instant) {
         self.writes = self.writes.wrapping_add(1);
         if self.writes.is_multiple_of(SWEEP_EVERY) {
-            self.entries.retain(|_, e| e.expires_at > now);
+            self.sweep(now);
         }
     }
 }
@@ -79,13 +192,7 @@ impl Cache for MemoryCache {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
         let now = Instant::now();
         let mut inner = self.lock()?;
-        inner.entries.insert(
-            key.to_owned(),
-            Entry {
-                value: value.to_vec(),
-                expires_at: now + ttl,
-            },
-        );
+        inner.insert(key, value.to_vec(), now + ttl, self.max_bytes, now)?;
         inner.note_write(now);
         Ok(())
     }
@@ -94,7 +201,6 @@ impl Cache for MemoryCache {
         let now = Instant::now();
         let mut inner = self.lock()?;
         Ok(inner
-            .entries
             .remove(key)
             .filter(|e| e.expires_at > now)
             .map(|e| e.value))
@@ -103,33 +209,29 @@ impl Cache for MemoryCache {
     async fn delete(&self, key: &str) -> Result<bool> {
         let now = Instant::now();
         let mut inner = self.lock()?;
-        Ok(inner
-            .entries
-            .remove(key)
-            .is_some_and(|e| e.expires_at > now))
+        Ok(inner.remove(key).is_some_and(|e| e.expires_at > now))
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64> {
         let now = Instant::now();
         let mut inner = self.lock()?;
-        let next = match inner.live(key, now) {
-            Some(entry) => {
-                let current = std::str::from_utf8(&entry.value)
-                    .ok()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .unwrap_or(0);
-                let next = current.saturating_add(1);
-                entry.value = next.to_string().into_bytes();
+        let bumped = inner.live(key, now).map(|entry| {
+            let current = std::str::from_utf8(&entry.value)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(0);
+            let next = current.saturating_add(1);
+            let before = entry.value.len();
+            entry.value = next.to_string().into_bytes();
+            (next, before, entry.value.len())
+        });
+        let next = match bumped {
+            Some((next, before, after)) => {
+                inner.used = inner.used.saturating_add(after).saturating_sub(before);
                 next
             }
             None => {
-                inner.entries.insert(
-                    key.to_owned(),
-                    Entry {
-                        value: b"1".to_vec(),
-                        expires_at: now + ttl,
-                    },
-                );
+                inner.insert(key, b"1".to_vec(), now + ttl, self.max_bytes, now)?;
                 1
             }
         };
@@ -141,16 +243,18 @@ impl Cache for MemoryCache {
         let prefix = self.tenant_prefix(tenant_id);
         let now = Instant::now();
         let mut inner = self.lock()?;
-        let before = inner.entries.len();
+        let doomed: Vec<String> = inner
+            .entries
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
         let mut live_removed = 0u64;
-        inner.entries.retain(|k, e| {
-            let drop = k.starts_with(&prefix);
-            if drop && e.expires_at > now {
+        for key in doomed {
+            if inner.remove(&key).is_some_and(|e| e.expires_at > now) {
                 live_removed += 1;
             }
-            !drop
-        });
-        debug_assert!(inner.entries.len() <= before);
+        }
         Ok(live_removed)
     }
 
@@ -168,6 +272,136 @@ mod tests {
     #[tokio::test]
     async fn memory_cache_meets_the_cache_contract() {
         super::super::contract::run(Arc::new(MemoryCache::new("test"))).await;
+    }
+
+    const TTL: Duration = Duration::from_secs(600);
+
+    fn key(cache: &MemoryCache, tenant: Uuid, kind: &str, id: usize) -> String {
+        cache.key(tenant, kind, &format!("{id:08}"))
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_evictable_entries_never_evicts_security_state() {
+        // Arrange: room for about 80 small entries; 40 of them are security state.
+        let cache = MemoryCache::with_capacity("test", 80 * 160);
+        let tenant = Uuid::new_v4();
+        for i in 0..20 {
+            cache
+                .set(&key(&cache, tenant, "code_used", i), b"1", TTL)
+                .await
+                .unwrap();
+            cache
+                .incr(&key(&cache, tenant, "login_lock", i), TTL)
+                .await
+                .unwrap();
+        }
+
+        // Act: a thousand anonymous sessions and interactions.
+        for i in 0..1000 {
+            cache
+                .set(&key(&cache, tenant, "session", i), &[0; 32], TTL)
+                .await
+                .unwrap();
+            cache
+                .set(&key(&cache, tenant, "interaction", i), &[0; 32], TTL)
+                .await
+                .unwrap();
+        }
+
+        // Assert: every security entry is still there, the cache stayed in bounds.
+        for i in 0..20 {
+            assert!(
+                cache
+                    .get(&key(&cache, tenant, "code_used", i))
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                cache
+                    .get(&key(&cache, tenant, "login_lock", i))
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        assert!(cache.lock().unwrap().used <= 80 * 160);
+        // The newest anonymous entry made it in; the oldest were evicted.
+        assert!(
+            cache
+                .get(&key(&cache, tenant, "interaction", 999))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            cache
+                .get(&key(&cache, tenant, "session", 0))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_evictable_entry_that_expires_soonest_goes_first() {
+        let cache = MemoryCache::with_capacity("test", 10 * 160);
+        let tenant = Uuid::new_v4();
+        let signed_in = key(&cache, tenant, "session", 0);
+        cache
+            .set(&signed_in, &[0; 32], Duration::from_secs(36_000))
+            .await
+            .unwrap();
+        for i in 1..100 {
+            cache
+                .set(&key(&cache, tenant, "session", i), &[0; 32], TTL)
+                .await
+                .unwrap();
+        }
+        assert!(cache.get(&signed_in).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_cache_full_of_security_state_refuses_new_entries_and_keeps_the_old() {
+        // Arrange
+        let cache = MemoryCache::with_capacity("test", 10 * 160);
+        let tenant = Uuid::new_v4();
+        let mut stored = 0;
+        let refused = loop {
+            match cache
+                .set(&key(&cache, tenant, "revoked_jti", stored), b"1", TTL)
+                .await
+            {
+                Ok(()) => stored += 1,
+                Err(err) => break err,
+            }
+        };
+
+        // Assert: fail closed, nothing already stored is lost, evictable writes too
+        // are refused (there is nothing they may evict).
+        assert!(matches!(refused, Error::Unavailable(_)));
+        assert!(stored >= 5);
+        for i in 0..stored {
+            assert!(
+                cache
+                    .get(&key(&cache, tenant, "revoked_jti", i))
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        assert!(
+            cache
+                .set(&key(&cache, tenant, "session", 1), &[0; 64], TTL)
+                .await
+                .is_err()
+        );
+        assert!(
+            cache
+                .incr(&key(&cache, tenant, "login_attempts", 1), TTL)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -1,4 +1,14 @@
 //! The Redis cache: shared by every node, the production backend.
+//!
+//! Redis must never evict Tessera's keys: lockouts, failure counters, revoked token
+//! ids and used-code markers are security state, and every key carries a TTL, so the
+//! `volatile-*` policies would evict them as readily as the `allkeys-*` ones. The one
+//! policy Tessera accepts is `maxmemory-policy noeviction` (the Redis default): a full
+//! Redis then refuses writes, and Tessera answers 503 (fail closed) instead of
+//! forgetting a lockout. [`RedisCache::eviction_policy`] reads the policy at start;
+//! the server refuses to start on any other. Where `CONFIG` is disabled (managed
+//! services rename it; set the policy in their parameter group) it cannot be read,
+//! and the server starts with a warning.
 
 use std::time::Duration;
 
@@ -30,12 +40,36 @@ impl RedisCache {
         })
     }
 
+    /// The server's `maxmemory-policy`, or `None` when `CONFIG GET` is refused (a
+    /// managed Redis that disables or renames `CONFIG`). Unreachable is an error.
+    pub async fn eviction_policy(&self) -> Result<Option<String>> {
+        let mut conn = self.conn().await?;
+        let reply: std::result::Result<Vec<String>, _> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut conn)
+            .await;
+        match reply {
+            Ok(pair) => Ok(pair.into_iter().nth(1)),
+            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                Err(unavailable(e))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
     async fn conn(&self) -> Result<Connection> {
         self.pool
             .get()
             .await
             .map_err(|e| Error::Unavailable(format!("redis: {e}")))
     }
+}
+
+/// Whether a Redis with this `maxmemory-policy` keeps every key until its TTL ends:
+/// only `noeviction` does (see the module docs).
+pub fn policy_keeps_security_state(policy: &str) -> bool {
+    policy.eq_ignore_ascii_case("noeviction")
 }
 
 fn unavailable(e: redis::RedisError) -> Error {
@@ -209,6 +243,32 @@ mod tests {
         let namespace = format!("tessera-test-{}", Uuid::new_v4().simple());
         let cache = RedisCache::connect(&url, namespace).unwrap();
         super::super::contract::run(Arc::new(cache)).await;
+    }
+
+    #[test]
+    fn only_noeviction_keeps_security_state() {
+        assert!(policy_keeps_security_state("noeviction"));
+        for policy in [
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+        ] {
+            assert!(!policy_keeps_security_state(policy), "{policy}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_eviction_policy_is_read_from_redis() {
+        let Ok(url) = std::env::var("TESSERA_TEST_REDIS_URL") else {
+            return;
+        };
+        let cache = RedisCache::connect(&url, "t").unwrap();
+        let policy = cache.eviction_policy().await.unwrap();
+        assert!(policy.is_some_and(|p| !p.is_empty()));
     }
 
     #[test]
