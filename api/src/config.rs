@@ -145,15 +145,6 @@ pub struct Settings {
         global = true
     )]
     pub token_requests_per_minute: u32,
-    /// Login attempts allowed per tenant, client address and minute on each node
-    /// (raise it when many people share one address, or for load tests on loopback).
-    #[arg(
-        long,
-        env = "TESSERA_LOGIN_ATTEMPTS_PER_MINUTE",
-        default_value_t = 30,
-        global = true
-    )]
-    pub login_attempts_per_minute: u32,
 }
 
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
@@ -184,7 +175,6 @@ impl Default for Settings {
             shutdown_grace_secs: 30,
             webhook_allow_private: false,
             token_requests_per_minute: 600,
-            login_attempts_per_minute: 30,
         }
     }
 }
@@ -210,7 +200,6 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("webhook_allow_private", &self.webhook_allow_private)
             .field("token_requests_per_minute", &self.token_requests_per_minute)
-            .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .finish_non_exhaustive()
     }
 }
@@ -231,10 +220,6 @@ impl Settings {
         anyhow::ensure!(
             self.token_requests_per_minute >= 1,
             "TESSERA_TOKEN_REQUESTS_PER_MINUTE must be at least 1"
-        );
-        anyhow::ensure!(
-            self.login_attempts_per_minute >= 1,
-            "TESSERA_LOGIN_ATTEMPTS_PER_MINUTE must be at least 1"
         );
         anyhow::ensure!(
             self.cache_max_bytes >= 1024 * 1024,

@@ -62,6 +62,7 @@ fn problem_type(status: StatusCode) -> &'static str {
         413 => "https://tessera.dev/problems/payload-too-large",
         415 => "https://tessera.dev/problems/unsupported-media-type",
         422 => "https://tessera.dev/problems/validation",
+        429 => "https://tessera.dev/problems/too-many-requests",
         503 => "https://tessera.dev/problems/unavailable",
         _ => "about:blank",
     }
@@ -97,6 +98,9 @@ pub enum ApiError {
     /// The input is well-formed but breaks a rule; `errors` lists each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// Over a rate limit; retry after `Retry-After` seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Something went wrong on our side.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -118,9 +122,15 @@ impl ApiError {
             413 => Self::PayloadTooLarge(json),
             415 => Self::UnsupportedMediaType(json),
             422 => Self::Unprocessable(json),
+            429 => Self::TooManyRequests(json, 60),
             503 => Self::Unavailable(json),
             _ => Self::Internal(json),
         }
+    }
+
+    /// A 429 carrying `problem`, retryable after `wait` (RFC 6585 §4).
+    pub fn too_many_requests(problem: Problem, wait: std::time::Duration) -> Self {
+        Self::TooManyRequests(Json(problem), wait.as_secs().max(1))
     }
 
     /// A problem response for `status` with `detail`.

@@ -90,8 +90,6 @@ pub async fn key_lifecycle_loop(state: AppState) {
     loop {
         ticker.tick().await;
         // Forget throttle buckets that have refilled, so memory follows active clients.
-        state.login_limiter.retain_recent();
-        state.account_limiter.retain_recent();
         state.token_limiter.retain_recent();
         if let Err(err) = run_key_lifecycle(&state).await {
             tracing::warn!(error = %err, "key lifecycle pass failed; retrying next tick");

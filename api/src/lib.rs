@@ -9,6 +9,7 @@ pub mod db_lane;
 pub mod emails;
 pub mod error;
 pub mod jobs;
+pub mod limits;
 pub mod login_limit;
 pub mod manage;
 pub mod metrics;

@@ -16,6 +16,7 @@ use tenancy::{
     cache::{Cache, memory::MemoryCache, redis::RedisCache},
     client_auth::SecretMemo,
     crypto::{Keyring, MasterKey},
+    rate_limit::Endpoint as Limited,
     sea_orm::{ConnectOptions, Database},
     secrets,
     signing::KeyStore,
@@ -24,7 +25,7 @@ use webhooks::mail::Mailer;
 
 use crate::{
     config::Settings,
-    manage, middleware, oauth, oidc, ops, pages,
+    limits, manage, middleware, oauth, oidc, ops, pages,
     state::{AppState, Clock, SystemClock},
 };
 
@@ -152,7 +153,9 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/t/:slug/jwks.json", get(oidc::jwks::jwks))
         .at(
             "/t/:slug/authorize",
-            get(pages::authorize::authorize).post(pages::authorize::authorize),
+            get(pages::authorize::authorize)
+                .post(pages::authorize::authorize)
+                .around(|ep, req| limits::guard(ep, req, Limited::Authorize)),
         )
         .at(
             "/t/:slug/login",
@@ -164,24 +167,33 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         )
         .at(
             "/t/:slug/login/passkey/options",
-            post(pages::passkeys::login_options),
+            post(pages::passkeys::login_options)
+                .around(|ep, req| limits::guard(ep, req, Limited::Passkeys)),
         )
         .at(
             "/t/:slug/login/passkey",
-            post(pages::passkeys::login_finish),
+            post(pages::passkeys::login_finish)
+                .around(|ep, req| limits::guard(ep, req, Limited::Passkeys)),
         )
         .at(
             "/t/:slug/passkeys/register/options",
-            post(pages::passkeys::register_options),
+            post(pages::passkeys::register_options)
+                .around(|ep, req| limits::guard(ep, req, Limited::Passkeys)),
         )
         .at(
             "/t/:slug/passkeys/register",
-            post(pages::passkeys::register_finish),
+            post(pages::passkeys::register_finish)
+                .around(|ep, req| limits::guard(ep, req, Limited::Passkeys)),
         )
-        .at("/t/:slug/account", get(pages::account::show))
+        .at(
+            "/t/:slug/account",
+            get(pages::account::show).around(|ep, req| limits::guard(ep, req, Limited::Account)),
+        )
         .at(
             "/t/:slug/account/totp",
-            get(pages::account::totp_page).post(pages::account::act),
+            get(pages::account::totp_page)
+                .post(pages::account::act)
+                .around(|ep, req| limits::guard(ep, req, Limited::Account)),
         )
         .at("/t/:slug/account/totp/remove", post(pages::account::act))
         .at(
@@ -214,19 +226,36 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         )
         .at(
             "/t/:slug/password/forgot",
-            get(pages::password::show_forgot).post(pages::password::submit_forgot),
+            get(pages::password::show_forgot)
+                .post(pages::password::submit_forgot)
+                .around(|ep, req| limits::guard(ep, req, Limited::PasswordForgot)),
         )
         .at(
             "/t/:slug/password/reset",
-            get(pages::password::show_reset).post(pages::password::submit_reset),
+            get(pages::password::show_reset)
+                .post(pages::password::submit_reset)
+                .around(|ep, req| limits::guard(ep, req, Limited::PasswordReset)),
         )
         .at(
             "/t/:slug/email/verify",
-            get(pages::verify_email::show).post(pages::verify_email::submit),
+            get(pages::verify_email::show)
+                .post(pages::verify_email::submit)
+                .around(|ep, req| limits::guard(ep, req, Limited::EmailVerify)),
         )
-        .at("/t/:slug/token", post(oauth::token::token))
-        .at("/t/:slug/introspect", post(oauth::introspect::introspect))
-        .at("/t/:slug/revoke", post(oauth::revoke::revoke))
+        .at(
+            "/t/:slug/token",
+            post(oauth::token::token).around(|ep, req| limits::guard(ep, req, Limited::Token)),
+        )
+        .at(
+            "/t/:slug/introspect",
+            post(oauth::introspect::introspect)
+                .around(|ep, req| limits::guard(ep, req, Limited::Introspection)),
+        )
+        .at(
+            "/t/:slug/revoke",
+            post(oauth::revoke::revoke)
+                .around(|ep, req| limits::guard(ep, req, Limited::Revocation)),
+        )
         .at("/healthz", ops::healthz)
         .at("/readyz", ops::readyz)
         .at("/metrics", ops::metrics)
@@ -258,10 +287,6 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         keys: KeyStore::new(keyring.clone()),
         secret_memo: SecretMemo::default(),
         tenants: tenancy::tenant_directory::Directory::default(),
-        login_limiter: Arc::new(crate::login_limit::login_limiter(
-            settings.login_attempts_per_minute,
-        )),
-        account_limiter: Arc::new(crate::login_limit::account_limiter()),
         token_limiter: Arc::new(crate::login_limit::token_limiter(
             settings.token_requests_per_minute,
         )),

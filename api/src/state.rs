@@ -55,10 +55,6 @@ pub struct AppState {
     pub audit_batch: tenancy::audit_batch::GroupWriter,
     /// Recently resolved tenants, by slug.
     pub tenants: tenancy::tenant_directory::Directory,
-    /// Per-IP login throttle.
-    pub login_limiter: Arc<crate::login_limit::LoginLimiter>,
-    /// Per-account login throttle (password checks per tenant and login name).
-    pub account_limiter: Arc<crate::login_limit::NamedLimiter>,
     /// Per-client token-endpoint throttle.
     pub token_limiter: Arc<crate::login_limit::NamedLimiter>,
     /// Source of "now".

@@ -37,9 +37,13 @@ use crate::{
 
 /// The event types Tessera raises (webhook endpoints filter on these).
 pub mod kinds {
-    /// Many failed logins from one address: its per-address limit tripped.
+    /// Many failed sign-in steps (passwords, second factors, recovery codes) from one
+    /// client address across accounts: it reached the tenant's
+    /// `address_failure_threshold` and is refused until the window ends (raised once
+    /// per address and window).
     pub const BRUTE_FORCE_DETECTED: &str = "brute_force.detected";
-    /// A login name reached the tenant's lockout threshold and is locked for a while.
+    /// An account (or a login name) reached the tenant's lockout threshold and is
+    /// locked for a while.
     pub const ACCOUNT_LOCKED: &str = "account.locked";
     /// A used refresh token was presented again; its family was revoked.
     pub const REFRESH_TOKEN_REUSE: &str = "refresh_token.reuse_detected";

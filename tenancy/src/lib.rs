@@ -36,6 +36,7 @@ pub mod oauth_error;
 pub mod pagination;
 pub mod password_reset;
 pub mod pkce;
+pub mod rate_limit;
 pub mod redirect_uri;
 pub mod refresh;
 pub mod revocation;

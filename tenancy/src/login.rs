@@ -32,12 +32,19 @@ pub async fn verify(
     password: &str,
 ) -> Result<Option<users::Model>> {
     let user = crate::users::find_by_login(db, tenant, login).await?;
+    Ok(check_password(user, password).await)
+}
+
+/// `user` (already looked up by its login name, so the lockout can be keyed on the
+/// account) if `password` is right and the account is enabled; `None` otherwise, after
+/// the same Argon2id work whatever the reason.
+pub async fn check_password(user: Option<users::Model>, password: &str) -> Option<users::Model> {
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| dummy_hash().to_owned());
     let password_ok = secrets::verify_password(password.to_owned(), hash).await;
-    Ok(user.filter(|u| password_ok && u.enabled && u.password_hash.is_some()))
+    user.filter(|u| password_ok && u.enabled && u.password_hash.is_some())
 }
 
 /// Records a failed login (and, when it locked the name, the lockout and its
@@ -86,16 +93,15 @@ pub async fn record_failure<C: sea_orm::ConnectionTrait + sea_orm::TransactionTr
     Ok(())
 }
 
-/// Notes that an address hit its login rate limit: the first time in `window` (per
-/// tenant and address, across nodes) this is audited and raised as a
-/// `brute_force.detected` alert; later hits in the window are only refused.
+/// Notes that an address reached its tenant's threshold of failed sign-in steps
+/// across accounts (credential stuffing; [`crate::throttle::address_failed`] reports
+/// that once per address and window): audited as `login.throttled` and raised as a
+/// `brute_force.detected` alert. Later refusals in the window are not recorded again.
 pub async fn record_throttled_address<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
     db: &C,
-    cache: &dyn crate::cache::Cache,
     actor: &crate::audit::Actor,
     tenant: &TenantCtx,
     ip: std::net::IpAddr,
-    window: std::time::Duration,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
     use serde_json::json;
@@ -104,18 +110,16 @@ pub async fn record_throttled_address<C: sea_orm::ConnectionTrait + sea_orm::Tra
         alerts::{self, SecurityEvent, kinds},
         audit::Event,
     };
-    let key = cache.key(tenant.id, "brute_force", &ip.to_string());
-    if cache.incr(&key, window).await? != 1 {
-        return Ok(());
-    }
-    let details = json!({ "ip": ip.to_string(), "reason": "login rate limit exceeded" });
+    let address = crate::rate_limit::address_key(ip);
+    let details =
+        json!({ "ip": address, "reason": "too many failed sign-in attempts from this address" });
     alerts::record_and_raise(
         db,
         actor,
         Event {
             tenant_id: Some(tenant.id),
             action: "login.throttled",
-            target: Some(format!("ip:{ip}")),
+            target: Some(format!("ip:{address}")),
             outcome: "failure",
             details: details.clone(),
         },

@@ -79,6 +79,18 @@ pub struct TenantSettings {
     /// How long a lockout lasts, in seconds (60–86,400; default 900). Lockouts are
     /// always temporary, so an attacker cannot lock an owner out for good.
     pub lockout_duration_secs: u32,
+    /// Failed passwords, second factors and recovery codes from one client address
+    /// (IPv6 by /64), across all accounts, tolerated within
+    /// `address_failure_window_secs` before the address is refused until the window
+    /// ends (credential stuffing; 0 turns it off, at most 100,000; default 100).
+    pub address_failure_threshold: u32,
+    /// How long failures per address are counted, in seconds (60–86,400; default 3,600).
+    pub address_failure_window_secs: u32,
+    /// Client addresses and CIDR blocks never throttled nor counted per address (an
+    /// office's NAT, a monitoring probe); at most 100 entries.
+    pub throttle_allow_list: Vec<String>,
+    /// Per-endpoint limits per client address and per target.
+    pub rate_limits: crate::rate_limit::RateLimits,
     /// Days audit events are kept before the retention job deletes them (1–3,650;
     /// default 365).
     pub audit_retention_days: u32,
@@ -102,6 +114,10 @@ impl Default for TenantSettings {
             lockout_threshold: 10,
             lockout_window_secs: 900,
             lockout_duration_secs: 900,
+            address_failure_threshold: 100,
+            address_failure_window_secs: 3600,
+            throttle_allow_list: Vec::new(),
+            rate_limits: crate::rate_limit::RateLimits::default(),
             audit_retention_days: 365,
         }
     }
@@ -207,6 +223,32 @@ impl TenantSettings {
         );
         range(
             problems,
+            "address_failure_threshold",
+            self.address_failure_threshold,
+            0,
+            100_000,
+        );
+        range(
+            problems,
+            "address_failure_window_secs",
+            self.address_failure_window_secs,
+            60,
+            86_400,
+        );
+        if self.throttle_allow_list.len() > 100 {
+            problems.add("settings.throttle_allow_list", "at most 100 entries");
+        }
+        for (i, entry) in self.throttle_allow_list.iter().enumerate() {
+            if crate::rate_limit::parse_cidr(entry).is_none() {
+                problems.add(
+                    format!("settings.throttle_allow_list[{i}]"),
+                    "must be an IP address or a CIDR block",
+                );
+            }
+        }
+        self.rate_limits.validate(problems);
+        range(
+            problems,
             "audit_retention_days",
             self.audit_retention_days,
             1,
@@ -276,6 +318,14 @@ pub struct SettingsPatch {
     pub lockout_window_secs: Option<u32>,
     /// See [`TenantSettings::lockout_duration_secs`].
     pub lockout_duration_secs: Option<u32>,
+    /// See [`TenantSettings::address_failure_threshold`].
+    pub address_failure_threshold: Option<u32>,
+    /// See [`TenantSettings::address_failure_window_secs`].
+    pub address_failure_window_secs: Option<u32>,
+    /// See [`TenantSettings::throttle_allow_list`].
+    pub throttle_allow_list: Option<Vec<String>>,
+    /// See [`TenantSettings::rate_limits`]; endpoints absent stay as they are.
+    pub rate_limits: Option<crate::rate_limit::RateLimitsPatch>,
     /// See [`TenantSettings::audit_retention_days`].
     pub audit_retention_days: Option<u32>,
 }
@@ -302,8 +352,14 @@ impl SettingsPatch {
             lockout_threshold,
             lockout_window_secs,
             lockout_duration_secs,
+            address_failure_threshold,
+            address_failure_window_secs,
+            throttle_allow_list,
             audit_retention_days
         );
+        if let Some(limits) = self.rate_limits {
+            base.rate_limits = limits.apply(base.rate_limits);
+        }
         base.security_contacts = base
             .security_contacts
             .into_iter()

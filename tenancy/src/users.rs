@@ -471,10 +471,7 @@ pub async fn reset_password<C: ConnectionTrait + TransactionTrait>(
     set_password(db, tenant, actor, id, password, now).await?;
     let user = get(db, tenant, id).await?;
     crate::sessions::end_all_for_user(cache, tenant.id, user.id, None, session_ttl).await?;
-    crate::throttle::clear(cache, tenant.id, &user.username).await?;
-    if let Some(email) = &user.email {
-        crate::throttle::clear(cache, tenant.id, email).await?;
-    }
+    crate::throttle::clear(cache, tenant.id, &crate::throttle::Subjects::user(&user)).await?;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ mod ops;
 mod passkey_csp;
 mod passkeys;
 mod protocol;
+mod rate_limits;
 mod secrets_at_rest;
 mod signing_algorithms;
 mod tenants;

@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, Enum, Object, payload::Json, types::MaybeUndefin
 use secrecy::ExposeSecret;
 use tenancy::{
     entity::{api_keys, audit_events, clients, signing_keys, tenants, users},
+    rate_limit,
     tenants::{MfaPolicy, SettingsPatch, TenantSettings},
 };
 use uuid::Uuid;
@@ -78,6 +79,16 @@ pub struct TenantSettingsResponse {
     pub lockout_window_secs: u32,
     /// How long a lockout lasts, seconds (lockouts are always temporary).
     pub lockout_duration_secs: u32,
+    /// Failed sign-in steps (passwords, second factors, recovery codes) from one client
+    /// address across all accounts tolerated within the window before the address is
+    /// refused (0 = off).
+    pub address_failure_threshold: u32,
+    /// How long failures per address are counted, seconds.
+    pub address_failure_window_secs: u32,
+    /// Addresses and CIDR blocks never throttled.
+    pub throttle_allow_list: Vec<String>,
+    /// Per-endpoint limits per client address and per target.
+    pub rate_limits: RateLimitsResponse,
     /// Days audit events are kept.
     pub audit_retention_days: u32,
 }
@@ -100,6 +111,10 @@ impl From<TenantSettings> for TenantSettingsResponse {
             lockout_threshold: s.lockout_threshold,
             lockout_window_secs: s.lockout_window_secs,
             lockout_duration_secs: s.lockout_duration_secs,
+            address_failure_threshold: s.address_failure_threshold,
+            address_failure_window_secs: s.address_failure_window_secs,
+            throttle_allow_list: s.throttle_allow_list,
+            rate_limits: s.rate_limits.into(),
             audit_retention_days: s.audit_retention_days,
         }
     }
@@ -143,6 +158,16 @@ pub struct TenantSettingsPatch {
     pub lockout_window_secs: Option<u32>,
     /// How long a lockout lasts, seconds (60–86400; default 900).
     pub lockout_duration_secs: Option<u32>,
+    /// Failed sign-in steps from one client address (IPv6 by /64) across all accounts
+    /// tolerated within `address_failure_window_secs` before the address is refused
+    /// until the window ends (0 = off, at most 100000; default 100).
+    pub address_failure_threshold: Option<u32>,
+    /// How long failures per address are counted, seconds (60–86400; default 3600).
+    pub address_failure_window_secs: Option<u32>,
+    /// Addresses and CIDR blocks never throttled (replaces the list; at most 100).
+    pub throttle_allow_list: Option<Vec<String>>,
+    /// Per-endpoint limits to change; endpoints and fields omitted keep their value.
+    pub rate_limits: Option<RateLimitsPatch>,
     /// Days audit events are kept (1–3650; default 365).
     pub audit_retention_days: Option<u32>,
 }
@@ -165,8 +190,153 @@ impl From<TenantSettingsPatch> for SettingsPatch {
             lockout_threshold: p.lockout_threshold,
             lockout_window_secs: p.lockout_window_secs,
             lockout_duration_secs: p.lockout_duration_secs,
+            address_failure_threshold: p.address_failure_threshold,
+            address_failure_window_secs: p.address_failure_window_secs,
+            throttle_allow_list: p.throttle_allow_list,
+            rate_limits: p.rate_limits.map(Into::into),
             audit_retention_days: p.audit_retention_days,
         }
+    }
+}
+
+/// One endpoint's limit: counted events per client address (IPv6 by /64) and per
+/// target in each window; 0 turns a limit off.
+#[derive(Clone, Copy, Debug, Object)]
+pub struct EndpointLimitResponse {
+    /// Counted events allowed per client address and window.
+    pub per_address: u32,
+    /// Counted events allowed per target (login name, client, link, webhook...) and window.
+    pub per_target: u32,
+    /// The window, seconds.
+    pub window_secs: u32,
+}
+
+/// Changes to one endpoint's limit; omitted fields keep their value.
+#[derive(Clone, Copy, Debug, Default, Object, serde::Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointLimitPatch {
+    /// Counted events allowed per client address and window (0 = off, at most 1000000).
+    pub per_address: Option<u32>,
+    /// Counted events allowed per target and window (0 = off, at most 1000000).
+    pub per_target: Option<u32>,
+    /// The window, seconds (1–86400).
+    pub window_secs: Option<u32>,
+}
+
+impl From<rate_limit::EndpointLimit> for EndpointLimitResponse {
+    fn from(l: rate_limit::EndpointLimit) -> Self {
+        Self {
+            per_address: l.per_address,
+            per_target: l.per_target,
+            window_secs: l.window_secs,
+        }
+    }
+}
+
+impl From<EndpointLimitPatch> for rate_limit::EndpointLimitPatch {
+    fn from(p: EndpointLimitPatch) -> Self {
+        Self {
+            per_address: p.per_address,
+            per_target: p.per_target,
+            window_secs: p.window_secs,
+        }
+    }
+}
+
+/// A tenant's per-endpoint limits. Failure budgets (a guess that went wrong) are
+/// `password_reset`, `email_verify`, `token`, `introspection`, `revocation`; the others
+/// count every request.
+#[derive(Clone, Copy, Debug, Object)]
+pub struct RateLimitsResponse {
+    /// Forgot-password requests (each may send an email) per address and per login name.
+    pub password_forgot: EndpointLimitResponse,
+    /// Failed password resets per address and per link.
+    pub password_reset: EndpointLimitResponse,
+    /// Failed email verifications per address and per link.
+    pub email_verify: EndpointLimitResponse,
+    /// Failed token requests per address and per client id.
+    pub token: EndpointLimitResponse,
+    /// Failed introspection requests per address and per client id.
+    pub introspection: EndpointLimitResponse,
+    /// Failed revocation requests per address and per client id.
+    pub revocation: EndpointLimitResponse,
+    /// Authorization requests per address and per client id.
+    pub authorize: EndpointLimitResponse,
+    /// Account page requests per address and per browser session.
+    pub account: EndpointLimitResponse,
+    /// Passkey ceremony requests per address and per browser session.
+    pub passkeys: EndpointLimitResponse,
+    /// Signing-key rotations per address and per tenant.
+    pub key_rotation: EndpointLimitResponse,
+    /// Webhook test sends and manual redeliveries per address and per webhook.
+    pub webhook_test: EndpointLimitResponse,
+}
+
+/// Changes to the per-endpoint limits; omitted endpoints keep their value.
+#[derive(Clone, Copy, Debug, Default, Object, serde::Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsPatch {
+    /// Forgot-password requests per address and per login name (default 20 and 5 an hour).
+    pub password_forgot: Option<EndpointLimitPatch>,
+    /// Failed password resets per address and per link (default 20 and 10 an hour).
+    pub password_reset: Option<EndpointLimitPatch>,
+    /// Failed email verifications per address and per link (default 20 and 10 an hour).
+    pub email_verify: Option<EndpointLimitPatch>,
+    /// Failed token requests per address and per client (default 60 and 300 a minute).
+    pub token: Option<EndpointLimitPatch>,
+    /// Failed introspections per address and per client (default 60 and 300 a minute).
+    pub introspection: Option<EndpointLimitPatch>,
+    /// Failed revocations per address and per client (default 60 and 300 a minute).
+    pub revocation: Option<EndpointLimitPatch>,
+    /// Authorization requests per address and per client (default 1200 and 12000 a
+    /// minute).
+    pub authorize: Option<EndpointLimitPatch>,
+    /// Account page requests per address and per session (default 300 and 120 a minute).
+    pub account: Option<EndpointLimitPatch>,
+    /// Passkey ceremonies per address and per session (default 600 and 60 a minute).
+    pub passkeys: Option<EndpointLimitPatch>,
+    /// Key rotations per address and per tenant (default 30 and 10 an hour).
+    pub key_rotation: Option<EndpointLimitPatch>,
+    /// Webhook test sends and manual redeliveries per address and per webhook.(default 30 and 5 a minute).
+    pub webhook_test: Option<EndpointLimitPatch>,
+}
+
+macro_rules! rate_limit_fields {
+    ($m:ident, $v:ident) => {
+        $m!(
+            $v,
+            password_forgot,
+            password_reset,
+            email_verify,
+            token,
+            introspection,
+            revocation,
+            authorize,
+            account,
+            passkeys,
+            key_rotation,
+            webhook_test
+        )
+    };
+}
+
+impl From<rate_limit::RateLimits> for RateLimitsResponse {
+    fn from(l: rate_limit::RateLimits) -> Self {
+        macro_rules! build {
+            ($v:ident, $($f:ident),*) => { Self { $( $f: $v.$f.into(), )* } };
+        }
+        rate_limit_fields!(build, l)
+    }
+}
+
+impl From<RateLimitsPatch> for rate_limit::RateLimitsPatch {
+    fn from(p: RateLimitsPatch) -> Self {
+        macro_rules! build {
+            ($v:ident, $($f:ident),*) => { Self { $( $f: $v.$f.map(Into::into), )* } };
+        }
+        rate_limit_fields!(build, p)
     }
 }
 

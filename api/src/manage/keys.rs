@@ -78,6 +78,14 @@ impl SigningKeysApi {
         immediate: Query<Option<bool>>,
     ) -> ApiResult<Json<SigningKeyList>> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
+        crate::limits::manage(
+            &self.0,
+            req,
+            &tenant,
+            tenancy::rate_limit::Endpoint::KeyRotation,
+            "keys",
+        )
+        .await?;
         let settings = TenantSettings::from_json(&tenant.settings);
         let now = self.0.now();
         let immediate = immediate.0.unwrap_or(false);

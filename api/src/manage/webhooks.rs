@@ -256,6 +256,15 @@ impl WebhooksApi {
         webhook_id: Path<Uuid>,
     ) -> ApiResult<DeliveryQueued> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
+        let target = webhook_id.0.to_string();
+        crate::limits::manage(
+            &self.0,
+            req,
+            &tenant,
+            tenancy::rate_limit::Endpoint::WebhookTest,
+            &target,
+        )
+        .await?;
         let ctx = TenantCtx::from(&tenant);
         let delivery =
             alerts::send_test(&self.0.db, &ctx, &caller.actor, webhook_id.0, self.0.now()).await?;
@@ -362,6 +371,15 @@ impl WebhooksApi {
         delivery_id: Path<Uuid>,
     ) -> ApiResult<DeliveryQueued> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
+        let target = webhook_id.0.to_string();
+        crate::limits::manage(
+            &self.0,
+            req,
+            &tenant,
+            tenancy::rate_limit::Endpoint::WebhookTest,
+            &target,
+        )
+        .await?;
         let ctx = TenantCtx::from(&tenant);
         let delivery = alerts::redeliver(
             &self.0.db,

@@ -640,7 +640,14 @@ impl Action<'_> {
         let tenant = TenantCtx::from(self.issuer.tenant());
         let user = &self.signed.user;
         let cache = self.state.cache.as_ref();
-        if throttle::is_locked(cache, tenant.id, &user.username, self.state.now()).await? {
+        if throttle::is_locked(
+            cache,
+            tenant.id,
+            &throttle::Subjects::user(user),
+            self.state.now(),
+        )
+        .await?
+        {
             return Err(Failure::Page(Box::new(
                 totp_setup(
                     self.state,
@@ -671,7 +678,7 @@ impl Action<'_> {
         {
             super::mfa::failed_attempt(
                 self.state,
-                throttle::Policy::from_settings(self.issuer.settings()),
+                self.issuer.settings(),
                 &tenant,
                 &actor,
                 user,
@@ -714,7 +721,14 @@ impl Action<'_> {
         let cache = self.state.cache.as_ref();
         let current = self.form.get("current_password").unwrap_or_default();
         let new = self.form.get("new_password").unwrap_or_default();
-        if throttle::is_locked(cache, tenant.id, &user.username, self.state.now()).await? {
+        if throttle::is_locked(
+            cache,
+            tenant.id,
+            &throttle::Subjects::user(user),
+            self.state.now(),
+        )
+        .await?
+        {
             return Err(Failure::Refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed attempts. Please wait a few minutes and try again.",
@@ -727,7 +741,7 @@ impl Action<'_> {
         if !verified {
             super::mfa::failed_attempt(
                 self.state,
-                throttle::Policy::from_settings(self.issuer.settings()),
+                self.issuer.settings(),
                 &tenant,
                 &actor,
                 user,

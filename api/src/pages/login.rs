@@ -12,14 +12,14 @@ use poem::{
 };
 use tenancy::{
     audit::{self, Actor, Event},
-    interactions, login, secrets,
+    interactions, login,
     sessions::{self, Session},
     tenants::TenantCtx,
     throttle,
 };
 
 use super::{LoginPage, PasskeyScript, flow, html, html_scripted, set_session_cookie};
-use crate::{login_limit, protocol, state::AppState};
+use crate::{protocol, state::AppState};
 
 /// The login form of interaction `interaction`, whose client's redirect URI is
 /// `redirect_uri` (where a correct password may send the browser straight away).
@@ -142,32 +142,28 @@ pub async fn submit(
     let cache = state.cache.as_ref();
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
-    let policy = throttle::Policy::from_settings(issuer.settings());
-    if let Some(ip) = ip
-        && let Some(wait) = login_limit::check(&state.login_limiter, &(tenant.id, ip))
-    {
-        let noted = login::record_throttled_address(
-            &state.db,
-            cache,
-            &actor,
-            &tenant,
-            ip,
-            policy.window,
-            now,
-        );
-        if let Err(err) = noted.await {
-            return flow::unavailable(&issuer, &err);
+    let settings = issuer.settings();
+    let policy = throttle::Policy::from_settings(settings);
+    // Only failures count, so a user who gets it right is never refused here; an
+    // address with too many failures across accounts is (credential stuffing).
+    if let Some(ip) = ip {
+        match throttle::address_throttled(cache, tenant.id, ip, settings, now).await {
+            Ok(None) => {}
+            Ok(Some(wait)) => {
+                return too_many(
+                    &state,
+                    &issuer,
+                    (&id, &redirect_uri),
+                    &session,
+                    username,
+                    wait,
+                );
+            }
+            Err(err) => return flow::unavailable(&issuer, &err),
         }
-        return too_many(
-            &state,
-            &issuer,
-            (&id, &redirect_uri),
-            &session,
-            username,
-            wait,
-        );
     }
-    match throttle::locked_for(cache, tenant.id, username, now).await {
+    let typed = throttle::Subjects::typed(username, None);
+    match throttle::locked_for(cache, tenant.id, &typed, now).await {
         Ok(None) => {}
         Ok(Some(left)) => {
             return too_many(
@@ -181,22 +177,15 @@ pub async fn submit(
         }
         Err(err) => return flow::unavailable(&issuer, &err),
     }
-    let account = (
-        tenant.id,
-        secrets::sha256_hex(&username.trim().to_lowercase()),
-    );
-    if let Some(wait) = login_limit::check(&state.account_limiter, &account) {
-        return too_many(
-            &state,
-            &issuer,
-            (&id, &redirect_uri),
-            &session,
-            username,
-            wait,
-        );
-    }
+    // The lockout is keyed on the account too, so a username and its email address
+    // share one budget.
+    let found = match tenancy::users::find_by_login(&state.db, &tenant, username).await {
+        Ok(found) => found,
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
+    let subjects = throttle::Subjects::typed(username, found.as_ref().map(|u| u.id));
     // Counted before the password is checked, so parallel guesses cannot overshoot.
-    let number = match throttle::begin_attempt(cache, tenant.id, username, policy, now).await {
+    let number = match throttle::begin_attempt(cache, tenant.id, &subjects, policy, now).await {
         Ok(throttle::Attempt::Allowed { number, delay }) => {
             tokio::time::sleep(delay).await;
             number
@@ -213,19 +202,22 @@ pub async fn submit(
         }
         Err(err) => return flow::unavailable(&issuer, &err),
     };
-    let user = match login::verify(&state.db, &tenant, username, password).await {
-        Ok(user) => user,
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
+    let user = login::check_password(found, password).await;
     let Some(user) = user else {
         state.metrics.login_failures.inc();
-        let locked =
-            match throttle::attempt_failed(cache, tenant.id, username, number, policy, now).await {
-                Ok(locked) => locked.then_some(policy.lockout),
-                Err(err) => return flow::unavailable(&issuer, &err),
-            };
         let client_id = &interaction.request.client_id;
-        let recorded = login::record_failure(&state.db, &actor, &tenant, client_id, locked, now);
+        let recorded = async {
+            let locked =
+                throttle::attempt_failed(cache, tenant.id, &subjects, number, policy, now).await?;
+            let locked = locked.then_some(policy.lockout);
+            login::record_failure(&state.db, &actor, &tenant, client_id, locked, now).await?;
+            if let Some(ip) = ip
+                && throttle::address_failed(cache, tenant.id, ip, settings, now).await?
+            {
+                login::record_throttled_address(&state.db, &actor, &tenant, ip, now).await?;
+            }
+            Ok::<(), tenancy::Error>(())
+        };
         if let Err(err) = recorded.await {
             return flow::unavailable(&issuer, &err);
         }
@@ -261,7 +253,7 @@ pub async fn submit(
         )
         .await;
     }
-    if let Err(err) = throttle::attempt_succeeded(cache, tenant.id, username).await {
+    if let Err(err) = throttle::attempt_succeeded(cache, tenant.id, &subjects).await {
         return flow::unavailable(&issuer, &err);
     }
     let ttl = Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));

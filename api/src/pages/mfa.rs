@@ -3,9 +3,10 @@
 //! without a factor.
 //!
 //! The subject is the user of a pending session (password proven) or of a logged-in
-//! session being stepped up. Codes are throttled exactly like passwords: the per-IP
-//! governor limit, and failures counted toward the lockout of the user's username
-//! (`tenancy::throttle`), which is cleared only when a login completes. Success
+//! session being stepped up. Codes are throttled exactly like passwords
+//! (`tenancy::throttle`): failures count toward the lockout of the user's account
+//! (shared with its username and email), which is cleared only when a login
+//! completes, and toward the client address's credential-stuffing budget. Success
 //! replaces the session with a new one (new cookie value and `sid`) whose `amr` records
 //! what was used.
 
@@ -132,7 +133,7 @@ pub async fn complete(
         }
         None => String::new(),
     };
-    throttle::attempt_succeeded(cache, tenant.id, &user.username).await?;
+    throttle::attempt_succeeded(cache, tenant.id, &throttle::Subjects::user(user)).await?;
     let actor = Actor {
         id: format!("user:{}", user.id),
         ..actor.clone()
@@ -148,10 +149,12 @@ pub async fn complete(
     Ok((new_cookie, session))
 }
 
-/// Counts a failed code toward the user's lockout, audits it, and raises the lockout.
+/// Counts a failed code (or re-authentication) toward the user's lockout and the
+/// address's failure budget, audits it, and raises the lockout or the
+/// `brute_force.detected` alert when this failure reaches a threshold.
 pub async fn failed_attempt(
     state: &AppState,
-    policy: throttle::Policy,
+    settings: &tenancy::tenants::TenantSettings,
     tenant: &TenantCtx,
     actor: &Actor,
     user: &users::Model,
@@ -172,9 +175,18 @@ pub async fn failed_attempt(
         now,
     )
     .await?;
-    if throttle::record_failure(state.cache.as_ref(), tenant.id, &user.username, policy, now)
-        .await?
+    let cache = state.cache.as_ref();
+    if let Some(ip) = actor
+        .ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+        && throttle::address_failed(cache, tenant.id, ip, settings, now).await?
     {
+        tenancy::login::record_throttled_address(&state.db, actor, tenant, ip, now).await?;
+    }
+    let policy = throttle::Policy::from_settings(settings);
+    let subjects = throttle::Subjects::user(user);
+    if throttle::record_failure(cache, tenant.id, &subjects, policy, now).await? {
         tenancy::alerts::record_and_raise(
             &state.db,
             actor,
@@ -382,14 +394,23 @@ pub async fn submit(
     let now = state.now();
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
-    let policy = throttle::Policy::from_settings(issuer.settings());
-    let locked =
-        match throttle::is_locked(state.cache.as_ref(), tenant.id, &user.username, now).await {
-            Ok(locked) => locked,
-            Err(err) => return flow::unavailable(&issuer, &err),
-        };
-    let limited = ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err());
-    if locked || limited {
+    let settings = issuer.settings();
+    let cache = state.cache.as_ref();
+    let subjects = throttle::Subjects::user(&user);
+    let refused = async {
+        if let Some(left) = throttle::locked_for(cache, tenant.id, &subjects, now).await? {
+            return Ok(Some(left));
+        }
+        match ip {
+            Some(ip) => throttle::address_throttled(cache, tenant.id, ip, settings, now).await,
+            None => Ok(None),
+        }
+    };
+    let refused = match refused.await {
+        Ok(refused) => refused,
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
+    if let Some(wait) = refused {
         let view = View {
             step: &step,
             user: &user,
@@ -399,7 +420,7 @@ pub async fn submit(
         let mut resp = render(&state, &issuer, req, view).await;
         resp.headers_mut().insert(
             poem::http::header::RETRY_AFTER,
-            poem::http::HeaderValue::from_static("60"),
+            poem::http::HeaderValue::from(wait.as_secs().max(1)),
         );
         return resp;
     }
@@ -424,7 +445,8 @@ pub async fn submit(
     match checked {
         Ok(true) => {}
         Ok(false) => {
-            if let Err(err) = failed_attempt(&state, policy, &tenant, &actor, &user, &method).await
+            if let Err(err) =
+                failed_attempt(&state, settings, &tenant, &actor, &user, &method).await
             {
                 return flow::unavailable(&issuer, &err);
             }

@@ -143,9 +143,6 @@ pub async fn login_finish(
     };
     let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
-    if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
-        return json_error(StatusCode::TOO_MANY_REQUESTS, "too many attempts");
-    }
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     let second_factor = form.get("purpose") == Some("mfa");
     let subject = super::mfa::subject(&step.session);

@@ -104,19 +104,7 @@ pub async fn submit_forgot(
     };
     let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
-    if ip.is_some_and(|ip| state.login_limiter.check_key(&(tenant.id, ip)).is_err()) {
-        let mut resp = forgot_page(
-            &issuer,
-            false,
-            Some("Too many requests. Please wait a minute and try again."),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        resp.headers_mut().insert(
-            poem::http::header::RETRY_AFTER,
-            poem::http::HeaderValue::from_static("60"),
-        );
-        return resp;
-    }
+    // Limited per address and per login name by `crate::limits` (see startup routes).
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     let login = params.get("login").unwrap_or_default();
     match password_reset::request(
@@ -323,10 +311,7 @@ pub async fn submit_reset(
     let ttl = std::time::Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));
     let cleanup = async {
         sessions::end_all_for_user(cache, tenant.id, user.id, None, ttl).await?;
-        throttle::clear(cache, tenant.id, &user.username).await?;
-        if let Some(email) = &user.email {
-            throttle::clear(cache, tenant.id, email).await?;
-        }
+        throttle::clear(cache, tenant.id, &throttle::Subjects::user(&user)).await?;
         Ok::<(), tenancy::Error>(())
     };
     if let Err(err) = cleanup.await {
