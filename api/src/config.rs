@@ -145,6 +145,15 @@ pub struct Settings {
         global = true
     )]
     pub token_requests_per_minute: u32,
+    /// Password and secret checks (Argon2id) that may wait for a worker; beyond that a
+    /// request is refused at once with 503 and `Retry-After` (one worker per core).
+    #[arg(
+        long,
+        env = "TESSERA_ARGON2_QUEUE_CAPACITY",
+        default_value_t = tenancy::secrets::DEFAULT_ARGON2_QUEUE_CAPACITY,
+        global = true
+    )]
+    pub argon2_queue_capacity: usize,
 }
 
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
@@ -175,6 +184,7 @@ impl Default for Settings {
             shutdown_grace_secs: 30,
             webhook_allow_private: false,
             token_requests_per_minute: 600,
+            argon2_queue_capacity: tenancy::secrets::DEFAULT_ARGON2_QUEUE_CAPACITY,
         }
     }
 }
@@ -200,6 +210,7 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("webhook_allow_private", &self.webhook_allow_private)
             .field("token_requests_per_minute", &self.token_requests_per_minute)
+            .field("argon2_queue_capacity", &self.argon2_queue_capacity)
             .finish_non_exhaustive()
     }
 }
@@ -224,6 +235,10 @@ impl Settings {
         anyhow::ensure!(
             self.cache_max_bytes >= 1024 * 1024,
             "TESSERA_CACHE_MAX_BYTES must be at least 1048576 (1 MiB)"
+        );
+        anyhow::ensure!(
+            self.argon2_queue_capacity >= 1,
+            "TESSERA_ARGON2_QUEUE_CAPACITY must be at least 1"
         );
         anyhow::ensure!(
             self.max_body_bytes >= 1024,

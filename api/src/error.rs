@@ -68,6 +68,10 @@ fn problem_type(status: StatusCode) -> &'static str {
     }
 }
 
+/// `Retry-After` (seconds) of every 503: a full work queue drains within about a
+/// second, and a lost database or cache is retried by the pool meanwhile.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
 /// What every management API 401 says.
 pub const AUTH_REQUIRED: &str = "a valid API key is required (Authorization: Bearer tsk_...)";
 
@@ -104,9 +108,10 @@ pub enum ApiError {
     /// Something went wrong on our side.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The database or cache is unreachable; retry later.
+    /// The database or cache is unreachable, or the server is at capacity (a bounded
+    /// work queue is full); retry after `Retry-After` seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 impl ApiError {
@@ -123,7 +128,7 @@ impl ApiError {
             415 => Self::UnsupportedMediaType(json),
             422 => Self::Unprocessable(json),
             429 => Self::TooManyRequests(json, 60),
-            503 => Self::Unavailable(json),
+            503 => Self::Unavailable(json, RETRY_AFTER_SECS),
             _ => Self::Internal(json),
         }
     }
@@ -189,6 +194,13 @@ impl From<Error> for ApiError {
                     "a backing service is unavailable; retry later",
                 )
             }
+            Error::Busy(queue) => {
+                tracing::debug!(queue, "work queue full; request refused");
+                Self::status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is busy; retry later",
+                )
+            }
             err @ (Error::Database(_) | Error::Internal(_)) => {
                 tracing::error!(error = %err, "internal error");
                 Self::status(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -201,8 +213,9 @@ impl From<Error> for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// The RFC 6749 §5.2 JSON error response for a protocol endpoint, with
-/// `Cache-Control: no-store` and, on 401, the `WWW-Authenticate` challenge
-/// (RFC 6749 §5.2 for client authentication, RFC 6750 §3 for bearer tokens).
+/// `Cache-Control: no-store`, on 401 the `WWW-Authenticate` challenge (RFC 6749 §5.2
+/// for client authentication, RFC 6750 §3 for bearer tokens), and on 503
+/// (`temporarily_unavailable`) `Retry-After` (RFC 9110 §10.2.3).
 pub fn oauth_error_response(err: &tenancy::oauth_error::OAuthError) -> poem::Response {
     use poem::{IntoResponse, http::header};
     use tenancy::oauth_error::ErrorCode;
@@ -236,6 +249,12 @@ pub fn oauth_error_response(err: &tenancy::oauth_error::OAuthError) -> poem::Res
     if let Some(value) = challenge.and_then(|c| header::HeaderValue::from_str(&c).ok()) {
         headers.insert(header::WWW_AUTHENTICATE, value);
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(RETRY_AFTER_SECS),
+        );
+    }
     resp
 }
 
@@ -260,4 +279,31 @@ pub fn oauth_too_many(wait: std::time::Duration) -> poem::Response {
         header::HeaderValue::from(wait.as_secs().max(1)),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::header;
+    use tenancy::oauth_error::OAuthError;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_work_queue_is_a_503_with_retry_after_on_protocol_endpoints() {
+        let resp = oauth_error_response(&OAuthError::from(Error::Busy("argon2")));
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        let body: serde_json::Value = resp.into_body().into_json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+    }
+
+    #[test]
+    fn a_full_work_queue_is_a_503_with_retry_after_on_the_management_api() {
+        let ApiError::Unavailable(problem, retry_after) = ApiError::from(Error::Busy("argon2"))
+        else {
+            panic!("a full queue must be 503");
+        };
+        assert_eq!(problem.0.status, 503);
+        assert_eq!(retry_after, RETRY_AFTER_SECS);
+    }
 }

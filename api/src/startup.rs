@@ -270,6 +270,8 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     crate::metrics::count_statements(&mut db);
     let cache = connect_cache(&settings).await?;
     let keyring = load_keyring(&settings)?;
+    // The Argon2id workers are one per process; so is their queue bound.
+    secrets::set_argon2_queue_capacity(settings.argon2_queue_capacity);
     let admin_token_sha256 = settings.admin_token.as_deref().map(secrets::sha256_hex);
     let keyring = Arc::new(keyring);
     let mailer = build_mailer(&settings)?;

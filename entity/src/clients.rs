@@ -30,6 +30,9 @@ pub struct Model {
     pub first_party: bool,
     /// PKCE required (always true for public clients).
     pub require_pkce: bool,
+    /// The one client authentication method accepted (OIDC Registration §2):
+    /// `client_secret_basic`, `client_secret_post` or `none` (public clients).
+    pub token_endpoint_auth_method: String,
     /// Argon2id PHC string of the current secret (confidential clients).
     pub secret_hash: Option<String>,
     /// Argon2id PHC string of the previous secret during a rotation grace period.
@@ -49,6 +52,10 @@ impl std::fmt::Debug for Model {
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
             .field("client_type", &self.client_type)
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
             .finish_non_exhaustive()
     }
 }

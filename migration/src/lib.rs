@@ -22,6 +22,7 @@ mod m20261126_000020_create_webhook_endpoints;
 mod m20261126_000021_create_alert_outbox;
 mod m20261126_000022_index_audit_events_by_time;
 mod m20261126_000030_create_email_tokens;
+mod m20261203_000040_add_client_token_endpoint_auth_method;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000021_create_alert_outbox::Migration),
             Box::new(m20261126_000022_index_audit_events_by_time::Migration),
             Box::new(m20261126_000030_create_email_tokens::Migration),
+            Box::new(m20261203_000040_add_client_token_endpoint_auth_method::Migration),
         ]
     }
 }
@@ -94,6 +96,70 @@ mod tests {
                 "{table} after up again"
             );
         }
+    }
+
+    /// Applies every migration before `name`, runs `before` (rows of the older schema),
+    /// then the rest.
+    async fn up_around(db: &DatabaseConnection, name: &str, before: &str) {
+        let position = Migrator::migrations()
+            .iter()
+            .position(|m| MigrationName::name(m.as_ref()) == name)
+            .unwrap();
+        Migrator::up(db, Some(u32::try_from(position).unwrap()))
+            .await
+            .unwrap();
+        db.execute_unprepared(before).await.unwrap();
+        Migrator::up(db, None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn existing_clients_get_the_registration_defaults_for_their_auth_method() {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1);
+        let db = Database::connect(options).await.unwrap();
+        let row = |id: &str, client_id: &str, client_type: &str| {
+            format!(
+                "('{id}', '00000000-0000-7000-8000-000000000000', '{client_id}', 'App', \
+                 '{client_type}', '[]', '[]', '[]', '[]', false, true, \
+                 CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        };
+        let insert = format!(
+            "INSERT INTO clients (id, tenant_id, client_id, name, client_type, redirect_uris, \
+             post_logout_redirect_uris, grant_types, allowed_scopes, first_party, \
+             require_pkce, created_at, updated_at) VALUES {}, {}",
+            row("00000000-0000-7000-8000-000000000001", "web", "confidential"),
+            row("00000000-0000-7000-8000-000000000002", "spa", "public"),
+        );
+        up_around(
+            &db,
+            "m20261203_000040_add_client_token_endpoint_auth_method",
+            &insert,
+        )
+        .await;
+        let methods = db
+            .query_all_raw(sea_orm_migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT client_id, token_endpoint_auth_method FROM clients ORDER BY client_id",
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.try_get::<String>("", "client_id").unwrap(),
+                    r.try_get::<String>("", "token_endpoint_auth_method")
+                        .unwrap(),
+                )
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(
+            methods,
+            [
+                ("spa".to_owned(), "none".to_owned()),
+                ("web".to_owned(), "client_secret_basic".to_owned())
+            ]
+        );
     }
 
     #[tokio::test]

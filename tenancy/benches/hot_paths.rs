@@ -126,6 +126,7 @@ fn subject() -> Subject {
         id: Uuid::now_v7().to_string(),
         auth_time: Some(now()),
         sid: Some("sid-0123456789".into()),
+        grant_id: Some(Uuid::now_v7()),
     }
 }
 

@@ -6,6 +6,11 @@
 //! at most one hash runs per core; the rest wait in a queue. Each worker keeps its
 //! memory blocks between verifications, so a verification neither allocates nor
 //! page-faults 19 MiB afresh, and resident memory stays at cores × 19 MiB.
+//!
+//! The queue in front of them is bounded ([`DEFAULT_QUEUE_CAPACITY`] jobs, or the
+//! `TESSERA_ARGON2_QUEUE_CAPACITY` setting through [`set_queue_capacity`]): a job
+//! beyond it is refused at once with [`Error::Busy`], and a job whose request was
+//! cancelled while it waited is skipped (see `worker_pool`).
 
 use std::sync::LazyLock;
 
@@ -20,14 +25,26 @@ use crate::{Error, Result, worker_pool::WorkerPool};
 /// with a larger cost still verifies, and the worker gives the excess back afterwards.
 const KEPT_BLOCKS_MAX: usize = 64 * 1024;
 
+/// Argon2id jobs that may wait for a worker by default: at about 25 ms per job and
+/// core, a full queue drains in under two seconds on two cores.
+pub(crate) const DEFAULT_QUEUE_CAPACITY: usize = 128;
+
 /// The process's Argon2id workers (one per available core).
 static WORKERS: LazyLock<WorkerPool<Vec<Block>>> = LazyLock::new(|| {
-    WorkerPool::per_core("argon2", |blocks| {
+    let pool = WorkerPool::per_core("argon2", |blocks: &mut Vec<Block>| {
         if blocks.len() > KEPT_BLOCKS_MAX {
             *blocks = Vec::new();
         }
-    })
+    });
+    pool.set_capacity(DEFAULT_QUEUE_CAPACITY);
+    pool
 });
+
+/// Sets how many Argon2id jobs may wait for a worker (at least one); beyond that a
+/// hash or verification fails at once with [`Error::Busy`].
+pub(crate) fn set_queue_capacity(capacity: usize) {
+    WORKERS.set_capacity(capacity);
+}
 
 /// The worker's kept blocks, grown to what `params` needs.
 fn memory<'a>(blocks: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {
@@ -66,12 +83,12 @@ fn hash_with(blocks: &mut Vec<Block>, secret: &[u8]) -> Result<String> {
     Ok(phc.to_string())
 }
 
-/// Whether `secret` matches the PHC string `phc`; any malformed hash is "no".
-pub(crate) async fn verify(secret: String, phc: String) -> bool {
+/// Whether `secret` matches the PHC string `phc`; any malformed hash is "no". A full
+/// queue is [`Error::Busy`], never "no": a refused check must not count as a failure.
+pub(crate) async fn verify(secret: String, phc: String) -> Result<bool> {
     WORKERS
         .run(move |blocks| verify_with(blocks, secret.as_bytes(), &phc))
         .await
-        .unwrap_or(false)
 }
 
 /// Recomputes the hash of `secret` with the stored parameters and salt in `blocks`
@@ -116,11 +133,11 @@ mod tests {
                 .is_ok()
         );
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify("correct horse".into(), phc.clone()).await);
-        assert!(!verify("correct horsf".into(), phc.clone()).await);
-        assert!(!verify(String::new(), phc.clone()).await);
+        assert!(verify("correct horse".into(), phc.clone()).await.unwrap());
+        assert!(!verify("correct horsf".into(), phc.clone()).await.unwrap());
+        assert!(!verify(String::new(), phc.clone()).await.unwrap());
         // Twice in a row on the same kept memory.
-        assert!(verify("correct horse".into(), phc).await);
+        assert!(verify("correct horse".into(), phc).await.unwrap());
     }
 
     #[tokio::test]
@@ -133,9 +150,13 @@ mod tests {
         .hash_password(b"pw")
         .unwrap()
         .to_string();
-        assert!(verify("pw".into(), small.clone()).await);
-        assert!(!verify("pw2".into(), small).await);
-        assert!(!verify("pw".into(), "not a hash".into()).await);
-        assert!(!verify("pw".into(), "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ".into()).await);
+        assert!(verify("pw".into(), small.clone()).await.unwrap());
+        assert!(!verify("pw2".into(), small).await.unwrap());
+        assert!(!verify("pw".into(), "not a hash".into()).await.unwrap());
+        assert!(
+            !verify("pw".into(), "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ".into())
+                .await
+                .unwrap()
+        );
     }
 }

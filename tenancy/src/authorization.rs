@@ -87,9 +87,23 @@ pub struct AuthorizationRequest {
     /// Not a client's request: the user is signing in to their own account page.
     #[serde(default)]
     pub account: bool,
+    /// `auth_time` of the sign-in completed during this request, which satisfies
+    /// `max_age` (even 0) and `prompt=login` for it, whatever time has passed since.
+    #[serde(default)]
+    pub signed_in_at: Option<i64>,
 }
 
 impl AuthorizationRequest {
+    /// Notes that the user has just signed in for this request with `session`: OIDC
+    /// Core §3.1.2.1 `prompt=login` and `max_age` ask for a fresh authentication, and
+    /// this was it. Without this, `max_age=0` would send the user back to the login
+    /// page as soon as a second had passed (for instance on the consent page). It holds
+    /// for this request only; the next one with `max_age=0` asks again.
+    pub fn signed_in(&mut self, session: &Session) {
+        self.prompt_login = false;
+        self.signed_in_at = session.auth_time;
+    }
+
     /// The requested scopes.
     pub fn scopes(&self) -> ScopeSet {
         ScopeSet::from_tokens(self.scope.split(' ').filter(|s| !s.is_empty()))
@@ -145,6 +159,16 @@ fn unacceptable_parameter(params: &AuthorizeParams) -> Option<String> {
             None
         }
     })
+}
+
+/// Whether the raw `scope` asks for `openid` (OIDC Core §3.1.2.1).
+fn requests_openid(params: &AuthorizeParams) -> bool {
+    params
+        .scope
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .any(|s| s == "openid")
 }
 
 /// Validates an authorization request against the tenant's client registry.
@@ -238,11 +262,13 @@ pub async fn validate(
                 "PKCE is required: send code_challenge with S256",
             ));
         }
-        // RFC 9700 §2.1.1: a confidential client without PKCE must use a nonce.
-        (None, None) if params.nonce.is_none() => {
+        // RFC 9700 §2.1.1: a confidential client may go without PKCE only if it uses
+        // the OpenID Connect `nonce` instead, and a nonce protects only an OpenID
+        // request (it travels in the ID token, which only `openid` gets).
+        (None, None) if params.nonce.is_none() || !requests_openid(params) => {
             return Err(fail(
                 ErrorCode::InvalidRequest,
-                "without PKCE a nonce is required",
+                "without PKCE, an OpenID request (scope openid) with a nonce is required",
             ));
         }
         (None, None) => None,
@@ -316,6 +342,7 @@ pub async fn validate(
             .split(' ')
             .any(|v| v == crate::mfa::ACR_MFA),
         account: false,
+        signed_in_at: None,
     })
 }
 
@@ -338,6 +365,7 @@ pub fn account_request(account_url: &str) -> AuthorizationRequest {
         login_hint: None,
         mfa: false,
         account: true,
+        signed_in_at: None,
     }
 }
 
@@ -377,10 +405,12 @@ pub fn decide(
     let authenticated = session
         .and_then(|s| s.auth_time.filter(|_| s.user_id.is_some()))
         .is_some_and(|auth_time| {
+            let fresh = request.signed_in_at == Some(auth_time);
             !request.prompt_login
-                && request
-                    .max_age
-                    .is_none_or(|max| now.timestamp() - auth_time <= max)
+                && (fresh
+                    || request
+                        .max_age
+                        .is_none_or(|max| now.timestamp() - auth_time <= max))
         });
     if !authenticated {
         return if request.prompt_none {

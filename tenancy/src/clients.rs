@@ -4,6 +4,12 @@
 //! as Argon2id. Public clients have no secret and must always use PKCE (OAuth 2.1
 //! §7.5.1, RFC 9700 §2.1.1). Rotation can keep the previous secret valid for a grace
 //! period so a deployment can roll the new secret out without downtime.
+//!
+//! Each client is registered with one `token_endpoint_auth_method` (OIDC Dynamic
+//! Client Registration §2) and authenticates only that way (`client_auth`):
+//! confidential clients `client_secret_basic` (the default, as in OIDC Registration)
+//! or `client_secret_post`, public clients always `none`. Clients registered before
+//! the method was stored got the same defaults (migration `m20261203_000040`).
 
 use chrono::{DateTime, Duration, Utc};
 use entity::clients;
@@ -27,6 +33,14 @@ use crate::{
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 /// Scopes granted to a client that does not list its own.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+/// `token_endpoint_auth_method`: the secret in HTTP Basic (RFC 6749 §2.3.1).
+pub const AUTH_BASIC: &str = "client_secret_basic";
+/// `token_endpoint_auth_method`: the secret in the form body (RFC 6749 §2.3.1).
+pub const AUTH_POST: &str = "client_secret_post";
+/// `token_endpoint_auth_method`: no secret (public clients, PKCE only).
+pub const AUTH_NONE: &str = "none";
+/// Every `token_endpoint_auth_method` a client may be registered with.
+pub const AUTH_METHODS: &[&str] = &[AUTH_BASIC, AUTH_POST, AUTH_NONE];
 /// Longest grace period for a rotated-out secret (30 days).
 pub const MAX_SECRET_GRACE_SECS: u32 = 30 * 86_400;
 
@@ -77,6 +91,9 @@ pub struct NewClient {
     pub first_party: bool,
     /// Require PKCE (default true; only confidential clients may opt out).
     pub require_pkce: Option<bool>,
+    /// How the client authenticates at the token endpoint (default
+    /// `client_secret_basic` for confidential clients, `none` for public ones).
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 /// Changes to a client; absent fields stay as they are.
@@ -96,6 +113,8 @@ pub struct ClientPatch {
     pub first_party: Option<bool>,
     /// PKCE requirement.
     pub require_pkce: Option<bool>,
+    /// How the client authenticates at the token endpoint.
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 /// A client as returned once at creation or rotation, with its plaintext secret.
@@ -115,10 +134,31 @@ struct Registration {
     grant_types: Vec<String>,
     allowed_scopes: Vec<String>,
     require_pkce: bool,
+    token_endpoint_auth_method: String,
+}
+
+/// The method a client of `client_type` is registered with when none is given.
+fn default_auth_method(client_type: ClientType) -> &'static str {
+    match client_type {
+        ClientType::Confidential => AUTH_BASIC,
+        ClientType::Public => AUTH_NONE,
+    }
 }
 
 impl Registration {
     fn check(&self, problems: &mut Problems) {
+        let method = self.token_endpoint_auth_method.as_str();
+        if !AUTH_METHODS.contains(&method) {
+            problems.add(
+                "token_endpoint_auth_method",
+                format!("must be one of {}", AUTH_METHODS.join(", ")),
+            );
+        } else if (self.client_type == ClientType::Public) != (method == AUTH_NONE) {
+            problems.add(
+                "token_endpoint_auth_method",
+                "public clients use 'none'; confidential clients client_secret_basic or client_secret_post",
+            );
+        }
         check_uri_list(problems, "redirect_uris", &self.redirect_uris);
         check_uri_list(
             problems,
@@ -239,6 +279,9 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
             .allowed_scopes
             .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()),
         require_pkce: input.require_pkce.unwrap_or(true),
+        token_endpoint_auth_method: input
+            .token_endpoint_auth_method
+            .unwrap_or_else(|| default_auth_method(client_type).to_owned()),
     };
     registration.check(&mut problems);
     problems.finish()?;
@@ -265,6 +308,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
         allowed_scopes: Set(json!(registration.allowed_scopes)),
         first_party: Set(input.first_party),
         require_pkce: Set(registration.require_pkce),
+        token_endpoint_auth_method: Set(registration.token_endpoint_auth_method),
         secret_hash: Set(secret.as_ref().map(|(_, hash)| hash.clone())),
         previous_secret_hash: Set(None),
         previous_secret_expires_at: Set(None),
@@ -281,7 +325,10 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
             "client.created",
             format!("client:{}", client.client_id),
         )
-        .with_details(json!({ "client_type": client.client_type })),
+        .with_details(json!({
+            "client_type": client.client_type,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        })),
         now,
     )
     .await?;
@@ -349,6 +396,9 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
             .allowed_scopes
             .unwrap_or_else(|| allowed_scopes(&client)),
         require_pkce: patch.require_pkce.unwrap_or(client.require_pkce),
+        token_endpoint_auth_method: patch
+            .token_endpoint_auth_method
+            .unwrap_or_else(|| client.token_endpoint_auth_method.clone()),
     };
     let mut problems = Problems::default();
     if let Some(name) = &patch.name {
@@ -370,6 +420,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     model.grant_types = Set(json!(registration.grant_types));
     model.allowed_scopes = Set(json!(registration.allowed_scopes));
     model.require_pkce = Set(registration.require_pkce);
+    model.token_endpoint_auth_method = Set(registration.token_endpoint_auth_method);
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
     audit::record(
@@ -432,10 +483,20 @@ pub async fn rotate_secret<C: ConnectionTrait + TransactionTrait>(
             format!("must be at most {MAX_SECRET_GRACE_SECS}"),
         ));
     }
+    // The cheap checks (the client exists and has a secret) come before Argon2id, and
+    // the hash is made before the transaction so no connection waits on it.
+    let is_confidential =
+        |client: &clients::Model| client.client_type == ClientType::Confidential.as_str();
+    if !is_confidential(&get(db, tenant, client_id).await?) {
+        return Err(Error::invalid(
+            "client_id",
+            "public clients have no secret to rotate",
+        ));
+    }
     let (plain, hash) = new_secret().await?;
     let txn = db.begin().await?;
     let client = get(&txn, tenant, client_id).await?;
-    if client.client_type != ClientType::Confidential.as_str() {
+    if !is_confidential(&client) {
         return Err(Error::invalid(
             "client_id",
             "public clients have no secret to rotate",

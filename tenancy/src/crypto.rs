@@ -6,6 +6,10 @@
 //! with whichever key a ciphertext names. Each ciphertext is bound to its row by
 //! associated data (for example `signing_key:<tenant>:<kid>`), so a ciphertext copied
 //! into another row does not decrypt.
+//!
+//! The master key also keys HMAC-SHA256 ([`Keyring::mac`]) through a subkey of its own,
+//! for values the server must be able to recompute but nobody else may predict (the
+//! successor of a refresh token, `refresh`).
 
 use std::collections::HashMap;
 
@@ -30,6 +34,8 @@ const NONCE_LEN: usize = 12;
 pub struct MasterKey {
     id: String,
     cipher: Aes256Gcm,
+    /// HMAC-SHA256 under a subkey derived from the master key (never the AES key).
+    mac: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -61,9 +67,13 @@ impl MasterKey {
         fingerprint.update(b"tessera master key id\0");
         fingerprint.update(key);
         let id = hex::encode(fingerprint.finalize().get(..6).unwrap_or_default());
+        use aws_lc_rs::hmac;
+        let root = hmac::Key::new(hmac::HMAC_SHA256, key);
+        let subkey = hmac::sign(&root, b"tessera mac subkey v1");
         Self {
             id,
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+            mac: hmac::Key::new(hmac::HMAC_SHA256, subkey.as_ref()),
         }
     }
 
@@ -116,6 +126,18 @@ impl Keyring {
             self.current.id,
             URL_SAFE_NO_PAD.encode(blob)
         ))
+    }
+
+    /// HMAC-SHA256 of `data` under the current master key's MAC subkey, bound to
+    /// `label` (what the value is for), so values for one purpose never serve another.
+    pub fn mac(&self, label: &str, data: &[u8]) -> [u8; 32] {
+        use aws_lc_rs::hmac;
+        let mut ctx = hmac::Context::with_key(&self.current.mac);
+        ctx.update(label.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(data);
+        // HMAC-SHA256 tags are always 32 bytes.
+        <[u8; 32]>::try_from(ctx.sign().as_ref()).unwrap_or_default()
     }
 
     /// The public fingerprint of the current master key.
@@ -179,6 +201,16 @@ mod tests {
             ring.decrypt(&stored, "row:1").unwrap(),
             b"private key bytes"
         );
+    }
+
+    #[test]
+    fn macs_depend_on_the_key_the_label_and_the_data() {
+        let ring = Keyring::new(key(1), []);
+        let mac = ring.mac("purpose", b"data");
+        assert_eq!(mac, ring.mac("purpose", b"data"));
+        assert_ne!(mac, ring.mac("other purpose", b"data"));
+        assert_ne!(mac, ring.mac("purpose", b"datb"));
+        assert_ne!(mac, Keyring::new(key(2), []).mac("purpose", b"data"));
     }
 
     #[test]

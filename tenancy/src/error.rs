@@ -46,6 +46,11 @@ pub enum Error {
     /// The database or the cache cannot be reached; callers must fail closed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A bounded work queue (the named one, e.g. `argon2`) is full: the server is at
+    /// capacity for this kind of work. Answered at once with 503 and `Retry-After`,
+    /// so a flood is refused instead of making every later request wait.
+    #[error("the {0} queue is full")]
+    Busy(&'static str),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(DbErr),

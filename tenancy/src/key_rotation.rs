@@ -98,13 +98,22 @@ async fn store_next(
     .await
 }
 
+/// Whether `keys` hold a `next` key of `alg`: a rotation of it is already pending.
+fn has_next(keys: &[signing_keys::Model], alg: Algorithm) -> bool {
+    keys.iter()
+        .any(|k| k.alg == alg.as_str() && k.state == KeyState::Next.as_str())
+}
+
 /// Starts a rotation of every algorithm of the tenant: a `next` key each (an algorithm
 /// that already has one keeps it). With `immediate`, the new keys sign at once.
+/// `generated` are keys made beforehand for the algorithms that had none pending (see
+/// [`rotate_by`]); one missing is generated here, and one not needed is discarded.
 pub async fn rotate<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     keyring: &Keyring,
     tenant: &TenantCtx,
     settings: &TenantSettings,
+    mut generated: Vec<keys::GeneratedKey>,
     immediate: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<signing_keys::Model>> {
@@ -115,9 +124,16 @@ pub async fn rotate<C: ConnectionTrait + TransactionTrait>(
             .iter()
             .find(|k| k.alg == alg.as_str() && k.state == KeyState::Next.as_str())
             .cloned();
-        let next = match pending {
-            Some(key) => key,
-            None => add_next(db, keyring, tenant.id, settings, alg, immediate, now).await?,
+        let made = generated
+            .iter()
+            .position(|g| g.alg() == alg)
+            .map(|at| generated.swap_remove(at));
+        let next = match (pending, made) {
+            (Some(key), _) => key,
+            (None, Some(made)) => {
+                store_next(db, keyring, tenant.id, settings, made, immediate, now).await?
+            }
+            (None, None) => add_next(db, keyring, tenant.id, settings, alg, immediate, now).await?,
         };
         if immediate {
             promote(db, &next, settings, now).await?;
@@ -349,8 +365,19 @@ pub async fn rotate_by<C: ConnectionTrait + TransactionTrait>(
     immediate: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<signing_keys::Model>> {
+    // The cheap check that can fail comes first, with no transaction open: only an
+    // algorithm without a pending rotation gets a key. The caller was authenticated
+    // and the tenant found before this was called. Keys are generated before the
+    // transaction, so no connection (SQLite has one) waits on RSA.
+    let existing = keys::list(db, tenant.id).await?;
+    let mut generated = Vec::new();
+    for alg in settings.algorithms() {
+        if !has_next(&existing, alg) {
+            generated.push(keys::generate(alg).await?);
+        }
+    }
     let txn = db.begin().await?;
-    let added = rotate(&txn, keyring, tenant, settings, immediate, now).await?;
+    let added = rotate(&txn, keyring, tenant, settings, generated, immediate, now).await?;
     let kids: Vec<_> = added.iter().map(|k| k.kid.clone()).collect();
     audit::record(
         &txn,

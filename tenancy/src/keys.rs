@@ -97,6 +97,13 @@ pub struct GeneratedKey {
     public_jwk: serde_json::Value,
 }
 
+impl GeneratedKey {
+    /// The key's algorithm.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+}
+
 impl std::fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeneratedKey")

@@ -43,8 +43,8 @@ pub async fn check_password(user: Option<users::Model>, password: &str) -> Optio
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| dummy_hash().to_owned());
-    let password_ok = secrets::verify_password(password.to_owned(), hash).await;
-    user.filter(|u| password_ok && u.enabled && u.password_hash.is_some())
+    let password_ok = secrets::verify_password(password.to_owned(), hash).await?;
+    Ok(user.filter(|u| password_ok && u.enabled && u.password_hash.is_some()))
 }
 
 /// Records a failed login (and, when it locked the name, the lockout and its

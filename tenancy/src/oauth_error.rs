@@ -35,7 +35,8 @@ pub enum ErrorCode {
     ConsentRequired,
     /// RFC 6749 §4.1.2.1: an unexpected condition.
     ServerError,
-    /// RFC 6749 §4.1.2.1: storage is unavailable; try again later (503).
+    /// RFC 6749 §4.1.2.1: storage is unavailable or the server is busy; try again
+    /// later (503 with `Retry-After`).
     TemporarilyUnavailable,
 }
 
@@ -105,6 +106,14 @@ impl From<Error> for OAuthError {
                 Self::new(
                     ErrorCode::TemporarilyUnavailable,
                     "a backing service is unavailable; retry later",
+                )
+            }
+            Error::Busy(queue) => {
+                // Not an error of ours: a flood, or a burst above capacity.
+                tracing::debug!(queue, "work queue full; request refused");
+                Self::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the server is busy; retry later",
                 )
             }
             other => {

@@ -1,15 +1,24 @@
 //! Token revocation (RFC 7009).
 //!
 //! Access tokens are revoked by `jti` until they expire; introspection and userinfo
-//! honour it. A refresh token is revoked with its whole family. Unknown, malformed or foreign tokens, and tokens of another client, get
-//! the same 200 with nothing changed (RFC 7009 §2.2: an invalid token is not an error),
-//! so revocation reveals nothing about a token.
+//! honour it. A refresh token is revoked with its whole family and, as RFC 7009 §2.1
+//! asks, with every access token issued under that grant (`tokens::revoke_grant`).
+//! Unknown, malformed or foreign tokens, and tokens of another client, get the same 200
+//! with nothing changed (RFC 7009 §2.2: an invalid token is not an error), so
+//! revocation reveals nothing about a token.
 
 use chrono::{DateTime, Utc};
 use entity::clients;
 use sea_orm::ConnectionTrait;
 
-use crate::{Result, cache::Cache, refresh, signing::TenantKeys, tenants::TenantCtx, tokens};
+use crate::{
+    Result,
+    cache::Cache,
+    refresh,
+    signing::TenantKeys,
+    tenants::{TenantCtx, TenantSettings},
+    tokens,
+};
 
 /// Revokes `token` if it is a live access or refresh token issued to `client`.
 #[expect(
@@ -22,6 +31,7 @@ pub async fn revoke(
     keys: &TenantKeys,
     cache: &dyn Cache,
     issuer: &str,
+    settings: &TenantSettings,
     client: &clients::Model,
     token: &str,
     now: DateTime<Utc>,
@@ -30,6 +40,13 @@ pub async fn revoke(
         return match refresh::find_live(db, tenant, token, now).await? {
             Some(row) if row.client_id == client.client_id => {
                 refresh::revoke_family(db, tenant, row.family_id, now).await?;
+                tokens::revoke_grant(
+                    cache,
+                    tenant.id,
+                    row.family_id,
+                    settings.access_token_ttl_secs,
+                )
+                .await?;
                 Ok(true)
             }
             _ => Ok(false),

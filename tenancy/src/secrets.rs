@@ -62,10 +62,21 @@ pub async fn hash_password(secret: String) -> Result<String> {
 
 /// Whether `secret` matches the Argon2id PHC string `phc`, checked by the Argon2id
 /// workers: at most one verification per core runs at a time, so a login flood
-/// queues instead of filling memory with 19 MiB blocks.
-pub async fn verify_password(secret: String, phc: String) -> bool {
+/// queues instead of filling memory with 19 MiB blocks. When that queue is full the
+/// answer is [`crate::Error::Busy`] (503), never "does not match".
+pub async fn verify_password(secret: String, phc: String) -> Result<bool> {
     count_argon2_job();
     crate::argon2_workers::verify(secret, phc).await
+}
+
+/// How many Argon2id jobs may wait for a worker unless configured otherwise.
+pub const DEFAULT_ARGON2_QUEUE_CAPACITY: usize = crate::argon2_workers::DEFAULT_QUEUE_CAPACITY;
+
+/// Bounds the Argon2id queue: at most `capacity` hashes or verifications wait for a
+/// worker; more are refused at once with [`crate::Error::Busy`]. Set once at start
+/// from the process settings (default [`DEFAULT_ARGON2_QUEUE_CAPACITY`]).
+pub fn set_argon2_queue_capacity(capacity: usize) {
+    crate::argon2_workers::set_queue_capacity(capacity);
 }
 
 #[cfg(test)]
@@ -92,7 +103,7 @@ mod tests {
     async fn argon2id_hashes_verify_only_the_right_secret() {
         let phc = hash_password("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_password("correct horse".into(), phc.clone()).await);
-        assert!(!verify_password("wrong horse".into(), phc).await);
+        assert!(verify_password("correct horse".into(), phc.clone()).await.unwrap());
+        assert!(!verify_password("wrong horse".into(), phc).await.unwrap());
     }
 }

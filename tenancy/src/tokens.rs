@@ -1,5 +1,12 @@
 //! Access tokens: RFC 9068 JWTs (`typ: at+jwt`) signed with the tenant's current key,
 //! verified against its published keys, revocable by `jti` until they expire.
+//!
+//! An access token issued with a refresh token carries the refresh-token family it
+//! belongs to (`gid`, the grant id). Revoking that grant (RFC 7009 §2.1: revoking a
+//! refresh token also invalidates the access tokens of the same authorization grant;
+//! RFC 9700 §4.14.2 on a replayed refresh token) marks the grant revoked for as long
+//! as its access tokens can live, and [`verify`] refuses every token of it, so no
+//! per-token list of a grant is kept.
 
 use std::time::Duration;
 
@@ -21,6 +28,9 @@ use crate::{
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// Cache kind under which revoked access-token ids are kept until they expire.
 const REVOKED_JTI: &str = "revoked_jti";
+/// Cache kind under which revoked grants (refresh-token families) are kept while
+/// their access tokens may still be live.
+const REVOKED_GRANT: &str = "revoked_grant";
 
 /// The claims of an access token (RFC 9068 §2.2).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -47,6 +57,10 @@ pub struct AccessClaims {
     /// The login session the token came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The grant (refresh-token family) the token was issued under, so revoking the
+    /// grant revokes it too (RFC 7009 §2.1). Absent without a refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 /// Who the token is for, beyond the client.
@@ -58,6 +72,8 @@ pub struct Subject {
     pub auth_time: Option<DateTime<Utc>>,
     /// The session id.
     pub sid: Option<String>,
+    /// The refresh-token family issued with the token, if any.
+    pub grant_id: Option<Uuid>,
 }
 
 /// The claims of a new access token (RFC 9068 §2.2), with a random `jti`.
@@ -80,6 +96,7 @@ pub fn claims(
         jti: URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>()?),
         auth_time: subject.auth_time.map(|t| t.timestamp()),
         sid: subject.sid.clone(),
+        gid: subject.grant_id.map(|g| g.simple().to_string()),
     })
 }
 
@@ -128,14 +145,40 @@ pub async fn verify(
     if claims.exp <= now.timestamp() {
         return Ok(Err(VerifyError::Invalid("expired".into()).into()));
     }
-    if cache
-        .get(&cache.key(tenant_id, REVOKED_JTI, &claims.jti))
-        .await?
-        .is_some()
-    {
+    // The token's own id and its grant, looked up together (one round trip).
+    let jti_key = cache.key(tenant_id, REVOKED_JTI, &claims.jti);
+    let grant_key = claims
+        .gid
+        .as_deref()
+        .map(|gid| cache.key(tenant_id, REVOKED_GRANT, gid));
+    let (token_revoked, grant_revoked) = tokio::join!(cache.get(&jti_key), async {
+        match &grant_key {
+            Some(key) => cache.get(key).await,
+            None => Ok(None),
+        }
+    });
+    if token_revoked?.is_some() || grant_revoked?.is_some() {
         return Ok(Err(Rejection::Revoked));
     }
     Ok(Ok(claims))
+}
+
+/// Revokes every access token issued under the grant `grant_id` (a refresh-token
+/// family): RFC 7009 §2.1. Kept for `access_token_ttl_secs` plus a minute of skew,
+/// the longest any of them can still be live.
+pub async fn revoke_grant(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    grant_id: Uuid,
+    access_token_ttl_secs: u32,
+) -> Result<()> {
+    cache
+        .set(
+            &cache.key(tenant_id, REVOKED_GRANT, &grant_id.simple().to_string()),
+            b"1",
+            Duration::from_secs(u64::from(access_token_ttl_secs) + 60),
+        )
+        .await
 }
 
 /// Revokes an access token by `jti` until it would have expired anyway.
@@ -196,15 +239,51 @@ mod tests {
             .get(&db, tenant.id, &[], now())
             .await
             .unwrap();
+        let token = token_of_grant(&keys, None);
+        (keys, tenant.id, token)
+    }
+
+    /// A token signed by `keys`, valid for 300 s from `now()`, of the grant `grant_id`.
+    fn token_of_grant(keys: &TenantKeys, grant_id: Option<Uuid>) -> String {
         let subject = Subject {
             id: "user-1".into(),
             auth_time: None,
             sid: None,
+            grant_id,
         };
         let scope = ScopeSet::parse("openid").unwrap();
         let claims = claims(ISSUER, "client-1", &subject, &scope, 300, now()).unwrap();
-        let token = sign(&keys, &claims).unwrap();
-        (keys, tenant.id, token)
+        sign(keys, &claims).unwrap()
+    }
+
+    #[tokio::test]
+    async fn revoking_a_grant_revokes_its_access_tokens_and_no_others() {
+        // Arrange: two tokens of one grant, one of another, one without a grant.
+        let (keys, tenant_id, ungranted) = keys_and_token().await;
+        let cache = MemoryCache::new("test");
+        let (grant, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let first = token_of_grant(&keys, Some(grant));
+        let second = token_of_grant(&keys, Some(grant));
+        let unrelated = token_of_grant(&keys, Some(other));
+        let check = |token: String| {
+            let (keys, cache) = (&keys, &cache);
+            async move {
+                verify(keys, cache, tenant_id, ISSUER, &token, now())
+                    .await
+                    .unwrap()
+                    .map(|_| ())
+            }
+        };
+        assert_eq!(check(first.clone()).await, Ok(()));
+
+        // Act
+        revoke_grant(&cache, tenant_id, grant, 300).await.unwrap();
+
+        // Assert
+        assert_eq!(check(first).await, Err(Rejection::Revoked));
+        assert_eq!(check(second).await, Err(Rejection::Revoked));
+        assert_eq!(check(unrelated).await, Ok(()));
+        assert_eq!(check(ungranted).await, Ok(()));
     }
 
     #[tokio::test]

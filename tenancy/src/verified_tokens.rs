@@ -83,6 +83,7 @@ mod tests {
             jti: jti.into(),
             auth_time: None,
             sid: None,
+            gid: None,
         }
     }
 

@@ -894,7 +894,8 @@ async fn a_reuse_grace_window_lets_a_client_retry_then_reuse_revokes() {
     ];
     let first = token(&app, &rp, &params).await;
     assert_eq!(first.status, 200);
-    // The response was "lost": a retry within the window gets a fresh pair.
+    // The response was "lost": a retry within the window gets tokens again (the same
+    // successor refresh token, see `protocol_details`).
     let retry = token(&app, &rp, &params).await;
     assert_eq!(retry.status, 200, "{}", retry.body);
     let kept = retry.body["refresh_token"].as_str().unwrap().to_owned();

@@ -228,7 +228,7 @@ async fn client_credentials_issues_a_verifiable_rfc_9068_access_token() {
     );
     assert!(claims["jti"].is_string());
 
-    // client_secret_post works as well; no scope means every allowed scope.
+    // Only the registered method (client_secret_basic by default) is accepted.
     let post = form(
         &app,
         &format!("/t/{}/token", c.slug),
@@ -240,8 +240,11 @@ async fn client_credentials_issues_a_verifiable_rfc_9068_access_token() {
         ],
     )
     .await;
-    assert_eq!(post.status, 200, "{}", post.body);
-    assert_eq!(post.body["scope"], "api:read api:write");
+    assert_oauth_error(&post, 401, "invalid_client");
+    // No scope means every allowed scope.
+    let all = client_token(&app, &c, None).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["scope"], "api:read api:write");
 }
 
 #[tokio::test]

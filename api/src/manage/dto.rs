@@ -436,6 +436,31 @@ impl ClientTypeDto {
     }
 }
 
+/// How a client authenticates at the token, introspection and revocation endpoints
+/// (OIDC Dynamic Client Registration §2); only this one method is accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethodDto {
+    /// The secret in HTTP Basic (the default for confidential clients).
+    ClientSecretBasic,
+    /// The secret in the form body as `client_secret`.
+    ClientSecretPost,
+    /// No secret: public clients (PKCE), and only they.
+    None,
+}
+
+impl TokenEndpointAuthMethodDto {
+    /// The domain name of the method.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => tenancy::clients::AUTH_BASIC,
+            Self::ClientSecretPost => tenancy::clients::AUTH_POST,
+            Self::None => tenancy::clients::AUTH_NONE,
+        }
+    }
+}
+
 /// Body of `create_client`.
 #[derive(Clone, Debug, Object, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
@@ -463,8 +488,11 @@ pub struct CreateClientRequest {
     #[serde(default)]
     pub first_party: bool,
     /// Require PKCE (default true; only confidential clients may turn it off, and must
-    /// then send a nonce).
+    /// then send a nonce with an `openid` scope).
     pub require_pkce: Option<bool>,
+    // Enum-typed: documented by `TokenEndpointAuthMethodDto` (no `allOf` wrapper, see
+    // above). Default: `client_secret_basic` for confidential clients, `none` for public.
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethodDto>,
 }
 
 /// Body of `update_client`; omitted fields keep their value.
@@ -486,6 +514,8 @@ pub struct UpdateClientRequest {
     pub first_party: Option<bool>,
     /// PKCE requirement.
     pub require_pkce: Option<bool>,
+    // Enum-typed: documented by `TokenEndpointAuthMethodDto` (no `allOf` wrapper).
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethodDto>,
 }
 
 /// An OAuth client.
@@ -510,6 +540,9 @@ pub struct ClientResponse {
     pub first_party: bool,
     /// PKCE required.
     pub require_pkce: bool,
+    /// The only client authentication method accepted: `client_secret_basic`,
+    /// `client_secret_post` or `none`.
+    pub token_endpoint_auth_method: String,
     /// The client secret: present only in the response that created it. Store it now.
     #[oai(skip_serializing_if_is_none)]
     pub client_secret: Option<String>,
@@ -536,6 +569,7 @@ impl ClientResponse {
             client_type: c.client_type,
             first_party: c.first_party,
             require_pkce: c.require_pkce,
+            token_endpoint_auth_method: c.token_endpoint_auth_method,
             client_secret: secret.map(|s| s.expose_secret().to_owned()),
             previous_secret_expires_at: c.previous_secret_expires_at,
             created_at: c.created_at,

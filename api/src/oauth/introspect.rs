@@ -1,4 +1,6 @@
-//! `POST /t/{slug}/introspect` (RFC 7662): authenticated clients only.
+//! `POST /t/{slug}/introspect` (RFC 7662): authenticated confidential clients only
+//! (RFC 7662 §2.1; discovery's `introspection_endpoint_auth_methods_supported` lists
+//! `client_secret_basic` and `client_secret_post`, never `none`).
 
 use poem::{
     Body, IntoResponse, Request, Response, handler,
@@ -6,7 +8,7 @@ use poem::{
 };
 use tenancy::oauth_error::OAuthResult;
 
-use super::{authenticate_client, no_store_json, read_form};
+use super::{authenticate_confidential_client, no_store_json, read_form};
 use crate::{error::oauth_error_response, protocol, state::AppState};
 
 /// The introspection endpoint.
@@ -34,7 +36,7 @@ async fn run(
     body: Body,
 ) -> OAuthResult<serde_json::Value> {
     let params = read_form(req, body, state.settings.max_body_bytes).await?;
-    authenticate_client(state, issuer, req, &params).await?;
+    authenticate_confidential_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
     Ok(tenancy::introspection::introspect(
         &state.db,

@@ -68,3 +68,22 @@ pub async fn authenticate_client(
     )
     .await
 }
+
+/// Authenticates a confidential client of a form request (RFC 7662 §2.1: the
+/// introspection endpoint requires client authentication; public clients are refused).
+pub async fn authenticate_confidential_client(
+    state: &AppState,
+    issuer: &Issuer,
+    req: &Request,
+    params: &form::Params,
+) -> OAuthResult<clients::Model> {
+    let credentials = form::client_credentials(req.headers(), params)?;
+    tenancy::client_auth::authenticate_confidential(
+        &state.db,
+        issuer.resolved(),
+        &state.secret_memo,
+        &credentials,
+        state.now(),
+    )
+    .await
+}

@@ -143,6 +143,7 @@ async fn exchange(
     } else {
         let grant = UserGrant {
             cache: state.cache.clone(),
+            keyring: state.keyring.clone(),
             issuer: issuer.clone(),
             tenant,
             actor,

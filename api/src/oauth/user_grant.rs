@@ -20,6 +20,8 @@ use crate::protocol;
 pub struct UserGrant {
     /// Codes live in the cache.
     pub cache: std::sync::Arc<dyn tenancy::cache::Cache>,
+    /// The master keyring (refresh-token successors are derived under it).
+    pub keyring: std::sync::Arc<tenancy::crypto::Keyring>,
     /// The tenant's issuer.
     pub issuer: protocol::Issuer,
     /// The tenant.
@@ -68,6 +70,7 @@ impl UserGrant {
         let ctx = GrantCtx {
             db,
             cache: self.cache.as_ref(),
+            keyring: &self.keyring,
             issuer: &self.issuer.url,
             tenant: self.tenant.clone(),
             settings: self.issuer.settings(),

@@ -35,6 +35,8 @@ pub fn metadata(issuer: &str, signing_algs: &[String]) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        // RFC 7662 §2.1: introspection only for authenticated confidential clients
+        // (`client_auth::authenticate_confidential`), so never `none`.
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         // RFC 7636 §4.2 via OAuth 2.1: S256 only, never `plain`.

@@ -61,14 +61,27 @@ pub fn redirect_error_to(
     redirect_to_client(redirect_uri, &params)
 }
 
-/// The page shown when storage fails mid-flow (fail closed).
+/// The page shown when storage fails mid-flow (fail closed), or when the server is at
+/// capacity (a full Argon2id queue): 503 with `Retry-After`, at once.
 pub fn unavailable(issuer: &Issuer, err: &tenancy::Error) -> Response {
-    tracing::error!(error = %err, "authorization flow failed");
-    error_page(
-        &issuer.tenant().display_name,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The service is temporarily unavailable. Please try again.",
-    )
+    unavailable_page(&issuer.tenant().display_name, err)
+}
+
+/// [`unavailable`] for the tenant named `tenant_name`.
+fn unavailable_page(tenant_name: &str, err: &tenancy::Error) -> Response {
+    let message = if let tenancy::Error::Busy(queue) = err {
+        tracing::debug!(queue, "work queue full; page refused");
+        "The service is busy right now. Please try again in a moment."
+    } else {
+        tracing::error!(error = %err, "authorization flow failed");
+        "The service is temporarily unavailable. Please try again."
+    };
+    let mut resp = error_page(tenant_name, StatusCode::SERVICE_UNAVAILABLE, message);
+    resp.headers_mut().insert(
+        poem::http::header::RETRY_AFTER,
+        poem::http::HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+    );
+    resp
 }
 
 /// Takes the interaction one step further.
@@ -282,4 +295,24 @@ pub async fn load_form_step(
         ));
     }
     Ok((step, form))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_work_queue_is_a_503_page_with_retry_after() {
+        let resp = unavailable_page("Acme", &tenancy::Error::Busy("argon2"));
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[poem::http::header::RETRY_AFTER], "1");
+        assert!(
+            resp.headers()[poem::http::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = resp.into_body().into_string().await.unwrap();
+        assert!(html.contains("busy"), "{html}");
+    }
 }

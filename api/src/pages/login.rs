@@ -272,7 +272,7 @@ pub async fn submit(
         Err(err) => return flow::unavailable(&issuer, &err),
     };
     interaction.sid = new_session.sid.clone();
-    interaction.request.prompt_login = false;
+    interaction.request.signed_in(&new_session);
     let logged = Event {
         tenant_id: Some(tenant.id),
         action: "user.login",

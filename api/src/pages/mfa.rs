@@ -127,7 +127,7 @@ pub async fn complete(
     let client_id = match interaction {
         Some((id, interaction)) => {
             interaction.sid = session.sid.clone();
-            interaction.request.prompt_login = false;
+            interaction.request.signed_in(&session);
             interactions::put(cache, tenant.id, id, interaction).await?;
             interaction.request.client_id.clone()
         }

@@ -133,6 +133,14 @@ async fn replay<C: ConnectionTrait>(
     if proven {
         if let Some(family) = used.family_id {
             refresh::revoke_family(ctx.db, &ctx.tenant, family, ctx.now).await?;
+            // And every access token refreshed from it since (RFC 7009 §2.1).
+            tokens::revoke_grant(
+                ctx.cache,
+                ctx.tenant.id,
+                family,
+                ctx.settings.access_token_ttl_secs,
+            )
+            .await?;
         }
         tokens::revoke(
             ctx.cache,

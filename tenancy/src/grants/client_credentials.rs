@@ -63,6 +63,7 @@ pub fn grant(
         id: client.client_id.clone(),
         auth_time: None,
         sid: None,
+        grant_id: None,
     };
     let access = tokens::claims(
         issuer,

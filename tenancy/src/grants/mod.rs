@@ -30,6 +30,8 @@ pub struct GrantCtx<'a, C: ConnectionTrait> {
     pub db: &'a C,
     /// Cache.
     pub cache: &'a dyn Cache,
+    /// The master keyring (refresh-token successors are derived under it).
+    pub keyring: &'a crate::crypto::Keyring,
     /// The issuer identifier.
     pub issuer: &'a str,
     /// The tenant.
@@ -46,12 +48,21 @@ pub struct GrantCtx<'a, C: ConnectionTrait> {
 pub(crate) enum Family {
     /// Start a family (code redemption) if a refresh token is due.
     New,
-    /// Continue a family (refresh).
+    /// Continue a family (refresh): store `successor` if a refresh token is due.
     Existing {
         /// The family.
         id: Uuid,
         /// Its absolute end.
         expires_at: DateTime<Utc>,
+        /// The successor's plaintext (`refresh::successor_of` the redeemed token).
+        successor: String,
+    },
+    /// A retry inside the grace window: return the successor already stored again.
+    Reissue {
+        /// The family.
+        id: Uuid,
+        /// The successor's plaintext.
+        successor: String,
     },
 }
 
@@ -131,10 +142,60 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
     auth: &Authentication,
     family: Family,
 ) -> Result<Issued> {
+    let oidc = scope.contains("openid");
+    let may_refresh = registry::grant_types(client)
+        .iter()
+        .any(|g| g == "refresh_token");
+    // OIDC Core §11: refresh tokens for OpenID requests only with offline_access.
+    let wants_refresh = scope.contains("offline_access") || !oidc;
+    let refresh_due = may_refresh && wants_refresh;
+    let auth_time = DateTime::from_timestamp(auth.auth_time, 0);
+    let stored = |token: String, family_id: Uuid, family_expires_at: DateTime<Utc>| async move {
+        refresh::store(
+            ctx.db,
+            &ctx.tenant,
+            &token,
+            NewRefresh {
+                family_id,
+                client_id: client.client_id.clone(),
+                user_id: auth.user_id.parse().unwrap_or_default(),
+                scope: scope.to_string(),
+                sid: Some(auth.sid.clone()),
+                auth_time: auth_time.unwrap_or(ctx.now),
+                amr: auth.amr.clone(),
+                family_expires_at,
+            },
+            ctx.settings.refresh_token_idle_ttl_secs,
+            ctx.now,
+        )
+        .await
+        .map(|()| token)
+    };
+    // The family the tokens belong to, and the refresh token handed out (if any).
+    let (family_id, refresh_token) = match family {
+        Family::New if refresh_due => {
+            let id = crate::ids::new_id(ctx.now);
+            let expires_at =
+                ctx.now + Duration::seconds(i64::from(ctx.settings.refresh_token_ttl_secs));
+            let token = crate::secrets::random_token("")?;
+            (Some(id), Some(stored(token, id, expires_at).await?))
+        }
+        Family::New => (None, None),
+        Family::Existing {
+            id,
+            expires_at,
+            successor,
+        } if refresh_due => (Some(id), Some(stored(successor, id, expires_at).await?)),
+        // A narrowed scope without offline_access gets no successor: the family ends.
+        Family::Existing { id, .. } => (Some(id), None),
+        Family::Reissue { id, successor } => (Some(id), Some(successor)),
+    };
     let subject = Subject {
         id: auth.user_id.clone(),
-        auth_time: DateTime::from_timestamp(auth.auth_time, 0),
+        auth_time,
         sid: Some(auth.sid.clone()),
+        // RFC 7009 §2.1: revoking the grant revokes this access token too.
+        grant_id: family_id,
     };
     let access = tokens::claims(
         ctx.issuer,
@@ -144,7 +205,6 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
         ctx.settings.access_token_ttl_secs,
         ctx.now,
     )?;
-    let oidc = scope.contains("openid");
     let id = oidc.then(|| {
         id_token::claims(
             ctx.issuer,
@@ -154,50 +214,16 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
             ctx.now,
         )
     });
-    let may_refresh = registry::grant_types(client)
-        .iter()
-        .any(|g| g == "refresh_token");
-    // OIDC Core §11: refresh tokens for OpenID requests only with offline_access.
-    let wants_refresh = scope.contains("offline_access") || !oidc;
-    let (refresh_token, family_id) = if may_refresh && wants_refresh {
-        let (family_id, family_expires_at) = match family {
-            Family::New => (
-                crate::ids::new_id(ctx.now),
-                ctx.now + Duration::seconds(i64::from(ctx.settings.refresh_token_ttl_secs)),
-            ),
-            Family::Existing { id, expires_at } => (id, expires_at),
-        };
-        let token = refresh::issue(
-            ctx.db,
-            &ctx.tenant,
-            NewRefresh {
-                family_id,
-                client_id: client.client_id.clone(),
-                user_id: auth.user_id.parse().unwrap_or_default(),
-                scope: scope.to_string(),
-                sid: Some(auth.sid.clone()),
-                auth_time: subject.auth_time.unwrap_or(ctx.now),
-                amr: auth.amr.clone(),
-                family_expires_at,
-            },
-            ctx.settings.refresh_token_idle_ttl_secs,
-            ctx.now,
-        )
-        .await?;
-        (Some(token), Some(family_id))
-    } else {
-        (None, None)
-    };
     Ok(Issued {
         jti: access.jti.clone(),
         exp: access.exp,
+        family_id: family_id.filter(|_| refresh_token.is_some()),
         minted: Minted {
             access,
             id,
             refresh_token,
             expires_in: ctx.settings.access_token_ttl_secs,
         },
-        family_id,
     })
 }
 

@@ -148,11 +148,19 @@ await suite.check('revoking the refresh token makes refresh fail', async () => {
 });
 
 await suite.check('client credentials (client_secret_post) gets an active api:read token', async () => {
+  // A client is accepted only with the method it is registered with.
+  const service = await admin.call('POST', `/tenants/${t.slug}/clients`, {
+    name: 'Service (client_secret_post)',
+    client_type: 'confidential',
+    grant_types: ['client_credentials'],
+    allowed_scopes: ['api:read'],
+    token_endpoint_auth_method: 'client_secret_post',
+  });
   const post = await oidc.discovery(
     new URL(t.issuer),
-    t.client.client_id,
-    t.client.client_secret,
-    oidc.ClientSecretPost(t.client.client_secret),
+    service.client_id,
+    service.client_secret,
+    oidc.ClientSecretPost(service.client_secret),
     insecure,
   );
   const tokens = await oidc.clientCredentialsGrant(post, { scope: 'api:read' });

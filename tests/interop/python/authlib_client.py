@@ -119,6 +119,19 @@ def fresh_tenant(base: str, token: str, settings: dict | None = None) -> dict:
             "allowed_scopes": ["openid", "profile", "email", "offline_access", "api:read"],
         },
     )
+    # A service registered for client_secret_post: each client is accepted only with the
+    # method it is registered with (token_endpoint_auth_method).
+    post_client = call(
+        "POST",
+        f"/tenants/{slug}/clients",
+        {
+            "name": "Authlib service",
+            "client_type": "confidential",
+            "grant_types": ["client_credentials"],
+            "allowed_scopes": ["api:read"],
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+    )
     username = f"bob-{secrets.token_hex(4)}"
     user = call(
         "POST",
@@ -128,6 +141,7 @@ def fresh_tenant(base: str, token: str, settings: dict | None = None) -> dict:
     return {
         "issuer": tenant["issuer"],
         "client": client,
+        "post_client": post_client,
         "redirect_uri": redirect_uri,
         "user": {"id": user["id"], "username": username, "email": f"{username}@example.com", "password": "correct horse battery staple"},
     }
@@ -248,8 +262,9 @@ def main() -> int:
         raise AssertionError("a revoked refresh token still worked")
 
     def client_credentials():
+        service = t["post_client"]
         oauth = OAuth2Session(
-            client["client_id"], client["client_secret"], scope="api:read", token_endpoint_auth_method="client_secret_post"
+            service["client_id"], service["client_secret"], scope="api:read", token_endpoint_auth_method="client_secret_post"
         )
         token = oauth.fetch_token(state["md"]["token_endpoint"], grant_type="client_credentials")
         assert token["access_token"] and "refresh_token" not in token, token
