@@ -105,7 +105,7 @@ mod tests {
             .iter()
             .position(|m| MigrationName::name(m.as_ref()) == name)
             .unwrap();
-        Migrator::up(db, Some(u32::try_from(position).unwrap()))
+        Migrator::up(db, Some(<u32 as TryFrom<usize>>::try_from(position).unwrap()))
             .await
             .unwrap();
         db.execute_unprepared(before).await.unwrap();

@@ -32,13 +32,17 @@ pub async fn verify(
     password: &str,
 ) -> Result<Option<users::Model>> {
     let user = crate::users::find_by_login(db, tenant, login).await?;
-    Ok(check_password(user, password).await)
+    check_password(user, password).await
 }
 
 /// `user` (already looked up by its login name, so the lockout can be keyed on the
 /// account) if `password` is right and the account is enabled; `None` otherwise, after
-/// the same Argon2id work whatever the reason.
-pub async fn check_password(user: Option<users::Model>, password: &str) -> Option<users::Model> {
+/// the same Argon2id work whatever the reason. [`crate::Error::Busy`] when the Argon2id
+/// queue is full.
+pub async fn check_password(
+    user: Option<users::Model>,
+    password: &str,
+) -> Result<Option<users::Model>> {
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())

@@ -26,7 +26,7 @@ async fn a_key_rotation_generates_a_key_only_after_the_cheap_checks_pass() {
         .as_str()
         .unwrap()
         .to_owned();
-    let reader = app.create_tenant_key(&slug, "read").await;
+    let reader = app.create_tenant_key(&slug, "tenant_read").await;
     let rotate = format!("/api/v1/tenants/{slug}/keys/rotate");
     assert_eq!(app.count_rows("signing_keys").await, 1);
 

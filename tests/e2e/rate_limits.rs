@@ -362,10 +362,9 @@ async fn webhook_test_sends_are_limited_per_webhook() {
     let (hook, _) = app.create_webhook(&t.slug, &receiver.url, &[]).await;
     let (other, _) = app.create_webhook(&t.slug, &receiver.url, &[]).await;
     let test = |hook: String| {
-        app.post(
-            &format!("/api/v1/tenants/{}/webhooks/{hook}/test", t.slug),
-            json!(null),
-        )
+        let path = format!("/api/v1/tenants/{}/webhooks/{hook}/test", t.slug);
+        let app = &app;
+        async move { app.post(&path, json!(null)).await }
     };
     for _ in 0..2 {
         assert_eq!(test(hook.clone()).await.status, 202);

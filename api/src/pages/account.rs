@@ -258,7 +258,7 @@ pub async fn sign_in_again(
         request,
         sid: signed.session.sid.clone(),
     };
-    match interactions::save(state.cache.as_ref(), tenant.id, &interaction).await {
+    match interactions::save_for_session(state.cache.as_ref(), tenant.id, &interaction).await {
         Ok(id) => flow::resume(state, issuer, &id, interaction, Some(&signed.session)).await,
         Err(err) => flow::unavailable(issuer, &err),
     }

@@ -202,7 +202,10 @@ pub async fn submit(
         }
         Err(err) => return flow::unavailable(&issuer, &err),
     };
-    let user = login::check_password(found, password).await;
+    let user = match login::check_password(found, password).await {
+        Ok(user) => user,
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
     let Some(user) = user else {
         state.metrics.login_failures.inc();
         let client_id = &interaction.request.client_id;
