@@ -473,6 +473,12 @@ pub async fn check(
         };
         if over {
             retry_after = Some(retry_after.map_or(w.left, |r| r.max(w.left)));
+            if counts == Counts::Requests {
+                // A request refused by its address is not counted against its target,
+                // so one address cannot spend a client's or an account's budget
+                // with requests that were never served.
+                break;
+            }
         }
     }
     Ok(
