@@ -105,9 +105,12 @@ mod tests {
             .iter()
             .position(|m| MigrationName::name(m.as_ref()) == name)
             .unwrap();
-        Migrator::up(db, Some(<u32 as TryFrom<usize>>::try_from(position).unwrap()))
-            .await
-            .unwrap();
+        Migrator::up(
+            db,
+            Some(<u32 as TryFrom<usize>>::try_from(position).unwrap()),
+        )
+        .await
+        .unwrap();
         db.execute_unprepared(before).await.unwrap();
         Migrator::up(db, None).await.unwrap();
     }
@@ -128,7 +131,11 @@ mod tests {
             "INSERT INTO clients (id, tenant_id, client_id, name, client_type, redirect_uris, \
              post_logout_redirect_uris, grant_types, allowed_scopes, first_party, \
              require_pkce, created_at, updated_at) VALUES {}, {}",
-            row("00000000-0000-7000-8000-000000000001", "web", "confidential"),
+            row(
+                "00000000-0000-7000-8000-000000000001",
+                "web",
+                "confidential"
+            ),
             row("00000000-0000-7000-8000-000000000002", "spa", "public"),
         );
         up_around(

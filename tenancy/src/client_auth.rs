@@ -19,9 +19,9 @@
 //! constant time) *and* the stored hash to be unchanged, so rotating a secret drops its
 //! memo entries at once without any invalidation message between nodes.
 
-use std::{sync::Arc, time::Duration};
 #[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use entity::clients;
@@ -303,9 +303,15 @@ mod tests {
             require_pkce: None,
             token_endpoint_auth_method: None,
         };
-        let confidential = registry::create(&db, &tenant, &Actor::system(), client("confidential"), now())
-            .await
-            .unwrap();
+        let confidential = registry::create(
+            &db,
+            &tenant,
+            &Actor::system(),
+            client("confidential"),
+            now(),
+        )
+        .await
+        .unwrap();
         let public = registry::create(&db, &tenant, &Actor::system(), client("public"), now())
             .await
             .unwrap();
@@ -343,8 +349,7 @@ mod tests {
             let outcome = match how {
                 Check::Any => authenticate(&self.db, &resolved, &memo, &credentials, now()).await,
                 Check::Confidential => {
-                    authenticate_confidential(&self.db, &resolved, &memo, &credentials, now())
-                        .await
+                    authenticate_confidential(&self.db, &resolved, &memo, &credentials, now()).await
                 }
             };
             (

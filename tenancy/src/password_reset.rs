@@ -224,8 +224,8 @@ pub async fn complete<C: ConnectionTrait + TransactionTrait>(
         id: format!("user:{}", user.id),
         ..actor.clone()
     };
-    let removed = crate::mfa::remove_for_recovery(&txn, tenant, &user_actor, user.id, removals, now)
-        .await?;
+    let removed =
+        crate::mfa::remove_for_recovery(&txn, tenant, &user_actor, user.id, removals, now).await?;
     audit::record(
         &txn,
         &user_actor,
@@ -263,7 +263,8 @@ mod tests {
     async fn tenant_with_ann(
         db: &sea_orm::DatabaseConnection,
     ) -> (TenantCtx, entity::users::Model) {
-        let keyring = crate::crypto::Keyring::new(crate::crypto::MasterKey::from_bytes(&[7; 32]), []);
+        let keyring =
+            crate::crypto::Keyring::new(crate::crypto::MasterKey::from_bytes(&[7; 32]), []);
         let tenant = crate::tenants::create(
             db,
             &keyring,

@@ -422,10 +422,10 @@ fn window(
     }
 }
 
-fn counters<'a>(
-    subject: &'a Subject,
+fn counters(
+    subject: &Subject,
     limit: EndpointLimit,
-) -> impl Iterator<Item = (&'static str, &'a str, u32)> {
+) -> impl Iterator<Item = (&'static str, &str, u32)> {
     [
         ("address", subject.address.as_deref(), limit.per_address),
         ("target", subject.target.as_deref(), limit.per_target),

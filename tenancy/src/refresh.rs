@@ -182,7 +182,7 @@ pub async fn redeem(
 #[derive(Debug)]
 pub enum Retry {
     /// The successor the first redemption minted is still live: return it again.
-    Successor(refresh_tokens::Model),
+    Successor(Box<refresh_tokens::Model>),
     /// The successor was used or revoked since: a replay; the family is now revoked.
     Replayed,
     /// The first redemption minted no successor (a scope without `offline_access`).
@@ -212,7 +212,7 @@ pub async fn retry(
         && row.expires_at > now
         && row.family_expires_at > now;
     if live {
-        return Ok(Retry::Successor(row));
+        return Ok(Retry::Successor(Box::new(row)));
     }
     // RFC 9700 §4.14.2: the chain moved on past this token, so whoever presents it
     // again is not the client that holds the chain's tip.

@@ -103,7 +103,11 @@ mod tests {
     async fn argon2id_hashes_verify_only_the_right_secret() {
         let phc = hash_password("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_password("correct horse".into(), phc.clone()).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), phc.clone())
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong horse".into(), phc).await.unwrap());
     }
 }

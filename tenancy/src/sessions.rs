@@ -439,7 +439,9 @@ mod tests {
         // As if a concurrent login's index write had dropped it from the index.
         let mut index = read_index(&cache, tenant, user).await.unwrap();
         index.sessions.pop();
-        write_index(&cache, tenant, user, &index, TTL).await.unwrap();
+        write_index(&cache, tenant, user, &index, TTL)
+            .await
+            .unwrap();
         let pending = Pending {
             user_id: user,
             amr: vec!["pwd".into()],
@@ -450,10 +452,17 @@ mod tests {
         let (keep, kept) = log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
             .await
             .unwrap();
-        let (other_user, _) =
-            log_in(&cache, tenant, None, Uuid::new_v4(), vec!["pwd".into()], now(), TTL)
-                .await
-                .unwrap();
+        let (other_user, _) = log_in(
+            &cache,
+            tenant,
+            None,
+            Uuid::new_v4(),
+            vec!["pwd".into()],
+            now(),
+            TTL,
+        )
+        .await
+        .unwrap();
 
         // Act
         end_all_for_user(&cache, tenant, user, Some(&kept.sid), TTL)
@@ -469,7 +478,10 @@ mod tests {
         let (after, _) = log_in(&cache, tenant, None, user, vec!["pwd".into()], now(), TTL)
             .await
             .unwrap();
-        assert!(load(&cache, tenant, &after).await.unwrap().is_some(), "new logins work");
+        assert!(
+            load(&cache, tenant, &after).await.unwrap().is_some(),
+            "new logins work"
+        );
     }
 
     #[tokio::test]
@@ -486,7 +498,10 @@ mod tests {
         }
         assert_eq!(load(&cache, tenant, &oldest).await.unwrap(), None);
         assert_eq!(
-            list_for_user(&cache, tenant, user, TTL).await.unwrap().len(),
+            list_for_user(&cache, tenant, user, TTL)
+                .await
+                .unwrap()
+                .len(),
             MAX_INDEXED
         );
     }

@@ -103,7 +103,10 @@ impl<S: 'static> WorkerPool<S> {
         });
         if self.queue.send(boxed).is_err() {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::Internal(format!("no {} worker is running", self.name)));
+            return Err(Error::Internal(format!(
+                "no {} worker is running",
+                self.name
+            )));
         }
         result
             .await
@@ -190,7 +193,10 @@ mod tests {
 
         // Assert: refused without waiting; the queued ones still run, and once the
         // queue has drained a new job is taken again.
-        assert!(matches!(refused, Err(Error::Busy("full-pool"))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(Error::Busy("full-pool"))),
+            "{refused:?}"
+        );
         release.send(()).unwrap();
         busy.await.unwrap();
         for (n, job) in queued.into_iter().enumerate() {
@@ -208,7 +214,9 @@ mod tests {
         let flag = Arc::clone(&ran);
         let waiter = {
             let pool = Arc::clone(&pool);
-            tokio::spawn(async move { pool.run(move |()| flag.store(true, Ordering::SeqCst)).await })
+            tokio::spawn(
+                async move { pool.run(move |()| flag.store(true, Ordering::SeqCst)).await },
+            )
         };
         while pool.waiting.load(Ordering::Acquire) < 1 {
             tokio::task::yield_now().await;

@@ -432,11 +432,23 @@ async fn a_reset_with_a_made_up_token_gets_the_error_page_and_changes_nothing() 
     let t = setup(&app).await;
 
     // Act
-    let made_up = submit_reset(&app, &t, "bm90LWEtcmVhbC10b2tlbi1hdC1hbGwtMDEyMzQ1Njc4OQ", NEW_PASSWORD).await;
+    let made_up = submit_reset(
+        &app,
+        &t,
+        "bm90LWEtcmVhbC10b2tlbi1hdC1hbGwtMDEyMzQ1Njc4OQ",
+        NEW_PASSWORD,
+    )
+    .await;
 
     // Assert: the invalid-link page; the old password still works.
     assert_eq!(made_up.status(), 400);
-    assert!(made_up.text().await.unwrap().contains("invalid, has expired"));
+    assert!(
+        made_up
+            .text()
+            .await
+            .unwrap()
+            .contains("invalid, has expired")
+    );
     let back = app
         .sign_in(&app.browser(), &authorize_url(&t), "ann", PASSWORD)
         .await;
@@ -451,9 +463,12 @@ async fn a_reset_link_works_only_while_the_address_it_was_sent_to_is_the_users()
     let t = setup(&app).await;
     let (link, token) = reset_link(&app, &t, &sink, "ann@example.com").await;
     let user = format!("/api/v1/tenants/{}/users/{}", t.slug, t.user_id);
-    let moved = app.patch(&user, json!({ "email": "ann@elsewhere.example" })).await;
+    let moved = app
+        .patch(&user, json!({ "email": "ann@elsewhere.example" }))
+        .await;
     assert_eq!(moved.status, 200, "{}", moved.body);
-    app.patch(&user, json!({ "email": "ann@example.com" })).await;
+    app.patch(&user, json!({ "email": "ann@example.com" }))
+        .await;
 
     // Act
     let opened = app.http.get(&link).send().await.unwrap();
@@ -467,12 +482,17 @@ async fn a_reset_link_works_only_while_the_address_it_was_sent_to_is_the_users()
     let text = app
         .eventually("a second reset email", || async {
             let all = sink.messages();
-            (all.len() >= 2).then(|| all.last().map(|m| m.text.clone())).flatten()
+            (all.len() >= 2)
+                .then(|| all.last().map(|m| m.text.clone()))
+                .flatten()
         })
         .await;
     let link = link_in(&text, "/password/reset");
     let token = link.split("token=").nth(1).unwrap().to_owned();
-    assert_eq!(submit_reset(&app, &t, &token, NEW_PASSWORD).await.status(), 200);
+    assert_eq!(
+        submit_reset(&app, &t, &token, NEW_PASSWORD).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -487,7 +507,14 @@ async fn the_reset_page_lists_the_factors_and_removes_the_ones_ticked_in_that_br
     let browser = app.browser();
 
     // Act 1: the page lists them.
-    let html = browser.get(&link).send().await.unwrap().text().await.unwrap();
+    let html = browser
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Authenticator app"), "{html}");
     assert!(html.contains("Passkey “Laptop”"), "{html}");
     assert!(html.contains("1 unused recovery codes"), "{html}");
@@ -534,7 +561,10 @@ async fn the_reset_page_lists_the_factors_and_removes_the_ones_ticked_in_that_br
     assert_eq!(app.count_rows("passkeys").await, 0);
     assert_eq!(app.count_rows("recovery_codes").await, 1, "not ticked");
     let actions = app.audit_actions(&t.slug).await;
-    assert!(actions.iter().any(|a| a == "user.mfa_removed_at_reset"), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a == "user.mfa_removed_at_reset"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -545,7 +575,8 @@ async fn an_administrators_password_change_ends_every_session_and_refresh_token(
     let first = app.browser();
     let refresh_token = sign_in_for_refresh_token(&app, &t, &first).await;
     let second = app.browser();
-    app.sign_in(&second, &authorize_url(&t), "ann", PASSWORD).await;
+    app.sign_in(&second, &authorize_url(&t), "ann", PASSWORD)
+        .await;
     let account = format!("{}/account", t.issuer);
     assert_eq!(second.get(&account).send().await.unwrap().status(), 200);
 

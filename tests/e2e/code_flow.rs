@@ -814,7 +814,10 @@ async fn rp_initiated_logout_without_a_hint_for_this_session_asks_the_user_to_co
         assert_eq!(asked.status(), 200);
         let html = asked.text().await.unwrap();
         assert!(html.contains("Sign out of"), "{html}");
-        assert!(still_signed_in(browser.clone()).await, "asking ends nothing");
+        assert!(
+            still_signed_in(browser.clone()).await,
+            "asking ends nothing"
+        );
     }
 
     // Act 2: a cross-site form post without the session's CSRF token.

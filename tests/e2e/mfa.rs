@@ -476,7 +476,11 @@ async fn add_totp_on_account_page(app: &TestApp, browser: &Client, rp: &Rp) -> S
         .send()
         .await
         .unwrap();
-    assert!(done.status().is_success() || done.status() == 303, "{}", done.status());
+    assert!(
+        done.status().is_success() || done.status() == 303,
+        "{}",
+        done.status()
+    );
     key
 }
 
@@ -497,7 +501,10 @@ async fn a_factor_enrolled_in_a_sign_in_never_makes_that_sign_in_mfa() {
 
     // Assert: still not multi-factor; a new sign-in with the app is.
     assert_ne!(claims["acr"], ACR_MFA, "{claims}");
-    assert!(!claims["amr"].as_array().unwrap().contains(&json!("mfa")), "{claims}");
+    assert!(
+        !claims["amr"].as_array().unwrap().contains(&json!("mfa")),
+        "{claims}"
+    );
     app.clock.advance(30);
     let fresh = app.browser();
     let p = pkce();
@@ -539,7 +546,14 @@ async fn a_pending_sign_in_never_sees_an_enrolment_seed_started_in_another_sessi
     // The first browser's enrolment still works with its own seed.
     let html = mfa_page(&first, &first_mfa).await;
     assert_eq!(shown_key(&html), first_key);
-    let done = submit_code(&first, &first_mfa, &html, "enrol_totp", &code(&app, &first_key, 0)).await;
+    let done = submit_code(
+        &first,
+        &first_mfa,
+        &html,
+        "enrol_totp",
+        &code(&app, &first_key, 0),
+    )
+    .await;
     assert_eq!(done.status(), 200);
 }
 
@@ -571,6 +585,7 @@ async fn adding_an_authenticator_app_needs_a_fresh_sign_in_and_raises_mfa_added(
         "an mfa.added alert"
     );
 
-    let mail = crate::account_emails::wait_for_eml(&app, "An authenticator app was just added").await;
+    let mail =
+        crate::account_emails::wait_for_eml(&app, "An authenticator app was just added").await;
     assert!(mail.contains("ann@example.com"), "to the user");
 }

@@ -107,7 +107,12 @@ async fn submit(browser: &Client, url: &Url, fields: &[(&str, &str)]) -> Url {
 }
 
 async fn log_in(browser: &Client, login: &Url) -> Url {
-    submit(browser, login, &[("username", "ann"), ("password", PASSWORD)]).await
+    submit(
+        browser,
+        login,
+        &[("username", "ann"), ("password", PASSWORD)],
+    )
+    .await
 }
 
 /// A token request authenticated the way the client is registered by default
@@ -198,7 +203,10 @@ async fn client_credentials(app: &TestApp, rp: &Rp, method: &str) -> Reply {
     let mut req = app.http.post(format!("{}/token", rp.issuer));
     match method {
         "basic" => req = req.basic_auth(&rp.client_id, Some(secret)),
-        _ => form.extend([("client_id", rp.client_id.as_str()), ("client_secret", secret)]),
+        _ => form.extend([
+            ("client_id", rp.client_id.as_str()),
+            ("client_secret", secret),
+        ]),
     }
     TestApp::reply(req.form(&form).send().await.unwrap()).await
 }
@@ -245,7 +253,10 @@ async fn a_client_is_accepted_only_with_the_authentication_method_it_is_register
         secret: Some("guess".into()),
         ..rp
     };
-    assert_eq!(client_credentials(&app, &unknown, "basic").await.body, basic.body);
+    assert_eq!(
+        client_credentials(&app, &unknown, "basic").await.body,
+        basic.body
+    );
 
     // A public client is `none`, and can be nothing else.
     let public = client(&app, &slug, json!({ "client_type": "public" })).await;
@@ -307,7 +318,10 @@ async fn introspection_refuses_public_clients_and_discovery_says_the_same() {
     assert!(reply.body.get("active").is_none());
     let discovery = app
         .http
-        .get(format!("{}/.well-known/openid-configuration", public.issuer))
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            public.issuer
+        ))
         .send()
         .await
         .unwrap()
@@ -405,7 +419,10 @@ async fn a_refresh_retry_in_the_grace_window_gets_the_same_successor_and_never_a
     let replay = refresh(&app, &rp, &first).await;
     assert_eq!(replay.status, 400);
     assert_eq!(replay.body["error"], "invalid_grant");
-    assert_eq!(refresh(&app, &rp, &tip).await.body["error"], "invalid_grant");
+    assert_eq!(
+        refresh(&app, &rp, &tip).await.body["error"],
+        "invalid_grant"
+    );
     assert!(!active(&app, &rp, &retry_access).await);
     assert!(
         app.audit_actions(&slug)

@@ -112,11 +112,16 @@ async fn a_tenant_is_created_read_listed_updated_disabled_and_deleted() {
         .collect();
     for table in ["user_totp", "recovery_codes", "passkeys"] {
         assert!(
-            !leftovers.iter().any(|l| l.starts_with(&format!("{table}:"))),
+            !leftovers
+                .iter()
+                .any(|l| l.starts_with(&format!("{table}:"))),
             "{table} rows of a deleted tenant remain"
         );
     }
-    assert!(leftovers.is_empty(), "rows of a deleted tenant remain: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "rows of a deleted tenant remain: {leftovers:?}"
+    );
 
     // The slug can be used again, for a new tenant.
     let again = app

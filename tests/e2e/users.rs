@@ -154,7 +154,7 @@ pub async fn plant_factors(app: &TestApp, tenant_id: &str, user_id: &str) {
     use tenancy::entity::{passkeys, recovery_codes, user_totp};
     let tenant_id: uuid::Uuid = tenant_id.parse().unwrap();
     let user_id: uuid::Uuid = user_id.parse().unwrap();
-    let now = chrono::Utc::now();
+    let now = api::state::Clock::now(app.clock.as_ref());
     user_totp::ActiveModel {
         id: Set(uuid::Uuid::new_v4()),
         tenant_id: Set(tenant_id),

@@ -87,9 +87,7 @@ impl ClientsApi {
             allowed_scopes: b.allowed_scopes,
             first_party: b.first_party,
             require_pkce: b.require_pkce,
-            token_endpoint_auth_method: b
-                .token_endpoint_auth_method
-                .map(|m| m.as_str().to_owned()),
+            token_endpoint_auth_method: b.token_endpoint_auth_method.map(|m| m.as_str().to_owned()),
         };
         let created = clients::create(
             &self.0.db,
@@ -151,9 +149,7 @@ impl ClientsApi {
             allowed_scopes: b.allowed_scopes,
             first_party: b.first_party,
             require_pkce: b.require_pkce,
-            token_endpoint_auth_method: b
-                .token_endpoint_auth_method
-                .map(|m| m.as_str().to_owned()),
+            token_endpoint_auth_method: b.token_endpoint_auth_method.map(|m| m.as_str().to_owned()),
         };
         let client = clients::update(
             &self.0.db,

@@ -699,8 +699,13 @@ impl Action<'_> {
         }
         // The new factor proves nothing about this sign-in: the session keeps its level
         // and is marked so that a step-up with the new factor cannot raise it either.
-        sessions::mark_enrolled(cache, tenant.id, &self.signed.cookie, session_ttl(self.issuer))
-            .await?;
+        sessions::mark_enrolled(
+            cache,
+            tenant.id,
+            &self.signed.cookie,
+            session_ttl(self.issuer),
+        )
+        .await?;
         crate::emails::send_mfa_added(
             self.state,
             &self.issuer.tenant().display_name,

@@ -286,8 +286,8 @@ async fn registrant(
     // sign-in of the last few minutes; else the user signs in again.
     if starting
         && !super::account::may_add_factor(state, issuer, &signed)
-        .await
-        .map_err(|e| unavailable(&e))?
+            .await
+            .map_err(|e| unavailable(&e))?
     {
         let mut resp = Json(json!({
             "error": "please sign in again to add a passkey",
@@ -392,7 +392,10 @@ pub async fn register_finish(
         &format!("A passkey named \"{}\"", passkey.name),
     );
     let marked = match &who {
-        Registrant::Account(s) => (s.cookie.clone(), u64::from(issuer.settings().session_ttl_secs)),
+        Registrant::Account(s) => (
+            s.cookie.clone(),
+            u64::from(issuer.settings().session_ttl_secs),
+        ),
         Registrant::Enrolling(e) => (
             e.0.cookie.clone(),
             tenancy::interactions::INTERACTION_TTL.as_secs(),

@@ -278,33 +278,32 @@ pub async fn submit_reset(
     let now = state.now();
     let password = SecretString::from(password.to_owned());
     let completed =
-        password_reset::complete(&state.db, &tenant, &actor, token, password, &removals, now)
-            .await;
+        password_reset::complete(&state.db, &tenant, &actor, token, password, &removals, now).await;
     let user = match completed {
-            Ok(user) => user,
-            Err(tenancy::Error::Invalid(problems))
-                if problems.iter().any(|p| p.field == "password") =>
-            {
-                let message = problems
-                    .iter()
-                    .map(|p| p.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                return reset_form(
-                    &state,
-                    &issuer,
-                    req,
-                    token,
-                    Some(&message),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
-            }
-            Err(tenancy::Error::Invalid(_) | tenancy::Error::Forbidden(_)) => {
-                return error_page(&name, StatusCode::BAD_REQUEST, INVALID_LINK);
-            }
-            Err(err) => return super::flow::unavailable(&issuer, &err),
-        };
+        Ok(user) => user,
+        Err(tenancy::Error::Invalid(problems))
+            if problems.iter().any(|p| p.field == "password") =>
+        {
+            let message = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            return reset_form(
+                &state,
+                &issuer,
+                req,
+                token,
+                Some(&message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+        Err(tenancy::Error::Invalid(_) | tenancy::Error::Forbidden(_)) => {
+            return error_page(&name, StatusCode::BAD_REQUEST, INVALID_LINK);
+        }
+        Err(err) => return super::flow::unavailable(&issuer, &err),
+    };
     // Every session ends (OWASP Forgot Password Cheat Sheet), and the owner, who just
     // proved control of the mailbox, is no longer locked out.
     let cache = state.cache.as_ref();

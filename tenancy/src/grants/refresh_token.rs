@@ -62,7 +62,7 @@ pub async fn grant<C: ConnectionTrait>(
                         id: next.family_id,
                         successor,
                     };
-                    (next, family)
+                    (*next, family)
                 }
                 refresh::Retry::Replayed => return Err(replayed(ctx, client, &parent).await?),
                 refresh::Retry::NoSuccessor => {

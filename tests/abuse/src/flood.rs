@@ -267,7 +267,7 @@ fn random_path(slug: &str, rng: &mut Rng) -> (Method, String) {
         5 => format!("/assets/{r}.js"),
         _ => format!("/t/{slug}/.well-known/{r}"),
     };
-    let method = if rng.next_u64() % 8 == 0 {
+    let method = if rng.next_u64().is_multiple_of(8) {
         let name: String = rng
             .token(6)
             .chars()
@@ -317,7 +317,7 @@ async fn bad_login(
     rng: &mut Rng,
     flood: &mut Tally,
 ) -> Option<Page> {
-    let username = if rng.next_u64() % 4 == 0 {
+    let username = if rng.next_u64().is_multiple_of(4) {
         ctx.attacker_user.clone()
     } else {
         format!("user-{}", rng.token(6))
