@@ -22,6 +22,7 @@ use crate::provision::Tenant;
 use crate::verdict::{Legit, Tally};
 
 /// What the floods aim at and who signs in meanwhile.
+#[derive(Clone)]
 pub struct Ctx {
     /// Server base URL.
     pub base: String,
@@ -33,7 +34,7 @@ pub struct Ctx {
     pub victim: Tenant,
     /// Password of every provisioned user.
     pub password: String,
-    /// The one address every flood comes from.
+    /// The address this flood comes from.
     pub attacker_ip: IpAddr,
     /// Per-request timeout.
     pub timeout: Duration,

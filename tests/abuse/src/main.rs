@@ -14,7 +14,7 @@
 //! `abuse: N passed, M failed`; the exit status is 1 when anything failed.
 //!
 //! Every request goes to 127.0.0.0/8. Clients speak from their own loopback
-//! addresses (attacker 127.0.0.2, each flood's legitimate user 127.0.0.1x, the
+//! addresses (the *n*th flood 127.0.0.(2 + n), its legitimate user 127.0.0.(10 + n), the
 //! repeated sign-ins 127.0.0.30), so the server tells them apart as it would tell
 //! apart people on the Internet. See README.md beside this file.
 
@@ -50,7 +50,8 @@ use provision::Api;
 use server::Server;
 use verdict::{Allowed, Bounds, FloodOutcome, Legit};
 
-/// The address every flood comes from.
+/// The address the first flood comes from; the *n*th comes from the *n*th after it, so
+/// a budget one flood spent (authorize's, say) never hides what the next one meets.
 const ATTACKER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// The legitimate user of the baseline (no flood).
 const BASELINE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
@@ -64,11 +65,21 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// The legitimate user of the `n`th check: a user and an address of its own, so no
 /// limit a previous check used up applies to it.
 fn legit_ip(n: usize) -> IpAddr {
+    loopback_after(10, n)
+}
+
+/// The address of the `n`th flood (at most 7 floods: 127.0.0.2 to 127.0.0.8).
+fn attacker_ip(n: usize) -> IpAddr {
+    loopback_after(ATTACKER_IP.octets()[3], n.min(6))
+}
+
+/// 127.0.0.(`first` + `n`).
+fn loopback_after(first: u8, n: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(
         127,
         0,
         0,
-        10u8.saturating_add(u8::try_from(n).unwrap_or(u8::MAX)),
+        first.saturating_add(u8::try_from(n).unwrap_or(u8::MAX)),
     ))
 }
 
@@ -116,7 +127,11 @@ fn validate(args: &Args) -> Result<()> {
     if args.flood_seconds > 600.0 || args.flood_requests > 1_000_000 || args.concurrency > 256 {
         bail!("a flood is at most 600 s, 1,000,000 requests and 256 in flight");
     }
-    for ip in [ATTACKER_IP, BASELINE_IP, SIGN_INS_IP] {
+    for ip in [
+        attacker_ip(6),
+        IpAddr::V4(BASELINE_IP),
+        IpAddr::V4(SIGN_INS_IP),
+    ] {
         UdpSocket::bind((ip, 0))
             .with_context(|| format!("cannot use the loopback address {ip} as a client address"))?;
     }
@@ -180,7 +195,7 @@ async fn suite(args: &Args, server: &mut Server, rng: &mut Rng) -> Result<bool> 
     create_users(&api, &users, &password).await?;
     println!(
         "abuse: server {} (pid {}); victim tenant {}, attacker-side tenant {}; floods of at \
-         most {} requests / {:.0} s, {} in flight, from {ATTACKER_IP}",
+         most {} requests / {:.0} s, {} in flight, from {ATTACKER_IP} on",
         server.base,
         server.pid,
         victim.slug,
@@ -224,8 +239,15 @@ async fn suite(args: &Args, server: &mut Server, rng: &mut Rng) -> Result<bool> 
                 ip: legit_ip(flood_no),
                 interval,
             };
+            let flood_ctx = Arc::new(Ctx {
+                attacker_ip: attacker_ip(flood_no),
+                ..(*ctx).clone()
+            });
             flood_no += 1;
-            flood_check(check, &ctx, server, &http, limits, user, bounds, clk_tck).await
+            flood_check(
+                check, &flood_ctx, server, &http, limits, user, bounds, clk_tck,
+            )
+            .await
         };
         if problems.is_empty() {
             passed += 1;
