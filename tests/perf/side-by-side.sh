@@ -47,7 +47,7 @@ cargo build --release --locked -p api
 # with one client would measure the limiters, so they are raised here (and only here).
 TESSERA_LISTEN="127.0.0.1:$port" TESSERA_PUBLIC_URL="$base" TESSERA_DATA_DIR="$data" \
 TESSERA_MASTER_KEY="$(head -c 32 /dev/urandom | base64)" TESSERA_ADMIN_TOKEN="$admin" \
-TESSERA_TOKEN_REQUESTS_PER_MINUTE=1000000000 TESSERA_LOGIN_ATTEMPTS_PER_MINUTE=1000000000 \
+TESSERA_TOKEN_REQUESTS_PER_MINUTE=1000000000 \
 TESSERA_LOG="${TESSERA_LOG:-warn}" \
   env "${backend_env[@]}" "$CARGO_TARGET_DIR/release/tessera" serve > "$bench/results/tessera-server.log" 2>&1 &
 server=$!
