@@ -144,37 +144,29 @@ pub async fn submit(
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     let settings = issuer.settings();
     let policy = throttle::Policy::from_settings(settings);
+    let refuse = |wait| {
+        too_many(
+            &state,
+            &issuer,
+            (&id, &redirect_uri),
+            &session,
+            username,
+            wait,
+        )
+    };
     // Only failures count, so a user who gets it right is never refused here; an
     // address with too many failures across accounts is (credential stuffing).
     if let Some(ip) = ip {
         match throttle::address_throttled(cache, tenant.id, ip, settings, now).await {
             Ok(None) => {}
-            Ok(Some(wait)) => {
-                return too_many(
-                    &state,
-                    &issuer,
-                    (&id, &redirect_uri),
-                    &session,
-                    username,
-                    wait,
-                );
-            }
+            Ok(Some(wait)) => return refuse(wait),
             Err(err) => return flow::unavailable(&issuer, &err),
         }
     }
     let typed = throttle::Subjects::typed(username, None);
     match throttle::locked_for(cache, tenant.id, &typed, now).await {
         Ok(None) => {}
-        Ok(Some(left)) => {
-            return too_many(
-                &state,
-                &issuer,
-                (&id, &redirect_uri),
-                &session,
-                username,
-                left,
-            );
-        }
+        Ok(Some(left)) => return refuse(left),
         Err(err) => return flow::unavailable(&issuer, &err),
     }
     // The lockout is keyed on the account too, so a username and its email address
@@ -190,16 +182,7 @@ pub async fn submit(
             tokio::time::sleep(delay).await;
             number
         }
-        Ok(throttle::Attempt::Locked { retry_after }) => {
-            return too_many(
-                &state,
-                &issuer,
-                (&id, &redirect_uri),
-                &session,
-                username,
-                retry_after,
-            );
-        }
+        Ok(throttle::Attempt::Locked { retry_after }) => return refuse(retry_after),
         Err(err) => return flow::unavailable(&issuer, &err),
     };
     let user = match login::check_password(found, password).await {
