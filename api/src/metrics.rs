@@ -193,7 +193,7 @@ pub const OTHER: &str = "other";
 /// The methods that get their own label value; any other method is [`OTHER`].
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-/// The label value of a request method: one of [`METHODS`], else [`OTHER`].
+/// The label value of a request method: one of the fixed list of methods, else [`OTHER`].
 pub fn method_label(method: &str) -> &'static str {
     METHODS
         .iter()

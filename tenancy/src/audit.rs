@@ -2,7 +2,7 @@
 //! transaction as the change it records, so the log can never disagree with the data.
 //!
 //! Values that reach a row may come from unauthenticated requests (a presented
-//! `client_id`, a user agent), so every row is made safe to store in [`row`]: each
+//! `client_id`, a user agent), so every row is made safe to store in `row`: each
 //! text value (column or string inside `details`) is cut to [`MAX_VALUE_CHARS`]
 //! characters ([`MAX_USER_AGENT_CHARS`] for the user agent), control characters
 //! (NUL included, which Postgres `text` and `jsonb` refuse) become U+FFFD, and

@@ -1,7 +1,7 @@
 //! Per-tenant rate limits shared by every node: fixed-window counters in the cache.
 //!
-//! A [`Rule`] allows `limit` counted events per `window_secs`. Counters live in the
-//! shared cache (`Cache::incr`, atomic on Redis and in-process alike), keyed by tenant,
+//! An [`EndpointLimit`] allows `per_address` and `per_target` counted events per
+//! `window_secs`. Counters live in the shared cache (`Cache::incr`, atomic on Redis and in-process alike), keyed by tenant,
 //! endpoint, dimension (the client address, or the target: login name, client id,
 //! token, webhook...), window number and a SHA-256 of the id, so a guessing budget is
 //! the same on one node or on ten. The window number comes from the caller's `now`
