@@ -91,6 +91,7 @@ impl Harness {
         let confidential = admin_json(
             "/tenants/fuzz/clients",
             serde_json::json!({ "name": "Service", "client_type": "confidential",
+                "token_endpoint_auth_method": "client_secret_post",
                 "redirect_uris": ["https://app.example.com/cb"],
                 "grant_types": ["authorization_code", "refresh_token", "client_credentials"] }),
         )?;
