@@ -2,13 +2,15 @@
 //! the cache. Only failures count: a user who signs in successfully is never refused,
 //! however often, from however busy an address.
 //!
-//! **Account lockout.** Attempts are counted per tenant on the login name as typed
-//! (so the count reveals nothing about whether an account exists) *and* on the account
-//! it resolves to, so a username and its email address share one budget
-//! ([`Subjects`]). The login page uses the tenant's [`Policy`]: [`begin_attempt`]
+//! **Account lockout.** Attempts are counted per tenant on the account a login name
+//! resolves to, so a username and its email address share one budget, and on the name
+//! as typed when it resolves to none, so an unknown name locks just like a known one
+//! and the count reveals nothing about whether an account exists ([`Subjects`]); a
+//! lockout is written on the names and the account alike. The login page uses the tenant's [`Policy`]: [`begin_attempt`]
 //! counts an attempt *before* the password is checked, with one atomic cache increment
-//! per counter, so however many requests race in parallel at most `threshold` of them
-//! get a password verified; the rest are refused unverified. The attempt that reaches
+//! of one counter (the account's when the name resolves, else the typed name's), so
+//! however many requests race in parallel exactly `threshold` of them get a password
+//! verified; the rest are refused unverified. The attempt that reaches
 //! the threshold and fails locks the name and the account ([`attempt_failed`] returns
 //! true exactly once, so exactly one "account locked" alert is raised); a successful
 //! sign-in forgets the attempts ([`attempt_succeeded`]). Lockouts are temporary — they
@@ -86,6 +88,23 @@ impl<'a> Subjects<'a> {
                     .map(|id| cache.key(tenant_id, account_kind, &id.to_string())),
             )
             .collect()
+    }
+}
+
+impl Subjects<'_> {
+    /// The one counter an attempt spends: the account's when known (so a username
+    /// and its email address share one budget), else the first name's as typed (so an
+    /// unknown name locks just like a known one and reveals nothing).
+    fn attempt_counter(&self, cache: &dyn Cache, tenant_id: Uuid) -> Option<String> {
+        match (self.account, self.names.first()) {
+            (Some(id), _) => Some(cache.key(tenant_id, ACCOUNT_ATTEMPTS_KIND, &id.to_string())),
+            (None, Some(name)) => Some(cache.key(
+                tenant_id,
+                ATTEMPTS_KIND,
+                &secrets::sha256_hex(&name.trim().to_lowercase()),
+            )),
+            (None, None) => None,
+        }
     }
 }
 
@@ -196,18 +215,23 @@ pub async fn locked_for(
     Ok(longest)
 }
 
-/// Counts one attempt on every counter of `subjects`; its number is the highest.
+/// Counts one attempt of `subjects` and returns its number within the window.
+///
+/// Exactly one counter is incremented — the account's when the name resolved to one,
+/// else the typed name's — so the numbers handed out to racing requests are 1, 2, 3…
+/// without gaps or repeats: at most `threshold` of them are admitted and exactly one
+/// is the threshold (the one that locks). Counting on two keys and taking the higher
+/// number would let two interleaved requests draw the same number.
 async fn count_attempt(
     cache: &dyn Cache,
     tenant_id: Uuid,
     subjects: &Subjects<'_>,
     policy: Policy,
 ) -> Result<i64> {
-    let mut number = 0;
-    for key in subjects.keys(cache, tenant_id, Kind::Attempts) {
-        number = number.max(cache.incr(&key, policy.window).await?);
+    match subjects.attempt_counter(cache, tenant_id) {
+        Some(key) => cache.incr(&key, policy.window).await,
+        None => Ok(0),
     }
-    Ok(number)
 }
 
 /// Counts an attempt on `subjects` before its password is checked (atomically, so
@@ -430,6 +454,38 @@ mod tests {
             }
         }
         assert_eq!(locks, 1, "exactly one failure locks the name");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_attempts_on_a_known_account_draw_distinct_numbers() {
+        let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new("t"));
+        let tenant = Uuid::new_v4();
+        let account = Some(Uuid::new_v4());
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let cache = cache.clone();
+                tokio::spawn(async move {
+                    let name = if i % 2 == 0 { "ann" } else { "ann@example.com" };
+                    begin_attempt(
+                        cache.as_ref(),
+                        tenant,
+                        &Subjects::typed(name, account),
+                        policy(),
+                        now(),
+                    )
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        let mut allowed = Vec::new();
+        for task in tasks {
+            if let Attempt::Allowed { number, .. } = task.await.unwrap() {
+                allowed.push(number);
+            }
+        }
+        allowed.sort_unstable();
+        assert_eq!(allowed, vec![1, 2, 3, 4, 5]);
     }
 
     #[tokio::test]
