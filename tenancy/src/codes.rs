@@ -93,6 +93,29 @@ pub async fn take(cache: &dyn Cache, tenant_id: Uuid, code: &str) -> Result<Opti
         .and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
+/// Puts back a code taken by a grant whose transaction rolled back, for what is left
+/// of its lifetime (nothing, once it has expired).
+pub async fn restore(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    code: &str,
+    grant: &CodeGrant,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let left = grant.expires_at.saturating_sub(now.timestamp());
+    let Ok(left @ 1..) = u64::try_from(left) else {
+        return Ok(());
+    };
+    let bytes = serde_json::to_vec(grant).map_err(|e| Error::Internal(e.to_string()))?;
+    cache
+        .set(
+            &cache.key(tenant_id, KIND, &secrets::sha256_hex(code)),
+            &bytes,
+            Duration::from_secs(left).min(CODE_TTL),
+        )
+        .await
+}
+
 /// Records what a code's redemption issued, for as long as those tokens live.
 pub async fn mark_used(
     cache: &dyn Cache,

@@ -1,27 +1,28 @@
-//! Where user grants run: each in its own transaction, or on SQLite group-committed.
+//! Where user grants run: one transaction per batch of grants, on SQLite several
+//! grants group-committed, on Postgres each grant in place in its own.
 //!
 //! On SQLite every code or refresh grant was a transaction of its own on the one
 //! connection: BEGIN, three statements and COMMIT, each a round trip to sqlx's
 //! connection thread, and a write-ahead-log append per commit. Here the grants queued
 //! when the database lane is free run one after another in one transaction (at most
 //! [`BATCH_MAX`]), so BEGIN, COMMIT and the log append are paid once per batch; under
-//! light load a batch is one grant, exactly as before.
+//! light load a batch is one grant, exactly as before. On Postgres, with a connection
+//! per request, each grant is a batch of one, run in place by the same code.
 //!
-//! Each grant is still all-or-nothing and answered only after its batch commits. If a
-//! grant of a batch hits a storage failure or panics, or the commit fails, the whole
-//! batch is rolled back and every grant in it fails as it would alone (503,
-//! `temporarily_unavailable`); nothing is half-written. Grants run in order, so two
-//! presenting the same refresh token in one batch see each other's writes, as two
-//! transactions would.
-//!
-//! On Postgres, with a connection per request, each grant runs in place in its own
-//! transaction.
+//! Each grant is all-or-nothing and answered only after its batch commits; its cache
+//! writes wait for that commit ([`Batched::committed`]). If a grant hits a storage
+//! failure or panics, the batch is rolled back, every grant that ran is told so
+//! ([`Batched::rolled_back`]: a taken code is put back), the failing grant alone gets
+//! the failure (503, `temporarily_unavailable`, or its panic) and the others run again
+//! in a new transaction — so one bad grant never fails, nor turns into a "replay", the
+//! grants that shared its batch. If BEGIN or COMMIT fails, every grant of the batch
+//! fails as it would alone. Grants run in queue order, so two presenting the same
+//! refresh token in one batch see each other's writes, as two transactions would.
 
-use std::panic::AssertUnwindSafe;
+use std::{future::Future, panic::AssertUnwindSafe};
 
 use futures_util::FutureExt;
 use tenancy::{
-    grants::Minted,
     oauth_error::{OAuthError, OAuthResult},
     sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait},
 };
@@ -35,25 +36,59 @@ pub const BATCH_MAX: usize = 64;
 /// Grants waiting for the writer at most; past this, requests wait to enqueue.
 const QUEUE_MAX: usize = 1024;
 
-/// A grant's answer: its outcome (or its panic, re-raised in the request) and the SQL
-/// statements it ran, counted against its request.
-type Answer = (std::thread::Result<OAuthResult<Minted>>, u32);
+/// A unit of database work the batch writer runs: its writes, then what it must do
+/// once its transaction has ended either way.
+pub trait Batched: Send + Sync + 'static {
+    /// What the work decided (for a grant: its tokens, or the protocol error that
+    /// refused it, which commits like a success).
+    type Outcome: Send + 'static;
+
+    /// Runs the work on `txn`; `Err` is a storage failure: the transaction must roll
+    /// back.
+    fn write<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> impl Future<Output = Result<Self::Outcome, OAuthError>> + Send + 'a;
+
+    /// Its transaction committed (apply the cache writes that waited); an error here
+    /// answers the request instead of the outcome.
+    fn committed(&self) -> impl Future<Output = Result<(), OAuthError>> + Send + '_;
+
+    /// Its transaction rolled back (undo what it did outside the database); the work
+    /// may run again afterwards.
+    fn rolled_back(&self) -> impl Future<Output = ()> + Send + '_;
+}
+
+/// A grant's answer: its outcome or failure (or its panic, re-raised in the request)
+/// and the SQL statements it ran, counted against its request.
+type Answer<T> = (std::thread::Result<Result<T, OAuthError>>, u32);
 
 /// A queued grant with the request's span (its log lines keep the request's context).
-struct Job {
-    grant: UserGrant,
+struct Job<G: Batched> {
+    work: G,
     span: tracing::Span,
-    answer: oneshot::Sender<Answer>,
+    answer: oneshot::Sender<Answer<G::Outcome>>,
 }
 
-/// Runs user grants; cheap to clone.
-#[derive(Clone)]
-pub struct UserGrants {
+/// Runs batched work; cheap to clone.
+pub struct Batcher<G: Batched> {
     db: DatabaseConnection,
-    batches: Option<mpsc::Sender<Job>>,
+    batches: Option<mpsc::Sender<Job<G>>>,
 }
 
-impl UserGrants {
+impl<G: Batched> Clone for Batcher<G> {
+    fn clone(&self) -> Self {
+        Self {
+            db: self.db.clone(),
+            batches: self.batches.clone(),
+        }
+    }
+}
+
+/// The token endpoint's code and refresh grants.
+pub type UserGrants = Batcher<UserGrant>;
+
+impl<G: Batched> Batcher<G> {
     /// Group commit on `lane` (the database lane's runtime, SQLite); in place without.
     pub fn start(db: DatabaseConnection, lane: Option<&tokio::runtime::Handle>) -> Self {
         let batches = lane.map(|runtime| {
@@ -64,27 +99,33 @@ impl UserGrants {
         Self { db, batches }
     }
 
-    /// Runs `grant` and commits its writes with its audit event; the tokens it
-    /// decided are signed by the caller.
-    pub async fn run(&self, grant: UserGrant) -> OAuthResult<Minted> {
-        let Some(queue) = &self.batches else {
-            return grant.in_transaction(&self.db).await;
-        };
-        let (answer, answered) = oneshot::channel();
-        let job = Job {
-            grant,
-            span: tracing::Span::current(),
-            answer,
-        };
-        queue.send(job).await.map_err(|_| stopped())?;
-        match answered.await {
-            Ok((Ok(outcome), statements)) => {
-                crate::metrics::add_statements(statements);
-                outcome
+    /// Runs `work` and commits it (alone, or in the next batch).
+    pub async fn run(&self, work: G) -> Result<G::Outcome, OAuthError> {
+        let (outcome, statements) = match &self.batches {
+            None => {
+                let mut answers = write_batch(&self.db, &[&work]).await;
+                answers.pop().unwrap_or_else(|| (Ok(Err(stopped())), 0))
             }
-            Ok((Err(panic), _)) => std::panic::resume_unwind(panic),
-            Err(_) => Err(stopped()),
-        }
+            Some(queue) => {
+                let (answer, answered) = oneshot::channel();
+                let job = Job {
+                    work,
+                    span: tracing::Span::current(),
+                    answer,
+                };
+                queue.send(job).await.map_err(|_| stopped())?;
+                answered.await.map_err(|_| stopped())?
+            }
+        };
+        crate::metrics::add_statements(statements);
+        outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl UserGrants {
+    /// Runs a code or refresh grant; the tokens it decided are signed by the caller.
+    pub async fn grant(&self, grant: UserGrant) -> OAuthResult<tenancy::grants::Minted> {
+        self.run(grant).await?
     }
 }
 
@@ -92,85 +133,352 @@ fn stopped() -> OAuthError {
     tenancy::Error::Unavailable("the grant writer has stopped".into()).into()
 }
 
-async fn write_batches(db: DatabaseConnection, mut pending: mpsc::Receiver<Job>) {
+async fn write_batches<G: Batched>(db: DatabaseConnection, mut pending: mpsc::Receiver<Job<G>>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        commit_batch(&db, std::mem::take(&mut batch)).await;
+        let jobs = std::mem::take(&mut batch);
+        let work: Vec<&G> = jobs.iter().map(|job| &job.work).collect();
+        let spans: Vec<_> = jobs.iter().map(|job| job.span.clone()).collect();
+        let answers = write_batch_in(&db, &work, &spans).await;
+        drop(work);
+        for (job, answer) in jobs.into_iter().zip(answers) {
+            let _ = job.answer.send(answer);
+        }
     }
 }
 
-/// A panic caught in a grant, re-raised in its request.
-type Panic = Box<dyn std::any::Any + Send>;
+/// Runs `work` as one batch; the answers are in the same order.
+async fn write_batch<G: Batched>(db: &DatabaseConnection, work: &[&G]) -> Vec<Answer<G::Outcome>> {
+    let spans = vec![tracing::Span::current(); work.len()];
+    write_batch_in(db, work, &spans).await
+}
 
-/// How a batch ended.
-enum Batch {
-    /// Committed: each grant's outcome and statement count, in queue order.
-    Committed(Vec<(OAuthResult<Minted>, u32)>),
-    /// Rolled back (or never begun): every grant gets `error`, except the one that
-    /// panicked, if any (by position), which gets its panic.
-    Failed {
-        error: OAuthError,
-        panicked: Option<(usize, Panic)>,
+/// How one attempt at the pending grants ended.
+enum Attempt<T> {
+    /// Committed: each pending grant's outcome and statement count, in order.
+    Committed(Vec<(T, u32)>),
+    /// Rolled back because the grant at this position of the pending list failed
+    /// (its error, or its panic).
+    GrantFailed {
+        at: usize,
+        failure: std::thread::Result<OAuthError>,
     },
+    /// BEGIN or COMMIT failed: nothing is written, every pending grant fails.
+    TransactionFailed(OAuthError),
 }
 
-async fn commit_batch(db: &DatabaseConnection, jobs: Vec<Job>) {
-    let batch = match db.begin().await {
-        Ok(txn) => write_all(txn, &jobs).await,
-        Err(err) => Batch::Failed {
-            error: tenancy::Error::from(err).into(),
-            panicked: None,
-        },
-    };
-    match batch {
-        Batch::Committed(outcomes) => {
-            for (job, (outcome, statements)) in jobs.into_iter().zip(outcomes) {
-                let _ = job.answer.send((Ok(outcome), statements));
+async fn write_batch_in<G: Batched>(
+    db: &DatabaseConnection,
+    work: &[&G],
+    spans: &[tracing::Span],
+) -> Vec<Answer<G::Outcome>> {
+    let mut answers: Vec<Option<Answer<G::Outcome>>> = work.iter().map(|_| None).collect();
+    // Every round either commits or takes one grant out, so this ends.
+    let mut pending: Vec<usize> = (0..work.len()).collect();
+    while !pending.is_empty() {
+        match attempt(db, work, spans, &pending).await {
+            Attempt::Committed(outcomes) => {
+                for (&n, (outcome, statements)) in pending.iter().zip(outcomes) {
+                    let answer = match work[n].committed().await {
+                        Ok(()) => Ok(outcome),
+                        Err(err) => Err(err),
+                    };
+                    answers[n] = Some((Ok(answer), statements));
+                }
+                break;
             }
-        }
-        Batch::Failed {
-            error,
-            mut panicked,
-        } => {
-            for (n, job) in jobs.into_iter().enumerate() {
-                let answer = match panicked.take_if(|(at, _)| *at == n) {
-                    Some((_, panic)) => Err(panic),
-                    None => Ok(Err(error.clone())),
-                };
-                let _ = job.answer.send((answer, 0));
+            Attempt::GrantFailed { at, failure } => {
+                for &n in &pending {
+                    work[n].rolled_back().await;
+                }
+                let failed = pending.remove(at);
+                answers[failed] = Some((failure.map(Err), 0));
+            }
+            Attempt::TransactionFailed(error) => {
+                for &n in &pending {
+                    work[n].rolled_back().await;
+                    answers[n] = Some((Ok(Err(error.clone())), 0));
+                }
+                break;
             }
         }
     }
+    answers
+        .into_iter()
+        .map(|answer| answer.unwrap_or_else(|| (Ok(Err(stopped())), 0)))
+        .collect()
 }
 
-/// Runs the batch's grants in order on `txn` and commits; stops at the first storage
-/// failure or panic and rolls back.
-async fn write_all(txn: DatabaseTransaction, jobs: &[Job]) -> Batch {
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for (n, job) in jobs.iter().enumerate() {
+/// Runs the pending grants in order in one transaction and commits; stops at the
+/// first storage failure or panic and rolls back.
+async fn attempt<G: Batched>(
+    db: &DatabaseConnection,
+    work: &[&G],
+    spans: &[tracing::Span],
+    pending: &[usize],
+) -> Attempt<G::Outcome> {
+    let txn = match db.begin().await {
+        Ok(txn) => txn,
+        Err(err) => return Attempt::TransactionFailed(tenancy::Error::from(err).into()),
+    };
+    let mut outcomes = Vec::with_capacity(pending.len());
+    for (at, &n) in pending.iter().enumerate() {
         let write =
-            crate::metrics::counting_statements(job.grant.write(&txn)).instrument(job.span.clone());
-        let (error, panicked) = match AssertUnwindSafe(write).catch_unwind().await {
+            crate::metrics::counting_statements(work[n].write(&txn)).instrument(spans[n].clone());
+        let failure = match AssertUnwindSafe(write).catch_unwind().await {
             Ok((Ok(outcome), statements)) => {
                 outcomes.push((outcome, statements));
                 continue;
             }
-            Ok((Err(storage), _)) => (storage, None),
-            Err(panic) => (stopped_by_panic(), Some((n, panic))),
+            Ok((Err(storage), _)) => Ok(storage),
+            Err(panic) => Err(panic),
         };
         // Best effort: a transaction dropped unfinished is rolled back anyway.
         let _ = txn.rollback().await;
-        return Batch::Failed { error, panicked };
+        return Attempt::GrantFailed { at, failure };
     }
     match txn.commit().await {
-        Ok(()) => Batch::Committed(outcomes),
-        Err(err) => Batch::Failed {
-            error: tenancy::Error::from(err).into(),
-            panicked: None,
-        },
+        Ok(()) => Attempt::Committed(outcomes),
+        Err(err) => Attempt::TransactionFailed(tenancy::Error::from(err).into()),
     }
 }
 
-fn stopped_by_panic() -> OAuthError {
-    tenancy::Error::Unavailable("another grant of the same batch failed".into()).into()
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tenancy::sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, Statement};
+
+    use super::*;
+
+    /// What a probe does in its transaction.
+    #[derive(Clone, Copy)]
+    enum Act {
+        /// Insert its number, return it.
+        Insert,
+        /// Insert its number, then fail as storage would.
+        Fail,
+        /// Insert its number, then panic.
+        Panic,
+        /// Return how many rows it sees.
+        Count,
+        /// Insert a row that breaks a deferred foreign key: COMMIT fails.
+        BreakCommit,
+    }
+
+    /// A batched unit of work that logs what happens to it.
+    struct Probe {
+        n: i64,
+        act: Act,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Probe {
+        fn note(&self, what: &str) {
+            self.log.lock().unwrap().push(format!("{what} {}", self.n));
+        }
+    }
+
+    impl Batched for Probe {
+        type Outcome = i64;
+
+        async fn write(&self, txn: &DatabaseTransaction) -> Result<i64, OAuthError> {
+            let run = |sql: &str, n: i64| {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    sql,
+                    [n.into()],
+                ))
+            };
+            if let Act::Count = self.act {
+                let row = txn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        "SELECT COUNT(*) AS n FROM probe",
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                return Ok(row.try_get::<i64>("", "n").unwrap());
+            }
+            if let Act::BreakCommit = self.act {
+                run("INSERT INTO child (parent) VALUES (?)", self.n)
+                    .await
+                    .unwrap();
+                return Ok(self.n);
+            }
+            run("INSERT INTO probe (n) VALUES (?)", self.n)
+                .await
+                .unwrap();
+            self.note("wrote");
+            match self.act {
+                Act::Fail => Err(tenancy::Error::Unavailable("disk on fire".into()).into()),
+                Act::Panic => panic!("probe {} panics", self.n),
+                _ => Ok(self.n),
+            }
+        }
+
+        async fn committed(&self) -> Result<(), OAuthError> {
+            self.note("committed");
+            Ok(())
+        }
+
+        async fn rolled_back(&self) {
+            self.note("rolled back");
+        }
+    }
+
+    async fn db() -> DatabaseConnection {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).sqlx_logging(false);
+        let db = Database::connect(options).await.unwrap();
+        for sql in [
+            "PRAGMA foreign_keys = ON",
+            "CREATE TABLE probe (n INTEGER NOT NULL)",
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+            "CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        ] {
+            db.execute_unprepared(sql).await.unwrap();
+        }
+        db
+    }
+
+    async fn rows(db: &DatabaseConnection) -> Vec<i64> {
+        db.query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT n FROM probe ORDER BY n",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<i64>("", "n").unwrap())
+        .collect()
+    }
+
+    fn probes(acts: &[Act]) -> (Vec<Probe>, Arc<Mutex<Vec<String>>>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let probes = acts
+            .iter()
+            .zip(1..)
+            .map(|(&act, n)| Probe {
+                n,
+                act,
+                log: log.clone(),
+            })
+            .collect();
+        (probes, log)
+    }
+
+    fn outcomes(answers: Vec<Answer<i64>>) -> Vec<Result<i64, String>> {
+        answers
+            .into_iter()
+            .map(|(answer, _)| match answer {
+                Ok(Ok(n)) => Ok(n),
+                Ok(Err(err)) => Err(err.description.clone()),
+                Err(_) => Err("panicked".into()),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_failing_grant_fails_alone_and_the_rest_of_its_batch_commits() {
+        let db = db().await;
+        let (work, log) = probes(&[Act::Insert, Act::Fail, Act::Insert]);
+        let refs: Vec<&Probe> = work.iter().collect();
+        let answers = outcomes(write_batch(&db, &refs).await);
+        assert_eq!(answers[0], Ok(1));
+        assert!(answers[1].is_err(), "{answers:?}");
+        assert_eq!(answers[2], Ok(3));
+        assert_eq!(rows(&db).await, vec![1, 3]);
+        let log = log.lock().unwrap().clone();
+        // The first attempt is undone for everyone who ran; only 1 and 3 commit, and
+        // only after both were written.
+        assert_eq!(
+            log,
+            [
+                "wrote 1",
+                "wrote 2",
+                "rolled back 1",
+                "rolled back 2",
+                "rolled back 3",
+                "wrote 1",
+                "wrote 3",
+                "committed 1",
+                "committed 3",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_grant_panics_alone_and_nothing_of_it_is_written() {
+        let db = db().await;
+        let (work, log) = probes(&[Act::Insert, Act::Panic, Act::Insert]);
+        let refs: Vec<&Probe> = work.iter().collect();
+        let answers = outcomes(write_batch(&db, &refs).await);
+        assert_eq!(answers, vec![Ok(1), Err("panicked".into()), Ok(3)]);
+        assert_eq!(rows(&db).await, vec![1, 3]);
+        assert!(log.lock().unwrap().contains(&"rolled back 2".to_owned()));
+        assert!(!log.lock().unwrap().contains(&"committed 2".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn grants_run_in_queue_order_and_see_each_others_writes() {
+        let db = db().await;
+        let (work, _) = probes(&[Act::Insert, Act::Count, Act::Insert, Act::Count]);
+        let refs: Vec<&Probe> = work.iter().collect();
+        let answers = outcomes(write_batch(&db, &refs).await);
+        assert_eq!(answers, vec![Ok(1), Ok(1), Ok(3), Ok(2)]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_every_grant_and_undoes_them_all() {
+        let db = db().await;
+        let (work, log) = probes(&[Act::Insert, Act::BreakCommit, Act::Insert]);
+        let refs: Vec<&Probe> = work.iter().collect();
+        let answers = outcomes(write_batch(&db, &refs).await);
+        assert!(answers.iter().all(Result::is_err), "{answers:?}");
+        assert_eq!(rows(&db).await, Vec::<i64>::new());
+        let log = log.lock().unwrap().clone();
+        assert!(
+            log.iter().all(|line| !line.starts_with("committed")),
+            "{log:?}"
+        );
+        assert_eq!(
+            log.iter().filter(|l| l.starts_with("rolled back")).count(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn queued_work_is_group_committed_on_the_writer() {
+        let db = db().await;
+        let lane = tokio::runtime::Handle::current();
+        let batcher = Batcher::<Probe>::start(db.clone(), Some(&lane));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let runs: Vec<_> = (1..=20)
+            .map(|n| {
+                let batcher = batcher.clone();
+                let act = if n == 7 { Act::Fail } else { Act::Insert };
+                let probe = Probe {
+                    n,
+                    act,
+                    log: log.clone(),
+                };
+                tokio::spawn(async move { batcher.run(probe).await.map_err(|e| e.description) })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for run in runs {
+            answers.push(run.await.unwrap());
+        }
+        for (n, answer) in (1..).zip(&answers) {
+            if n == 7 {
+                assert!(answer.is_err());
+            } else {
+                assert_eq!(answer, &Ok(n));
+            }
+        }
+        let expected: Vec<i64> = (1..=20).filter(|n| *n != 7).collect();
+        assert_eq!(rows(&db).await, expected);
+    }
 }

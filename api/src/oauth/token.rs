@@ -151,10 +151,11 @@ async fn exchange(
             now,
             grant_type: grant_type.clone(),
             params,
+            effects: Default::default(),
         };
         state
             .user_grants
-            .run(grant)
+            .grant(grant)
             .await?
             .sign(issuer.keys.clone())
             .await

@@ -5,14 +5,15 @@ use tenancy::{
     grants::{
         self, GrantCtx,
         authorization_code::{self, CodeRedemption},
+        effects::CacheEffects,
         refresh_token,
     },
     oauth_error::{ErrorCode, OAuthError, OAuthResult},
-    sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait},
+    sea_orm::{ConnectionTrait, DatabaseTransaction},
     tenants::TenantCtx,
 };
 
-use super::form;
+use super::{form, grant_batch::Batched};
 use crate::protocol;
 
 /// A code or refresh grant with everything it needs owned, so that it can run on the
@@ -36,6 +37,8 @@ pub struct UserGrant {
     pub grant_type: String,
     /// The request's form parameters.
     pub params: form::Params,
+    /// Its cache writes, settled when its transaction ends.
+    pub effects: CacheEffects,
 }
 
 /// A grant's outcome once its writes are in a transaction, or the storage failure
@@ -50,18 +53,37 @@ fn is_storage_failure(err: &OAuthError) -> bool {
     )
 }
 
-impl UserGrant {
-    /// Runs the grant and records its outcome in one transaction of its own.
-    pub async fn in_transaction(self, db: &DatabaseConnection) -> OAuthResult<grants::Minted> {
-        let txn = db
-            .begin()
-            .await
-            .map_err(|e| OAuthError::from(tenancy::Error::from(e)))?;
-        let outcome = self.write(&txn).await?;
-        txn.commit().await.map_err(tenancy::Error::from)?;
-        outcome
+impl Batched for UserGrant {
+    type Outcome = OAuthResult<grants::Minted>;
+
+    fn write<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> impl std::future::Future<Output = Written> + Send + 'a {
+        UserGrant::write(self, txn)
     }
 
+    async fn committed(&self) -> Result<(), OAuthError> {
+        self.effects
+            .committed(self.cache.as_ref(), self.tenant.id, self.now)
+            .await
+            .map_err(OAuthError::from)
+    }
+
+    async fn rolled_back(&self) {
+        if let Err(err) = self
+            .effects
+            .rolled_back(self.cache.as_ref(), self.tenant.id, self.now)
+            .await
+        {
+            // The code stays taken: the client's retry is refused as invalid_grant
+            // (no marker was written, so it is not mistaken for a replay).
+            tracing::warn!(error = %err, "could not put back the code of a rolled-back grant");
+        }
+    }
+}
+
+impl UserGrant {
     /// Runs the grant and records its audit event on `db`, a transaction the caller
     /// commits, unless this returns `Err` (a storage failure: roll back). A refused
     /// grant is `Ok(Err(..))`: its writes (a replayed token's family revocation, the
@@ -76,6 +98,7 @@ impl UserGrant {
             settings: self.issuer.settings(),
             now: self.now,
             actor: self.actor.clone(),
+            effects: &self.effects,
         };
         let result = self.dispatch(&ctx).await;
         if let Err(err) = &result

@@ -21,7 +21,6 @@ use crate::{
     oauth_error::{ErrorCode, OAuthError, OAuthResult},
     pkce, refresh,
     scopes::ScopeSet,
-    tokens,
 };
 
 /// The token request's parameters for this grant.
@@ -58,7 +57,11 @@ pub async fn grant<C: ConnectionTrait>(
             "this client may not use authorization codes",
         ));
     }
-    let Some(grant) = codes::take(ctx.cache, ctx.tenant.id, input.code).await? else {
+    let Some(grant) = ctx
+        .effects
+        .take_code(ctx.cache, ctx.tenant.id, input.code)
+        .await?
+    else {
         replay(ctx, client, &input).await?;
         return Err(OAuthError::invalid_grant(
             "the code is invalid, expired or already used",
@@ -110,7 +113,7 @@ pub async fn grant<C: ConnectionTrait>(
     };
     let keep =
         std::time::Duration::from_secs(u64::from(ctx.settings.access_token_ttl_secs).max(60));
-    codes::mark_used(ctx.cache, ctx.tenant.id, input.code, &used, keep).await?;
+    ctx.effects.mark_code_used(input.code, used, keep);
     Ok(issued.minted)
 }
 
@@ -134,22 +137,10 @@ async fn replay<C: ConnectionTrait>(
         if let Some(family) = used.family_id {
             refresh::revoke_family(ctx.db, &ctx.tenant, family, ctx.now).await?;
             // And every access token refreshed from it since (RFC 7009 §2.1).
-            tokens::revoke_grant(
-                ctx.cache,
-                ctx.tenant.id,
-                family,
-                ctx.settings.access_token_ttl_secs,
-            )
-            .await?;
+            ctx.effects
+                .revoke_grant(family, ctx.settings.access_token_ttl_secs);
         }
-        tokens::revoke(
-            ctx.cache,
-            ctx.tenant.id,
-            &used.access_jti,
-            used.access_exp,
-            ctx.now,
-        )
-        .await?;
+        ctx.effects.revoke_token(&used.access_jti, used.access_exp);
     }
     let details = json!({
         "client_id": client.client_id,

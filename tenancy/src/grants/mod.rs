@@ -2,6 +2,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod effects;
 pub mod refresh_token;
 
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct GrantCtx<'a, C: ConnectionTrait> {
     pub now: DateTime<Utc>,
     /// Who is asking (the client, with its address and user agent), for audit events.
     pub actor: crate::audit::Actor,
+    /// The grant's cache writes, settled when its transaction ends.
+    pub effects: &'a effects::CacheEffects,
 }
 
 /// Which refresh-token family new tokens belong to.

@@ -16,7 +16,6 @@ use crate::{
     oauth_error::{ErrorCode, OAuthError, OAuthResult},
     refresh::{self, Redemption},
     scopes::ScopeSet,
-    tokens,
 };
 
 /// Redeems a refresh token for an authenticated client, optionally narrowing the scope.
@@ -117,13 +116,8 @@ async fn replayed<C: ConnectionTrait>(
     client: &clients::Model,
     row: &entity::refresh_tokens::Model,
 ) -> OAuthResult<OAuthError> {
-    tokens::revoke_grant(
-        ctx.cache,
-        ctx.tenant.id,
-        row.family_id,
-        ctx.settings.access_token_ttl_secs,
-    )
-    .await?;
+    ctx.effects
+        .revoke_grant(row.family_id, ctx.settings.access_token_ttl_secs);
     let details = json!({
         "client_id": client.client_id,
         "user_id": row.user_id,
