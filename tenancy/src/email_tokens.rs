@@ -153,17 +153,3 @@ pub async fn redeem(
         .await?;
     Ok((claimed.rows_affected == 1).then_some(row))
 }
-
-/// Deletes a user's tokens (the user is being deleted).
-pub async fn forget_user(
-    db: &impl ConnectionTrait,
-    tenant: &TenantCtx,
-    user_id: Uuid,
-) -> Result<()> {
-    email_tokens::Entity::delete_many()
-        .filter(email_tokens::Column::TenantId.eq(tenant.id))
-        .filter(email_tokens::Column::UserId.eq(user_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}

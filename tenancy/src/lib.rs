@@ -20,6 +20,7 @@ pub mod consents;
 pub mod crypto;
 pub mod email_tokens;
 pub mod email_verification;
+pub mod erase;
 pub mod error;
 pub mod events;
 pub mod grants;

@@ -1,11 +1,7 @@
 //! Tenants: creation (with their first signing key), settings, disabling and deletion.
 
 use chrono::{DateTime, Utc};
-use entity::{
-    alert_attempts, alert_deliveries, api_keys, audit_events, clients, consents, email_tokens,
-    refresh_tokens, security_events, signing_keys, tenants, users, webhook_endpoints,
-};
-use entity::{passkeys, recovery_codes, user_totp};
+use entity::tenants;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
@@ -635,67 +631,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<()> {
     let txn = db.begin().await?;
     let id = tenant.id;
-    signing_keys::Entity::delete_many()
-        .filter(signing_keys::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    clients::Entity::delete_many()
-        .filter(clients::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    users::Entity::delete_many()
-        .filter(users::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    api_keys::Entity::delete_many()
-        .filter(api_keys::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    audit_events::Entity::delete_many()
-        .filter(audit_events::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    refresh_tokens::Entity::delete_many()
-        .filter(refresh_tokens::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    consents::Entity::delete_many()
-        .filter(consents::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    alert_attempts::Entity::delete_many()
-        .filter(alert_attempts::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    alert_deliveries::Entity::delete_many()
-        .filter(alert_deliveries::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    security_events::Entity::delete_many()
-        .filter(security_events::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    webhook_endpoints::Entity::delete_many()
-        .filter(webhook_endpoints::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    email_tokens::Entity::delete_many()
-        .filter(email_tokens::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    // Second factors are secrets of the tenant's users: they go with them.
-    user_totp::Entity::delete_many()
-        .filter(user_totp::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    recovery_codes::Entity::delete_many()
-        .filter(recovery_codes::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
-    passkeys::Entity::delete_many()
-        .filter(passkeys::Column::TenantId.eq(id))
-        .exec(&txn)
-        .await?;
+    crate::erase::tenant_rows(&txn, id, id).await?;
     tenants::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,
@@ -763,6 +699,7 @@ mod tests {
 mod domain_tests {
     use std::time::Duration;
 
+    use entity::{audit_events, signing_keys};
     use sea_orm::{EntityTrait, PaginatorTrait};
 
     use super::*;

@@ -331,13 +331,9 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<()> {
     let txn = db.begin().await?;
     let user = get(&txn, tenant, id).await?;
-    // What the user granted and holds goes with them.
-    crate::consents::forget(&txn, tenant, crate::consents::Party::User(user.id)).await?;
-    crate::email_tokens::forget_user(&txn, tenant, user.id).await?;
-    crate::refresh::revoke_for_user(&txn, tenant, user.id, None, now).await?;
-    // Their second factors too (TOTP seed, recovery codes, passkeys): a user created
-    // later must not inherit them, and a deleted account keeps no secrets.
-    crate::mfa::forget_user(&txn, tenant, user.id).await?;
+    // What the user granted and holds goes with them: consents, refresh tokens, email
+    // tokens and second factors.
+    crate::erase::user_rows(&txn, tenant.id, user.id).await?;
     users::Entity::delete_by_id(user.id).exec(&txn).await?;
     audit::record(
         &txn,

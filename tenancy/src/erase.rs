@@ -1,0 +1,141 @@
+//! Erasing everything a tenant or a user owns, driven by one list of tables each.
+//!
+//! A table added later and forgotten here would outlive the tenant or user it belongs
+//! to (a deleted account keeping its TOTP seed, say), so the lists are checked against
+//! the migrated schema: every table with a `tenant_id` column must be in
+//! [`tenant_owned`], every table with a `user_id` column in [`user_owned`].
+
+use entity::{
+    alert_attempts, alert_deliveries, api_keys, audit_events, clients, consents, email_tokens,
+    passkeys, recovery_codes, refresh_tokens, security_events, signing_keys, user_totp, users,
+    webhook_endpoints,
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::Result;
+
+/// Declares the tables owned through one column, the function that deletes their
+/// rows, and the list of their names the schema test checks.
+macro_rules! owned_tables {
+    (
+        $(#[$doc:meta])* $erase:ident, $names:ident, $column:ident,
+        [$($table:ident),* $(,)?]
+    ) => {
+        #[doc = concat!("The names of the tables [`", stringify!($erase), "`] deletes from.")]
+        pub fn $names() -> Vec<&'static str> {
+            vec![$($table::Entity.table_name()),*]
+        }
+
+        $(#[$doc])*
+        pub async fn $erase(db: &impl ConnectionTrait, tenant_id: Uuid, owner: Uuid) -> Result<()> {
+            $(
+                $table::Entity::delete_many()
+                    .filter($table::Column::TenantId.eq(tenant_id))
+                    .filter($table::Column::$column.eq(owner))
+                    .exec(db)
+                    .await?;
+            )*
+            Ok(())
+        }
+    };
+}
+
+owned_tables!(
+    /// Deletes every row of tenant `owner` (the tenant row itself excepted); the
+    /// caller runs it in the deletion's transaction.
+    tenant_rows,
+    tenant_owned,
+    TenantId,
+    [
+        signing_keys,
+        clients,
+        users,
+        api_keys,
+        audit_events,
+        refresh_tokens,
+        consents,
+        alert_attempts,
+        alert_deliveries,
+        security_events,
+        webhook_endpoints,
+        email_tokens,
+        user_totp,
+        recovery_codes,
+        passkeys,
+    ]
+);
+
+owned_tables!(
+    /// Deletes every row user `owner` holds — consents, refresh tokens, pending email
+    /// tokens and second factors (TOTP seed, recovery codes, passkeys) — so a user
+    /// created later inherits nothing and a deleted account keeps no secrets. The
+    /// user row itself and the audit log (which names users only as targets) stay to
+    /// the caller.
+    user_rows,
+    user_owned,
+    UserId,
+    [
+        consents,
+        refresh_tokens,
+        email_tokens,
+        user_totp,
+        recovery_codes,
+        passkeys,
+    ]
+);
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{DbBackend, Statement};
+
+    use super::*;
+    use crate::test_support::db;
+
+    /// The migrated schema's tables that have `column`.
+    async fn tables_with(db: &impl ConnectionTrait, column: &str) -> Vec<String> {
+        let tables = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name <> 'seaql_migrations' ORDER BY name",
+            ))
+            .await
+            .unwrap();
+        let mut with = Vec::new();
+        for table in tables {
+            let name: String = table.try_get("", "name").unwrap();
+            let columns = db
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    format!("SELECT name FROM pragma_table_info('{name}')"),
+                ))
+                .await
+                .unwrap();
+            if columns
+                .iter()
+                .any(|c| c.try_get::<String>("", "name").unwrap() == column)
+            {
+                with.push(name);
+            }
+        }
+        with
+    }
+
+    fn sorted(mut names: Vec<&'static str>) -> Vec<String> {
+        names.sort_unstable();
+        names.into_iter().map(str::to_owned).collect()
+    }
+
+    #[tokio::test]
+    async fn every_table_with_a_tenant_id_is_erased_with_its_tenant() {
+        let db = db().await;
+        assert_eq!(sorted(tenant_owned()), tables_with(&db, "tenant_id").await);
+    }
+
+    #[tokio::test]
+    async fn every_table_with_a_user_id_is_erased_with_its_user() {
+        let db = db().await;
+        assert_eq!(sorted(user_owned()), tables_with(&db, "user_id").await);
+    }
+}
