@@ -5,7 +5,10 @@
 #
 #   tests/perf/side-by-side.sh [BENCH_DIR]
 #
-# BENCH_DIR is a writable copy of shared/bench (default: a fresh copy in a temp dir).
+# BENCH_DIR is a writable copy of tests/perf/bench, the reference harness (the
+# `oauth-bench` driver and the node-oidc-provider peer; default: a fresh copy in a temp
+# dir, without node_modules, target or results). The driver is built once into
+# $CARGO_TARGET_DIR/oauth-bench and copied into the copy; the peer needs Node and npm.
 # Reads RUNS, DURATION, WARMUP, CONCURRENCY, SCENARIOS like the harness's run.sh, and
 # USERS (login accounts to create, default 1000). Results land in BENCH_DIR/results.
 # BACKEND=postgres runs Tessera on Postgres + Redis (a fresh database on the local
@@ -19,8 +22,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera-target}"
 
 bench="${1:-}"
 if [ -z "$bench" ]; then
-  bench="$(mktemp -d)/bench"
-  cp -r "$root/../shared/bench" "$bench"
+  tmp="$(mktemp -d)"
+  tar -C "$root/tests/perf" --exclude=node_modules --exclude=target --exclude=results \
+    -cf - bench | tar -C "$tmp" -xf -
+  bench="$tmp/bench"
   chmod -R u+w "$bench"
 fi
 mkdir -p "$bench/results"
@@ -40,8 +45,15 @@ if [ "$backend" = postgres ]; then
 fi
 
 cargo build --release --locked -p api
-[ -x "$bench/driver/target/release/oauth-bench" ] ||
-  cargo build --release --manifest-path "$bench/driver/Cargo.toml"
+# The driver is a Cargo project of its own, outside the workspace. run.sh expects it
+# at driver/target/release/oauth-bench, so it is built in a target dir of its own
+# (kept between runs) and copied there.
+if [ ! -x "$bench/driver/target/release/oauth-bench" ]; then
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR/oauth-bench" \
+    cargo build --release --manifest-path "$bench/driver/Cargo.toml"
+  mkdir -p "$bench/driver/target/release"
+  cp "$CARGO_TARGET_DIR/oauth-bench/release/oauth-bench" "$bench/driver/target/release/"
+fi
 
 # Rate limits are per client and per address: a load test from one loopback address
 # with one client would measure the limiters, so they are raised here (and only here).
