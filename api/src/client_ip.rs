@@ -33,8 +33,12 @@ pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
 }
 
 /// The audit actor `id` acting through `req` from `ip` (see [`client_ip`]).
-pub fn actor(req: &Request, ip: Option<IpAddr>, id: impl Into<String>) -> tenancy::audit::Actor {
-    tenancy::audit::Actor {
+pub fn actor(
+    req: &Request,
+    ip: Option<IpAddr>,
+    id: impl Into<String>,
+) -> tenancy::journal::audit::Actor {
+    tenancy::journal::audit::Actor {
         id: id.into(),
         ip: ip.map(|ip| ip.to_string()),
         user_agent: req.header("user-agent").map(str::to_owned),

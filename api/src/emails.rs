@@ -79,7 +79,7 @@ pub fn send_password_reset(
     state: &AppState,
     slug: &str,
     tenant_name: &str,
-    mail: tenancy::email_tokens::LinkMail,
+    mail: tenancy::accounts::email_tokens::LinkMail,
 ) {
     let link = link(state, slug, "/password/reset", &mail.token);
     let text = PasswordResetText {
@@ -101,7 +101,7 @@ pub fn send_verification(
     state: &AppState,
     slug: &str,
     tenant_name: &str,
-    mail: tenancy::email_tokens::LinkMail,
+    mail: tenancy::accounts::email_tokens::LinkMail,
 ) {
     let link = link(state, slug, "/email/verify", &mail.token);
     let text = VerifyEmailText {

@@ -216,9 +216,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// `Cache-Control: no-store`, on 401 the `WWW-Authenticate` challenge (RFC 6749 §5.2
 /// for client authentication, RFC 6750 §3 for bearer tokens), and on 503
 /// (`temporarily_unavailable`) `Retry-After` (RFC 9110 §10.2.3).
-pub fn oauth_error_response(err: &tenancy::oauth_error::OAuthError) -> poem::Response {
+pub fn oauth_error_response(err: &tenancy::core::oauth_error::OAuthError) -> poem::Response {
     use poem::{IntoResponse, http::header};
-    use tenancy::oauth_error::ErrorCode;
+    use tenancy::core::oauth_error::ErrorCode;
     let status = match err.code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
@@ -284,7 +284,7 @@ pub fn oauth_too_many(wait: std::time::Duration) -> poem::Response {
 #[cfg(test)]
 mod tests {
     use poem::http::header;
-    use tenancy::oauth_error::OAuthError;
+    use tenancy::core::oauth_error::OAuthError;
 
     use super::*;
 

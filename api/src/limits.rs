@@ -1,4 +1,4 @@
-//! The per-endpoint rate limits of `tenancy::rate_limit`, at the HTTP edge.
+//! The per-endpoint rate limits of `tenancy::cache::rate_limit`, at the HTTP edge.
 //!
 //! Pages and protocol endpoints are wrapped in [`guard`] where their routes are
 //! declared (`startup::routes`), so the handlers stay as they are: the guard resolves
@@ -16,7 +16,7 @@
 //! browser's session cookie (account pages, passkey ceremonies).
 //!
 //! The login form and the second-factor step count failures themselves, per account
-//! and per address (`tenancy::throttle`), so they are not wrapped here.
+//! and per address (`tenancy::accounts::lockout`), so they are not wrapped here.
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -24,7 +24,7 @@ use poem::{
     Body, Endpoint, IntoResponse, Request, Response,
     http::{Method, StatusCode, header},
 };
-use tenancy::rate_limit::{self, Counts, Endpoint as Limited, Subject, Verdict};
+use tenancy::cache::rate_limit::{self, Counts, Endpoint as Limited, Subject, Verdict};
 
 use crate::{
     error::{ApiError, Problem, oauth_too_many},
@@ -67,8 +67,8 @@ fn is_failure(status: StatusCode) -> bool {
 
 /// The client address a request is limited under, unless allow-listed.
 fn address(ip: Option<IpAddr>, allow_list: &[String]) -> Option<String> {
-    ip.filter(|ip| !rate_limit::is_allowed(*ip, allow_list))
-        .map(rate_limit::address_key)
+    ip.filter(|ip| !tenancy::core::limits::is_allowed(*ip, allow_list))
+        .map(tenancy::core::limits::address_key)
 }
 
 fn target(
@@ -220,7 +220,7 @@ pub async fn manage(
     endpoint: Limited,
     target: &str,
 ) -> Result<(), ApiError> {
-    let settings = tenancy::tenants::TenantSettings::from_json(&tenant.settings);
+    let settings = tenancy::core::TenantSettings::from_json(&tenant.settings);
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let subject = Subject {
         address: address(ip, &settings.throttle_allow_list),

@@ -4,7 +4,7 @@
 //!
 //! Guessing budgets are not here: they must hold across nodes, so they are counted
 //! in the shared cache — the account lockout and per-address failures of sign-ins in
-//! `tenancy::throttle`, the per-endpoint limits in `tenancy::rate_limit` (applied by
+//! `tenancy::accounts::lockout`, the per-endpoint limits in `tenancy::cache::rate_limit` (applied by
 //! [`crate::limits`]).
 
 use std::{num::NonZeroU32, time::Duration};

@@ -67,10 +67,10 @@ async fn main() -> anyhow::Result<()> {
             let count = tenancy::keys::reencrypt_all(&db, &keyring)
                 .await
                 .map_err(|e| anyhow::anyhow!("re-encrypting signing keys: {e}"))?;
-            let seeds = tenancy::mfa::totp::reencrypt_all(&db, &keyring)
+            let seeds = tenancy::accounts::mfa::totp::reencrypt_all(&db, &keyring)
                 .await
                 .map_err(|e| anyhow::anyhow!("re-encrypting TOTP seeds: {e}"))?;
-            let secrets = tenancy::webhooks::reencrypt_all(&db, &keyring)
+            let secrets = tenancy::journal::webhooks::reencrypt_all(&db, &keyring)
                 .await
                 .map_err(|e| anyhow::anyhow!("re-encrypting webhook secrets: {e}"))?;
             println!(
@@ -88,10 +88,10 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let db = startup::connect_database(&cli.settings).await?;
             startup::migrate(&cli.settings, &db).await?;
-            let created = tenancy::api_keys::create(
+            let created = tenancy::management::api_keys::create(
                 &db,
                 None,
-                &tenancy::audit::Actor::system(),
+                &tenancy::journal::audit::Actor::system(),
                 name,
                 "platform_admin",
                 now(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use poem::{IntoResponse, Response, http::StatusCode};
 use tenancy::{
-    entity::tenants, signing::TenantKeys, tenant_directory::Resolved, tenants::TenantSettings,
+    core::TenantSettings, entity::tenants, keys::signing::TenantKeys, tenants::directory::Resolved,
 };
 
 use crate::state::AppState;

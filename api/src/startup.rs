@@ -13,13 +13,13 @@ use poem::{
 use secrecy::{ExposeSecret, SecretString};
 use tenancy::{
     DatabaseConnection,
+    cache::rate_limit::Endpoint as Limited,
     cache::{Cache, memory::MemoryCache, redis::RedisCache},
-    client_auth::SecretMemo,
+    crypto::secrets,
     crypto::{Keyring, MasterKey},
-    rate_limit::Endpoint as Limited,
+    keys::signing::KeyStore,
+    oauth::client_auth::SecretMemo,
     sea_orm::{ConnectOptions, Database},
-    secrets,
-    signing::KeyStore,
 };
 use webhooks::mail::Mailer;
 
@@ -51,9 +51,10 @@ impl Application {
     ) -> anyhow::Result<Self> {
         settings.validate()?;
         let state = build_state(settings, clock).await?;
-        let bootstrap_key = tenancy::api_keys::ensure_bootstrap_key(&state.db, state.now())
-            .await
-            .context("creating the bootstrap admin key")?;
+        let bootstrap_key =
+            tenancy::management::api_keys::ensure_bootstrap_key(&state.db, state.now())
+                .await
+                .context("creating the bootstrap admin key")?;
         let app = routes(state.clone());
         let acceptor = TcpListener::bind(state.settings.listen.clone())
             .into_acceptor()
@@ -279,7 +280,10 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         .context("starting the database lane thread")?;
     Ok(AppState {
         db: db.clone(),
-        audit_batch: tenancy::audit_batch::GroupWriter::start(db.clone(), &db_lane.runtime()),
+        audit_batch: tenancy::journal::audit_batch::GroupWriter::start(
+            db.clone(),
+            &db_lane.runtime(),
+        ),
         user_grants: crate::oauth::grant_batch::UserGrants::start(
             db.clone(),
             db_lane.lane_runtime().as_ref(),
@@ -288,7 +292,7 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         cache,
         keys: KeyStore::new(keyring.clone()),
         secret_memo: SecretMemo::default(),
-        tenants: tenancy::tenant_directory::Directory::default(),
+        tenants: tenancy::tenants::directory::Directory::default(),
         token_limiter: Arc::new(crate::login_limit::token_limiter(
             settings.token_requests_per_minute,
         )),

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tenancy::{
-    DatabaseConnection, cache::Cache, client_auth::SecretMemo, crypto::Keyring, events::EventSink,
-    signing::KeyStore,
+    DatabaseConnection, cache::Cache, crypto::Keyring, journal::events::EventSink,
+    keys::signing::KeyStore, oauth::client_auth::SecretMemo,
 };
 
 use crate::config::Settings;
@@ -52,15 +52,15 @@ pub struct AppState {
     /// Runs code and refresh grants (group-committed on SQLite).
     pub user_grants: crate::oauth::grant_batch::UserGrants,
     /// Group commit for audit events that are a request's only write.
-    pub audit_batch: tenancy::audit_batch::GroupWriter,
+    pub audit_batch: tenancy::journal::audit_batch::GroupWriter,
     /// Recently resolved tenants, by slug.
-    pub tenants: tenancy::tenant_directory::Directory,
+    pub tenants: tenancy::tenants::directory::Directory,
     /// Per-client token-endpoint throttle.
     pub token_limiter: Arc<crate::login_limit::NamedLimiter>,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
     /// Where security events raised outside a transaction go (the alert outbox, on
-    /// its own connection). Inside a transaction, call `tenancy::alerts::raise`.
+    /// its own connection). Inside a transaction, call `tenancy::journal::alerts::raise`.
     pub events: Arc<dyn EventSink>,
     /// Outgoing email (SMTP, or files in the data dir).
     pub mailer: Arc<webhooks::mail::Mailer>,

@@ -1,12 +1,12 @@
 //! Criterion micro-benchmarks of the per-request hot paths, through the same functions
 //! the server calls:
 //!
-//! - `sign/*`: issuing an RFC 9068 access token (`tokens::claims` and `tokens::sign`: random `jti`,
+//! - `sign/*`: issuing an RFC 9068 access token (`access::claims` and `access::sign`: random `jti`,
 //!   `jsonwebtoken::encode` through Tessera's crypto provider, which keeps RSA key
 //!   pairs parsed) for RS256, PS256, ES256, EdDSA;
 //! - `sign_bound/rs256_kept_keypair`: one bare RSA-2048 PKCS#1 v1.5 signature with a
 //!   kept aws-lc-rs key pair: the bound `sign/RS256` is measured against;
-//! - `verify/*`: `tokens::verify` (header, `kid` lookup, signature, claims, revoked-`jti`
+//! - `verify/*`: `access::verify` (header, `kid` lookup, signature, claims, revoked-`jti`
 //!   lookup in the in-process cache) per algorithm;
 //! - `secrets/*`: Argon2id verification of a client secret or password (m=19 MiB, t=2,
 //!   p=1, on the Argon2id workers with their kept memory, as the server does) and
@@ -25,17 +25,20 @@ use criterion::Criterion;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tenancy::{
-    audit::Actor,
     cache::memory::MemoryCache,
-    codes::{self, CodeGrant},
+    core::Algorithm,
+    core::SettingsPatch,
+    core::TenantCtx,
+    core::scopes::ScopeSet,
+    crypto::secrets,
     crypto::{Keyring, MasterKey},
-    keys::{self, Algorithm, KeyState, Schedule},
-    refresh::{self, NewRefresh, Redemption},
-    scopes::ScopeSet,
-    secrets,
-    signing::{KeyStore, TenantKeys},
-    tenants::{self, NewTenant, SettingsPatch, TenantCtx},
-    tokens::{self, Subject},
+    journal::audit::Actor,
+    keys::signing::{KeyStore, TenantKeys},
+    keys::{self, KeyState, Schedule},
+    oauth::codes::{self, CodeGrant},
+    oauth::refresh::{self, NewRefresh, Redemption},
+    oauth::tokens::access::{self, Subject},
+    tenants::{self, NewTenant},
 };
 use uuid::Uuid;
 
@@ -131,8 +134,8 @@ fn subject() -> Subject {
 }
 
 fn issue(keys: &TenantKeys, scope: &ScopeSet) -> tenancy::Result<String> {
-    let claims = tokens::claims(ISSUER, "bench-client", &subject(), scope, 300, now())?;
-    tokens::sign(keys, &claims)
+    let claims = access::claims(ISSUER, "bench-client", &subject(), scope, 300, now())?;
+    access::sign(keys, &claims)
 }
 
 fn bench_signing(c: &mut Criterion, fx: &Fixture) -> BoxResult<()> {
@@ -180,9 +183,9 @@ fn bench_verification(
         let token = issue(keys, &scope)?;
         // A token's first presentation: the signature check and decoding.
         let first = || {
-            keys.verify::<tokens::AccessClaims>(
+            keys.verify::<tenancy::core::AccessClaims>(
                 &token,
-                tokens::ACCESS_TOKEN_TYP,
+                access::ACCESS_TOKEN_TYP,
                 ISSUER,
                 None,
                 now(),
@@ -193,7 +196,7 @@ fn bench_verification(
         if *alg == Algorithm::Rs256 {
             // Every later one, as a resource server's calls present it: the memo of
             // verified tokens, the expiry check and the revoked-`jti` lookup.
-            let check = || tokens::verify(keys, &fx.cache, fx.tenant.id, ISSUER, &token, now());
+            let check = || access::verify(keys, &fx.cache, fx.tenant.id, ISSUER, &token, now());
             rt.block_on(check())?
                 .map_err(|e| format!("{}: {e}", alg.as_str()))?;
             group.bench_function("remembered_RS256", |b| {

@@ -1,7 +1,7 @@
 //! Expensive work only for plausible requests: a signing-key rotation through the API
 //! generates a key only after the cheap checks (authentication, the tenant exists, no
 //! rotation of that algorithm already pending). Client-secret checks are covered by
-//! `tenancy::client_auth`'s unit tests (they count Argon2id runs) and by
+//! `tenancy::oauth::client_auth`'s unit tests (they count Argon2id runs) and by
 //! `protocol_details`.
 
 use e2e::TestApp;

@@ -9,7 +9,7 @@ use e2e::TestApp;
 use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tenancy::key_rotation;
+use tenancy::keys::rotation;
 
 struct M2m {
     slug: String,
@@ -97,8 +97,8 @@ async fn active(app: &TestApp, c: &M2m, token: &str) -> bool {
 /// What every node's background job does, run here deterministically.
 async fn lifecycle(app: &TestApp) {
     let now = app.clock.now();
-    key_rotation::promote_due(&app.db, now).await.unwrap();
-    key_rotation::remove_due(&app.db, now).await.unwrap();
+    rotation::promote_due(&app.db, now).await.unwrap();
+    rotation::remove_due(&app.db, now).await.unwrap();
 }
 
 #[tokio::test]
@@ -287,7 +287,7 @@ async fn promotion_and_automatic_rotation_happen_exactly_once_under_concurrency(
     app.clock.advance(86_400 + 1);
     let now = app.clock.now();
     let keyring = tenancy_keyring(&app);
-    let passes = (0..8).map(|_| key_rotation::rotate_due(&app.db, &keyring, now));
+    let passes = (0..8).map(|_| rotation::rotate_due(&app.db, &keyring, now));
     let started: usize = futures_util::future::join_all(passes)
         .await
         .into_iter()
@@ -311,7 +311,7 @@ async fn promotion_and_automatic_rotation_happen_exactly_once_under_concurrency(
     // ...and concurrent promotion passes promote it exactly once.
     app.clock.advance(361);
     let now = app.clock.now();
-    let passes = (0..8).map(|_| key_rotation::promote_due(&app.db, now));
+    let passes = (0..8).map(|_| rotation::promote_due(&app.db, now));
     futures_util::future::join_all(passes)
         .await
         .into_iter()
@@ -429,8 +429,8 @@ async fn automatic_rotation_run_on_two_nodes_at_once_happens_once() {
     b.clock.advance(86_401);
     let keyring = tenancy_keyring(&a);
     let (ra, rb) = tokio::join!(
-        key_rotation::rotate_due(&a.db, &keyring, a.clock.now()),
-        key_rotation::rotate_due(&b.db, &keyring, b.clock.now()),
+        rotation::rotate_due(&a.db, &keyring, a.clock.now()),
+        rotation::rotate_due(&b.db, &keyring, b.clock.now()),
     );
     assert!(ra.unwrap().len() + rb.unwrap().len() <= 1);
     let listed = a.get(&format!("/api/v1/tenants/{}/keys", c.slug)).await;

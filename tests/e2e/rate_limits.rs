@@ -1,5 +1,5 @@
 //! Per-endpoint limits per tenant and client address, and per target, counted in the
-//! shared cache on the server clock (`tenancy::rate_limit`): each endpoint that can
+//! shared cache on the server clock (`tenancy::cache::rate_limit`): each endpoint that can
 //! cause a secret check, an email, a cache write or a key generation refuses with 429
 //! and `Retry-After` once over, in the endpoint's own error format.
 

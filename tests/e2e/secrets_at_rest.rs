@@ -91,7 +91,7 @@ async fn no_plaintext_secret_password_or_private_key_is_stored() {
     // What is stored instead: Argon2id for human-facing secrets.
     assert!(dump.contains("$argon2id$v=19$m=19456,t=2,p=1$"));
     // The API key is findable only by its SHA-256.
-    assert!(dump.contains(&tenancy::secrets::sha256_hex(&tenant_key)));
+    assert!(dump.contains(&tenancy::crypto::secrets::sha256_hex(&tenant_key)));
 }
 
 fn hex_of(bytes: &[u8]) -> String {

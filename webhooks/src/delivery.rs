@@ -1,4 +1,4 @@
-//! The delivery worker: takes due deliveries from the outbox (`tenancy::alerts`) and
+//! The delivery worker: takes due deliveries from the outbox (`tenancy::journal::alerts`) and
 //! attempts them — a signed POST to a webhook endpoint, or an email to the tenant's
 //! security contacts — then records the outcome, which schedules a retry with
 //! backoff when the attempt failed.
@@ -14,9 +14,9 @@ use futures_util::future::join_all;
 use secrecy::ExposeSecret;
 use tenancy::{
     DatabaseConnection,
-    alerts::{self, AttemptOutcome, Claimed, channel, kinds},
     crypto::Keyring,
-    secrets,
+    crypto::secrets,
+    journal::alerts::{self, AttemptOutcome, Claimed, channel, kinds},
 };
 
 use crate::{
@@ -30,7 +30,7 @@ pub const BATCH: u64 = 16;
 /// Most attempts of one tenant in flight at a time, on all nodes together: a tenant
 /// whose receivers are slow or failing takes at most this share of a pass, and the
 /// rest of the batch goes round robin to the other tenants with due alerts (see
-/// `tenancy::alerts::claim_due`).
+/// `tenancy::journal::alerts::claim_due`).
 pub const MAX_IN_FLIGHT_PER_TENANT: u64 = 4;
 
 /// One node's delivery worker.
@@ -158,7 +158,7 @@ impl Worker {
                 Ok(target) => target,
                 Err(err) => return Attempted::failed(None, format!("target refused: {err}")),
             };
-        let Ok(secret) = tenancy::webhooks::secret(&self.keyring, endpoint) else {
+        let Ok(secret) = tenancy::journal::webhooks::secret(&self.keyring, endpoint) else {
             return Attempted::failed(None, "the endpoint's secret cannot be decrypted");
         };
         let Ok(body) = serde_json::to_vec(&alerts::payload(&claimed.event, &claimed.tenant)) else {
@@ -207,7 +207,7 @@ impl Worker {
             return Attempted::failed(None, "no recipients");
         }
         let (subject, text) = email_text(claimed);
-        // One delivery per contact (see `tenancy::alerts::raise`), so a retry never
+        // One delivery per contact (see `tenancy::journal::alerts::raise`), so a retry never
         // repeats a message another contact already got.
         for recipient in to {
             let email = Email {

@@ -1,7 +1,7 @@
 //! Security-alert delivery, and the mailer every part of the server sends email with
 //! ([`mail`]).
 //!
-//! Alerts are written to a durable outbox by `tenancy::alerts::raise`, in the
+//! Alerts are written to a durable outbox by `tenancy::journal::alerts::raise`, in the
 //! transaction of the change that raised them. This crate delivers them:
 //! - [`delivery::Worker`] (every node runs one) takes due deliveries from the outbox,
 //!   POSTs them to the tenant's webhook endpoints signed in the Standard Webhooks
@@ -22,11 +22,11 @@ pub mod ssrf;
 use async_trait::async_trait;
 use tenancy::{
     DatabaseConnection,
-    events::{EventSink, SecurityEvent},
+    journal::events::{EventSink, SecurityEvent},
 };
 
 /// An [`EventSink`] that writes each event to the alert outbox on its own connection.
-/// Prefer `tenancy::alerts::raise` with the transaction of the change, so the alert
+/// Prefer `tenancy::journal::alerts::raise` with the transaction of the change, so the alert
 /// cannot outlive a rolled-back change (or be lost after a committed one).
 #[derive(Clone, Debug)]
 pub struct OutboxSink {
@@ -44,7 +44,7 @@ impl OutboxSink {
 impl EventSink for OutboxSink {
     async fn publish(&self, event: SecurityEvent) {
         let kind = event.kind.clone();
-        if let Err(err) = tenancy::alerts::raise(&self.db, event).await {
+        if let Err(err) = tenancy::journal::alerts::raise(&self.db, event).await {
             tracing::error!(kind = %kind, error = %err, "could not queue a security event");
         }
     }

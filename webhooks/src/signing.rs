@@ -17,7 +17,7 @@ pub enum SignError {
 
 fn key(secret: &str) -> Result<Vec<u8>, SignError> {
     let encoded = secret
-        .strip_prefix(tenancy::webhooks::SECRET_PREFIX)
+        .strip_prefix(tenancy::journal::webhooks::SECRET_PREFIX)
         .ok_or(SignError::BadSecret)?;
     STANDARD.decode(encoded).map_err(|_| SignError::BadSecret)
 }

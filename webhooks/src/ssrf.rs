@@ -86,7 +86,7 @@ pub async fn vet_with(
     url: &str,
     allow_private: bool,
 ) -> Result<Target, TargetError> {
-    let url = tenancy::webhooks::validate_url(url).map_err(TargetError::BadUrl)?;
+    let url = tenancy::journal::webhooks::validate_url(url).map_err(TargetError::BadUrl)?;
     let port = url
         .port_or_known_default()
         .ok_or_else(|| TargetError::BadUrl("has no port".into()))?;

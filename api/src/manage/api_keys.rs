@@ -6,7 +6,7 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
-use tenancy::{api_keys, api_keys::Access, pagination::PageRequest, tenants::TenantCtx};
+use tenancy::{core::Access, core::TenantCtx, core::pagination::PageRequest, management::api_keys};
 use uuid::Uuid;
 
 use super::{
@@ -20,7 +20,9 @@ use crate::{error::ApiResult, state::AppState};
 /// API-key operations.
 pub struct ApiKeysApi(pub AppState);
 
-fn page_response(page: tenancy::pagination::Page<tenancy::entity::api_keys::Model>) -> ApiKeyPage {
+fn page_response(
+    page: tenancy::core::pagination::Page<tenancy::entity::api_keys::Model>,
+) -> ApiKeyPage {
     ApiKeyPage {
         next_cursor: page.next_cursor,
         items: page

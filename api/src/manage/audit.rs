@@ -10,9 +10,9 @@ use poem_openapi::{
     types::ToJSON,
 };
 use tenancy::{
-    api_keys::Access,
-    audit::{self, Filter},
-    pagination::PageRequest,
+    core::Access,
+    core::pagination::PageRequest,
+    journal::audit::{self, Filter},
 };
 
 use super::{

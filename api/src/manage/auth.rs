@@ -3,10 +3,7 @@
 
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
-use tenancy::{
-    api_keys::{self, Access, Principal},
-    entity::tenants,
-};
+use tenancy::{core::Access, core::Principal, entity::tenants, management::api_keys};
 
 use crate::{
     client_ip::{actor, client_ip},
@@ -24,7 +21,7 @@ pub struct Caller {
     /// What the caller may do.
     pub principal: Principal,
     /// Who the audit log says acted.
-    pub actor: tenancy::audit::Actor,
+    pub actor: tenancy::journal::audit::Actor,
 }
 
 /// Authenticates the request's API key.

@@ -7,10 +7,10 @@ use poem_openapi::{
     payload::Json,
 };
 use tenancy::{
-    api_keys::Access,
     clients::{self, ClientPatch, NewClient},
-    pagination::PageRequest,
-    tenants::TenantCtx,
+    core::Access,
+    core::TenantCtx,
+    core::pagination::PageRequest,
 };
 
 use super::{

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Enum, Object, payload::Json, types::MaybeUndefined};
 use secrecy::ExposeSecret;
 use tenancy::{
+    core::MfaPolicy,
+    core::SettingsPatch,
+    core::TenantSettings,
     entity::{api_keys, audit_events, clients, signing_keys, tenants, users},
-    rate_limit,
-    tenants::{MfaPolicy, SettingsPatch, TenantSettings},
 };
 use uuid::Uuid;
 
@@ -224,8 +225,8 @@ pub struct EndpointLimitPatch {
     pub window_secs: Option<u32>,
 }
 
-impl From<rate_limit::EndpointLimit> for EndpointLimitResponse {
-    fn from(l: rate_limit::EndpointLimit) -> Self {
+impl From<tenancy::core::EndpointLimit> for EndpointLimitResponse {
+    fn from(l: tenancy::core::EndpointLimit) -> Self {
         Self {
             per_address: l.per_address,
             per_target: l.per_target,
@@ -234,7 +235,7 @@ impl From<rate_limit::EndpointLimit> for EndpointLimitResponse {
     }
 }
 
-impl From<EndpointLimitPatch> for rate_limit::EndpointLimitPatch {
+impl From<EndpointLimitPatch> for tenancy::core::EndpointLimitPatch {
     fn from(p: EndpointLimitPatch) -> Self {
         Self {
             per_address: p.per_address,
@@ -322,8 +323,8 @@ macro_rules! rate_limit_fields {
     };
 }
 
-impl From<rate_limit::RateLimits> for RateLimitsResponse {
-    fn from(l: rate_limit::RateLimits) -> Self {
+impl From<tenancy::core::RateLimits> for RateLimitsResponse {
+    fn from(l: tenancy::core::RateLimits) -> Self {
         macro_rules! build {
             ($v:ident, $($f:ident),*) => { Self { $( $f: $v.$f.into(), )* } };
         }
@@ -331,7 +332,7 @@ impl From<rate_limit::RateLimits> for RateLimitsResponse {
     }
 }
 
-impl From<RateLimitsPatch> for rate_limit::RateLimitsPatch {
+impl From<RateLimitsPatch> for tenancy::core::RateLimitsPatch {
     fn from(p: RateLimitsPatch) -> Self {
         macro_rules! build {
             ($v:ident, $($f:ident),*) => { Self { $( $f: $v.$f.map(Into::into), )* } };
@@ -972,7 +973,7 @@ impl WebhookResponse {
         secret: Option<secrecy::SecretString>,
     ) -> Self {
         Self {
-            event_types: tenancy::webhooks::event_types(&e),
+            event_types: tenancy::journal::webhooks::event_types(&e),
             id: e.id,
             url: e.url,
             description: e.description,
@@ -1029,10 +1030,10 @@ impl WebhookDeliveryResponse {
         Self {
             message_id: event
                 .as_ref()
-                .map(tenancy::alerts::message_id)
+                .map(tenancy::journal::alerts::message_id)
                 .unwrap_or_default(),
             event_type: event.map(|e| e.kind).unwrap_or_default(),
-            next_attempt_at: (d.status == tenancy::alerts::status::PENDING)
+            next_attempt_at: (d.status == tenancy::journal::alerts::status::PENDING)
                 .then_some(d.next_attempt_at),
             id: d.id,
             status: d.status,
@@ -1159,8 +1160,8 @@ pub struct UserFactorsResponse {
     pub recovery_codes_remaining: u64,
 }
 
-impl From<tenancy::mfa::Factors> for UserFactorsResponse {
-    fn from(f: tenancy::mfa::Factors) -> Self {
+impl From<tenancy::accounts::mfa::Factors> for UserFactorsResponse {
+    fn from(f: tenancy::accounts::mfa::Factors) -> Self {
         Self {
             totp: f.totp,
             totp_confirmed_at: f.totp_confirmed_at,

@@ -7,11 +7,7 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
-use tenancy::{
-    api_keys::Access,
-    key_rotation, keys,
-    tenants::{TenantCtx, TenantSettings},
-};
+use tenancy::{core::Access, core::TenantCtx, core::TenantSettings, keys, keys::rotation};
 
 use super::{
     Tag,
@@ -82,7 +78,7 @@ impl SigningKeysApi {
             &self.0,
             req,
             &tenant,
-            tenancy::rate_limit::Endpoint::KeyRotation,
+            tenancy::cache::rate_limit::Endpoint::KeyRotation,
             "keys",
         )
         .await?;
@@ -90,7 +86,7 @@ impl SigningKeysApi {
         let now = self.0.now();
         let immediate = immediate.0.unwrap_or(false);
         let ctx = TenantCtx::from(&tenant);
-        key_rotation::rotate_by(
+        rotation::rotate_by(
             &self.0.db,
             &self.0.keyring,
             &ctx,
@@ -132,7 +128,7 @@ impl SigningKeysApi {
         let settings = TenantSettings::from_json(&tenant.settings);
         let now = self.0.now();
         let ctx = TenantCtx::from(&tenant);
-        key_rotation::revoke_by(
+        rotation::revoke_by(
             &self.0.db,
             &self.0.keyring,
             &ctx,

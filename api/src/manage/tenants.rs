@@ -7,8 +7,8 @@ use poem_openapi::{
     payload::Json,
 };
 use tenancy::{
-    api_keys::Access,
-    pagination::PageRequest,
+    core::Access,
+    core::pagination::PageRequest,
     tenants::{self, NewTenant, TenantPatch},
 };
 

@@ -5,7 +5,8 @@
 use poem::Request;
 use poem_openapi::{OpenApi, param::Path};
 use tenancy::{
-    Error, api_keys::Access, email_verification, password_reset, tenants::TenantCtx, users,
+    Error, accounts::email_verification, accounts::password_reset, accounts::users, core::Access,
+    core::TenantCtx,
 };
 use uuid::Uuid;
 

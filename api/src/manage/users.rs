@@ -9,10 +9,10 @@ use poem_openapi::{
 };
 use secrecy::SecretString;
 use tenancy::{
-    api_keys::Access,
-    pagination::PageRequest,
-    tenants::TenantCtx,
-    users::{self, NewUser, UserFilter, UserPatch},
+    accounts::users::{self, NewUser, UserFilter, UserPatch},
+    core::Access,
+    core::TenantCtx,
+    core::pagination::PageRequest,
 };
 use uuid::Uuid;
 
@@ -217,7 +217,7 @@ impl UsersApi {
             user_id.0,
             SecretString::from(body.0.password),
             std::time::Duration::from_secs(u64::from(
-                tenancy::tenants::TenantSettings::from_json(&tenant.settings).session_ttl_secs,
+                tenancy::core::TenantSettings::from_json(&tenant.settings).session_ttl_secs,
             )),
             self.0.now(),
         )

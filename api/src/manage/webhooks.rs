@@ -12,11 +12,11 @@ use poem_openapi::{
     payload::Json,
 };
 use tenancy::{
-    alerts,
-    api_keys::Access,
-    pagination::PageRequest,
-    tenants::TenantCtx,
-    webhooks::{self, EndpointPatch, NewEndpoint},
+    core::Access,
+    core::TenantCtx,
+    core::pagination::PageRequest,
+    journal::alerts,
+    journal::webhooks::{self, EndpointPatch, NewEndpoint},
 };
 use uuid::Uuid;
 
@@ -261,14 +261,14 @@ impl WebhooksApi {
             &self.0,
             req,
             &tenant,
-            tenancy::rate_limit::Endpoint::WebhookTest,
+            tenancy::cache::rate_limit::Endpoint::WebhookTest,
             &target,
         )
         .await?;
         let ctx = TenantCtx::from(&tenant);
         let delivery =
             alerts::send_test(&self.0.db, &ctx, &caller.actor, webhook_id.0, self.0.now()).await?;
-        let event = tenancy::alerts::event_of(&self.0.db, &delivery).await?;
+        let event = tenancy::journal::alerts::event_of(&self.0.db, &delivery).await?;
         Ok(DeliveryQueued::Accepted(Json(
             WebhookDeliveryResponse::new(delivery, event),
         )))
@@ -376,7 +376,7 @@ impl WebhooksApi {
             &self.0,
             req,
             &tenant,
-            tenancy::rate_limit::Endpoint::WebhookTest,
+            tenancy::cache::rate_limit::Endpoint::WebhookTest,
             &target,
         )
         .await?;

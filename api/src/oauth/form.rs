@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use poem::http::{HeaderMap, header};
 use tenancy::{
-    client_auth::ClientCredentials,
-    oauth_error::{OAuthError, OAuthResult},
-    validate::has_control_chars,
+    core::oauth_error::{OAuthError, OAuthResult},
+    core::validate::has_control_chars,
+    oauth::client_auth::ClientCredentials,
 };
 
 /// Longest single parameter value accepted.

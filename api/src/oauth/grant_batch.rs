@@ -23,7 +23,7 @@ use std::{future::Future, panic::AssertUnwindSafe};
 
 use futures_util::FutureExt;
 use tenancy::{
-    oauth_error::{OAuthError, OAuthResult},
+    core::oauth_error::{OAuthError, OAuthResult},
     sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait},
 };
 use tokio::sync::{mpsc, oneshot};
@@ -124,7 +124,7 @@ impl<G: Batched> Batcher<G> {
 
 impl UserGrants {
     /// Runs a code or refresh grant; the tokens it decided are signed by the caller.
-    pub async fn grant(&self, grant: UserGrant) -> OAuthResult<tenancy::grants::Minted> {
+    pub async fn grant(&self, grant: UserGrant) -> OAuthResult<tenancy::oauth::token::Minted> {
         self.run(grant).await?
     }
 }
@@ -167,37 +167,54 @@ enum Attempt<T> {
     TransactionFailed(OAuthError),
 }
 
+/// One grant of a batch: its place in the batch, the work and its request's span.
+struct Slot<'a, G> {
+    n: usize,
+    work: &'a G,
+    span: &'a tracing::Span,
+}
+
 async fn write_batch_in<G: Batched>(
     db: &DatabaseConnection,
     work: &[&G],
     spans: &[tracing::Span],
 ) -> Vec<Answer<G::Outcome>> {
     let mut answers: Vec<Option<Answer<G::Outcome>>> = work.iter().map(|_| None).collect();
+    let mut answer = |n: usize, a: Answer<G::Outcome>| {
+        if let Some(slot) = answers.get_mut(n) {
+            *slot = Some(a);
+        }
+    };
     // Every round either commits or takes one grant out, so this ends.
-    let mut pending: Vec<usize> = (0..work.len()).collect();
+    let mut pending: Vec<Slot<'_, G>> = work
+        .iter()
+        .zip(spans)
+        .enumerate()
+        .map(|(n, (&work, span))| Slot { n, work, span })
+        .collect();
     while !pending.is_empty() {
-        match attempt(db, work, spans, &pending).await {
+        match attempt(db, &pending).await {
             Attempt::Committed(outcomes) => {
-                for (&n, (outcome, statements)) in pending.iter().zip(outcomes) {
-                    let answer = match work[n].committed().await {
+                for (slot, (outcome, statements)) in pending.iter().zip(outcomes) {
+                    let settled = match slot.work.committed().await {
                         Ok(()) => Ok(outcome),
                         Err(err) => Err(err),
                     };
-                    answers[n] = Some((Ok(answer), statements));
+                    answer(slot.n, (Ok(settled), statements));
                 }
                 break;
             }
             Attempt::GrantFailed { at, failure } => {
-                for &n in &pending {
-                    work[n].rolled_back().await;
+                for slot in &pending {
+                    slot.work.rolled_back().await;
                 }
                 let failed = pending.remove(at);
-                answers[failed] = Some((failure.map(Err), 0));
+                answer(failed.n, (failure.map(Err), 0));
             }
             Attempt::TransactionFailed(error) => {
-                for &n in &pending {
-                    work[n].rolled_back().await;
-                    answers[n] = Some((Ok(Err(error.clone())), 0));
+                for slot in &pending {
+                    slot.work.rolled_back().await;
+                    answer(slot.n, (Ok(Err(error.clone())), 0));
                 }
                 break;
             }
@@ -213,18 +230,16 @@ async fn write_batch_in<G: Batched>(
 /// first storage failure or panic and rolls back.
 async fn attempt<G: Batched>(
     db: &DatabaseConnection,
-    work: &[&G],
-    spans: &[tracing::Span],
-    pending: &[usize],
+    pending: &[Slot<'_, G>],
 ) -> Attempt<G::Outcome> {
     let txn = match db.begin().await {
         Ok(txn) => txn,
         Err(err) => return Attempt::TransactionFailed(tenancy::Error::from(err).into()),
     };
     let mut outcomes = Vec::with_capacity(pending.len());
-    for (at, &n) in pending.iter().enumerate() {
-        let write =
-            crate::metrics::counting_statements(work[n].write(&txn)).instrument(spans[n].clone());
+    for (at, slot) in pending.iter().enumerate() {
+        let write = crate::metrics::counting_statements(slot.work.write(&txn))
+            .instrument(slot.span.clone());
         let failure = match AssertUnwindSafe(write).catch_unwind().await {
             Ok((Ok(outcome), statements)) => {
                 outcomes.push((outcome, statements));

@@ -6,7 +6,7 @@ use poem::{
     Body, IntoResponse, Request, Response, handler,
     web::{Data, Path},
 };
-use tenancy::oauth_error::OAuthResult;
+use tenancy::core::oauth_error::OAuthResult;
 
 use super::{authenticate_confidential_client, no_store_json, read_form};
 use crate::{error::oauth_error_response, protocol, state::AppState};
@@ -38,9 +38,9 @@ async fn run(
     let params = read_form(req, body, state.settings.max_body_bytes).await?;
     authenticate_confidential_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
-    Ok(tenancy::introspection::introspect(
+    Ok(tenancy::oauth::tokens::introspection::introspect(
         &state.db,
-        &tenancy::tenants::TenantCtx::from(issuer.tenant()),
+        &tenancy::core::TenantCtx::from(issuer.tenant()),
         &issuer.keys,
         state.cache.as_ref(),
         &issuer.url,

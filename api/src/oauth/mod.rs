@@ -14,8 +14,8 @@ use poem::{
     http::{HeaderValue, header},
 };
 use tenancy::{
+    core::oauth_error::{OAuthError, OAuthResult},
     entity::clients,
-    oauth_error::{OAuthError, OAuthResult},
 };
 
 use crate::{protocol::Issuer, state::AppState};
@@ -59,7 +59,7 @@ pub async fn authenticate_client(
     params: &form::Params,
 ) -> OAuthResult<clients::Model> {
     let credentials = form::client_credentials(req.headers(), params)?;
-    tenancy::client_auth::authenticate(
+    tenancy::oauth::client_auth::authenticate(
         &state.db,
         issuer.resolved(),
         &state.secret_memo,
@@ -78,7 +78,7 @@ pub async fn authenticate_confidential_client(
     params: &form::Params,
 ) -> OAuthResult<clients::Model> {
     let credentials = form::client_credentials(req.headers(), params)?;
-    tenancy::client_auth::authenticate_confidential(
+    tenancy::oauth::client_auth::authenticate_confidential(
         &state.db,
         issuer.resolved(),
         &state.secret_memo,

@@ -5,7 +5,7 @@ use poem::{
     http::StatusCode,
     web::{Data, Path},
 };
-use tenancy::oauth_error::OAuthResult;
+use tenancy::core::oauth_error::OAuthResult;
 
 use super::{authenticate_client, read_form};
 use crate::{error::oauth_error_response, protocol, state::AppState};
@@ -37,9 +37,9 @@ async fn run(
     let params = read_form(req, body, state.settings.max_body_bytes).await?;
     let client = authenticate_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
-    tenancy::revocation::revoke(
+    tenancy::oauth::tokens::revocation::revoke(
         &state.db,
-        &tenancy::tenants::TenantCtx::from(issuer.tenant()),
+        &tenancy::core::TenantCtx::from(issuer.tenant()),
         &issuer.keys,
         state.cache.as_ref(),
         &issuer.url,

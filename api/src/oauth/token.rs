@@ -12,7 +12,8 @@ use poem::{
     web::{Data, Path},
 };
 use tenancy::{
-    client_auth::ClientCredentials, grants, oauth_error::OAuthError, tenants::TenantCtx,
+    core::TenantCtx, core::oauth_error::OAuthError, oauth::client_auth::ClientCredentials,
+    oauth::token as grant,
 };
 
 use super::{authenticate_client, form, no_store_json, read_form, user_grant::UserGrant};
@@ -78,7 +79,7 @@ async fn exchange(
     issuer: &protocol::Issuer,
     req: &Request,
     body: Body,
-) -> Result<(&'static str, grants::TokenResponse), Refused> {
+) -> Result<(&'static str, grant::TokenResponse), Refused> {
     let params = read_form(req, body, state.settings.max_body_bytes).await?;
     let grant_type = params.require("grant_type")?.to_owned();
     let tenant = TenantCtx::from(issuer.tenant());
@@ -102,8 +103,7 @@ async fn exchange(
     let client = match authenticate_client(state, issuer, req, &params).await {
         Ok(client) => client,
         Err(err) => {
-            let event =
-                grants::outcome_event(&tenant, &grant_type, client_id.as_deref(), Err(&err));
+            let event = grant::outcome_event(&tenant, &grant_type, client_id.as_deref(), Err(&err));
             state
                 .audit_batch
                 .record(&actor, event, now)
@@ -112,19 +112,19 @@ async fn exchange(
             return Err(err.into());
         }
     };
-    // Tokens are signed only once the grant's writes are committed (`grants::Minted`).
+    // Tokens are signed only once the grant's writes are committed (`grant::Minted`).
     let response = if grant_type == "client_credentials" {
         // Nothing to store but the audit event, so it is group-committed with other
-        // requests' events (see `tenancy::audit_batch`), still before the answer. The
+        // requests' events (see `tenancy::journal::audit_batch`), still before the answer. The
         // token is signed while the event commits and leaves only once both are done.
-        let result = grants::client_credentials::grant(
+        let result = grant::client_credentials::grant(
             &issuer.url,
             issuer.settings(),
             &client,
             params.get("scope"),
             now,
         );
-        let event = grants::outcome_event(
+        let event = grant::outcome_event(
             &tenant,
             &grant_type,
             Some(&client.client_id),

@@ -2,15 +2,15 @@
 //! one unit of database work: the grant's own writes and its audit event.
 
 use tenancy::{
-    grants::{
+    core::TenantCtx,
+    core::oauth_error::{ErrorCode, OAuthError, OAuthResult},
+    oauth::token::{
         self, GrantCtx,
         authorization_code::{self, CodeRedemption},
         effects::CacheEffects,
         refresh_token,
     },
-    oauth_error::{ErrorCode, OAuthError, OAuthResult},
     sea_orm::{ConnectionTrait, DatabaseTransaction},
-    tenants::TenantCtx,
 };
 
 use super::{form, grant_batch::Batched};
@@ -28,7 +28,7 @@ pub struct UserGrant {
     /// The tenant.
     pub tenant: TenantCtx,
     /// Who made the request, for the audit event.
-    pub actor: tenancy::audit::Actor,
+    pub actor: tenancy::journal::audit::Actor,
     /// The authenticated client.
     pub client: tenancy::entity::clients::Model,
     /// The request's time.
@@ -43,7 +43,7 @@ pub struct UserGrant {
 
 /// A grant's outcome once its writes are in a transaction, or the storage failure
 /// that means the transaction must be rolled back.
-pub type Written = Result<OAuthResult<grants::Minted>, OAuthError>;
+pub type Written = Result<OAuthResult<token::Minted>, OAuthError>;
 
 /// Whether `err` is a storage failure (the grant's writes must not be committed).
 fn is_storage_failure(err: &OAuthError) -> bool {
@@ -54,7 +54,7 @@ fn is_storage_failure(err: &OAuthError) -> bool {
 }
 
 impl Batched for UserGrant {
-    type Outcome = OAuthResult<grants::Minted>;
+    type Outcome = OAuthResult<token::Minted>;
 
     fn write<'a>(
         &'a self,
@@ -106,20 +106,20 @@ impl UserGrant {
         {
             return Err(err.clone());
         }
-        let event = grants::outcome_event(
+        let event = token::outcome_event(
             &self.tenant,
             &self.grant_type,
             Some(&self.client.client_id),
             result.as_ref(),
         );
-        tenancy::audit::record(db, &self.actor, event, self.now).await?;
+        tenancy::journal::audit::record(db, &self.actor, event, self.now).await?;
         Ok(result)
     }
 
     async fn dispatch<C: ConnectionTrait>(
         &self,
         ctx: &GrantCtx<'_, C>,
-    ) -> OAuthResult<grants::Minted> {
+    ) -> OAuthResult<token::Minted> {
         match self.grant_type.as_str() {
             "authorization_code" => {
                 let input = CodeRedemption {

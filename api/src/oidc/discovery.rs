@@ -48,8 +48,8 @@ pub fn metadata(issuer: &str, signing_algs: &[String]) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
-        // OIDC Discovery §3; the values are documented in tenancy::mfa.
-        "acr_values_supported": tenancy::mfa::ACR_VALUES_SUPPORTED,
+        // OIDC Discovery §3; the values are documented in tenancy::accounts::mfa.
+        "acr_values_supported": tenancy::core::amr::ACR_VALUES_SUPPORTED,
     })
 }
 

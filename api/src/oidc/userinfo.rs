@@ -5,10 +5,11 @@ use poem::{
     web::{Data, Path},
 };
 use tenancy::{
-    oauth_error::{ErrorCode, OAuthError, OAuthResult},
-    scopes::ScopeSet,
-    tenants::TenantCtx,
-    tokens, userinfo as user_claims,
+    core::TenantCtx,
+    core::oauth_error::{ErrorCode, OAuthError, OAuthResult},
+    core::scopes::ScopeSet,
+    oauth::tokens::access,
+    oauth::tokens::userinfo as user_claims,
 };
 
 use crate::{error::oauth_error_response, oauth::no_store_json, protocol, state::AppState};
@@ -41,7 +42,7 @@ async fn run(
 ) -> OAuthResult<serde_json::Value> {
     let invalid = |msg: &str| OAuthError::new(ErrorCode::InvalidToken, msg);
     let token = bearer(req).ok_or_else(|| invalid("a bearer access token is required"))?;
-    let claims = tokens::verify(
+    let claims = access::verify(
         &issuer.keys,
         state.cache.as_ref(),
         issuer.tenant().id,

@@ -10,7 +10,7 @@
 //! sessions, and revoke consents (which revokes the app's refresh tokens too).
 //!
 //! Adding a second factor (authenticator app or passkey) needs a fresh proof
-//! (`tenancy::mfa::may_add_factor`): a sign-in within the last five minutes that used
+//! (`tenancy::accounts::mfa::may_add_factor`): a sign-in within the last five minutes that used
 //! one of the user's existing factors, or, for the first factor, the password. Without
 //! one, the browser signs in again (`prompt=login`) and comes back. A factor added
 //! here raises an `mfa.added` alert, emails the user, and leaves the session's
@@ -26,13 +26,14 @@ use poem::{
 };
 use secrecy::SecretString;
 use tenancy::{
-    authorization,
+    accounts::lockout,
+    accounts::mfa::{self, passkeys, recovery, totp},
+    accounts::sessions::{self, Session},
+    core::MfaPolicy,
+    core::TenantCtx,
     entity::users,
-    interactions::{self, Interaction},
-    mfa::{self, passkeys, recovery, totp},
-    sessions::{self, Session},
-    tenants::{MfaPolicy, TenantCtx},
-    throttle,
+    oauth::authorization,
+    oauth::interactions::{self, Interaction},
 };
 
 use super::{
@@ -70,7 +71,7 @@ pub async fn signed_in(
         return Ok(None);
     }
     let tenant = TenantCtx::from(issuer.tenant());
-    match tenancy::users::get(&state.db, &tenant, user_id).await {
+    match tenancy::accounts::users::get(&state.db, &tenant, user_id).await {
         Ok(user) if user.enabled => Ok(Some(Signed {
             cookie,
             session,
@@ -176,7 +177,8 @@ async fn render(
         )
         .await?;
         let mut consents = Vec::new();
-        for c in tenancy::consents::list_for_user(&state.db, &tenant, signed.user.id).await? {
+        for c in tenancy::oauth::consents::list_for_user(&state.db, &tenant, signed.user.id).await?
+        {
             let client_name = match tenancy::clients::get(&state.db, &tenant, &c.client_id).await {
                 Ok(client) => client.name,
                 Err(tenancy::Error::NotFound(_)) => c.client_id.clone(),
@@ -508,7 +510,7 @@ impl Action<'_> {
         redirect(&format!("{}/account?notice={notice}", self.issuer.url))
     }
 
-    fn actor(&self) -> tenancy::audit::Actor {
+    fn actor(&self) -> tenancy::journal::audit::Actor {
         let ip = crate::client_ip::client_ip(self.req, &self.state.settings.trusted_proxies);
         crate::client_ip::actor(self.req, ip, format!("user:{}", self.signed.user.id))
     }
@@ -586,10 +588,10 @@ impl Action<'_> {
                 if !ended {
                     return Err(Failure::Refused(StatusCode::NOT_FOUND, "Not found."));
                 }
-                tenancy::audit::record(
+                tenancy::journal::audit::record(
                     db,
                     &self.actor(),
-                    tenancy::audit::Event::success(
+                    tenancy::journal::audit::Event::success(
                         Some(tenant.id),
                         "session.ended",
                         format!("user:{user_id}"),
@@ -612,8 +614,15 @@ impl Action<'_> {
             }
             "consents/revoke" => {
                 let client_id = self.form.get("client_id").unwrap_or_default();
-                if !tenancy::consents::revoke(db, &tenant, &self.actor(), user_id, client_id, now)
-                    .await?
+                if !tenancy::oauth::consents::revoke(
+                    db,
+                    &tenant,
+                    &self.actor(),
+                    user_id,
+                    client_id,
+                    now,
+                )
+                .await?
                 {
                     return Err(Failure::Refused(StatusCode::NOT_FOUND, "Not found."));
                 }
@@ -640,10 +649,10 @@ impl Action<'_> {
         let tenant = TenantCtx::from(self.issuer.tenant());
         let user = &self.signed.user;
         let cache = self.state.cache.as_ref();
-        if throttle::is_locked(
+        if lockout::is_locked(
             cache,
             tenant.id,
-            &throttle::Subjects::user(user),
+            &lockout::Subjects::user(user),
             self.state.now(),
         )
         .await?
@@ -726,10 +735,10 @@ impl Action<'_> {
         let cache = self.state.cache.as_ref();
         let current = self.form.get("current_password").unwrap_or_default();
         let new = self.form.get("new_password").unwrap_or_default();
-        if throttle::is_locked(
+        if lockout::is_locked(
             cache,
             tenant.id,
-            &throttle::Subjects::user(user),
+            &lockout::Subjects::user(user),
             self.state.now(),
         )
         .await?
@@ -740,9 +749,10 @@ impl Action<'_> {
             ));
         }
         let actor = self.actor();
-        let verified = tenancy::login::verify(&self.state.db, &tenant, &user.username, current)
-            .await?
-            .is_some_and(|u| u.id == user.id);
+        let verified =
+            tenancy::accounts::login::verify(&self.state.db, &tenant, &user.username, current)
+                .await?
+                .is_some_and(|u| u.id == user.id);
         if !verified {
             super::mfa::failed_attempt(
                 self.state,
@@ -758,14 +768,14 @@ impl Action<'_> {
                 "Your current password is not right.",
             ));
         }
-        if tenancy::users::validate_password(new).is_err() {
+        if tenancy::accounts::users::validate_password(new).is_err() {
             return Err(Failure::Refused(
                 StatusCode::BAD_REQUEST,
                 "The new password must be 8 to 128 characters.",
             ));
         }
         let now = self.state.now();
-        tenancy::users::change_password(
+        tenancy::accounts::users::change_password(
             &self.state.db,
             &tenant,
             &actor,

@@ -6,10 +6,10 @@ use poem::{
     web::{Data, Path},
 };
 use tenancy::{
-    authorization::{self, AuthorizeError, AuthorizeParams},
-    interactions::{self, Interaction},
-    sessions,
-    tenants::TenantCtx,
+    accounts::sessions,
+    core::TenantCtx,
+    oauth::authorization::{self, AuthorizeError, AuthorizeParams},
+    oauth::interactions::{self, Interaction},
 };
 
 use super::{error_page, flow, set_session_cookie};

@@ -6,9 +6,10 @@ use poem::{
     web::{Data, Path},
 };
 use tenancy::{
-    consents, interactions,
-    oauth_error::{ErrorCode, OAuthError},
-    tenants::TenantCtx,
+    core::TenantCtx,
+    core::oauth_error::{ErrorCode, OAuthError},
+    oauth::consents,
+    oauth::interactions,
 };
 
 use super::{ConsentPage, flow, html};

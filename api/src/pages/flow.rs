@@ -3,13 +3,13 @@
 
 use poem::{Request, Response, http::StatusCode};
 use tenancy::{
-    authorization::{self, AuthorizationRequest, Next},
-    codes::{self, CodeGrant},
-    consents,
-    interactions::{self, Interaction},
-    oauth_error::{OAuthError, OAuthResult},
-    sessions::{self, Session},
-    tenants::TenantCtx,
+    accounts::sessions::{self, Session},
+    core::TenantCtx,
+    core::oauth_error::{OAuthError, OAuthResult},
+    oauth::authorization::{self, AuthorizationRequest, Next},
+    oauth::codes::{self, CodeGrant},
+    oauth::consents,
+    oauth::interactions::{self, Interaction},
 };
 
 use super::{error_page, read_cookie, redirect, redirect_to_client};
@@ -127,7 +127,8 @@ async fn step(
         None => false,
     };
     let cache = state.cache.as_ref();
-    let mfa_required = tenancy::mfa::mfa_required(issuer.settings().mfa_policy, request.mfa);
+    let mfa_required =
+        tenancy::accounts::mfa::mfa_required(issuer.settings().mfa_policy, request.mfa);
     match authorization::decide(request, session, consent_covers, mfa_required, now) {
         Next::Login => Ok(redirect(&format!("{}/login?interaction={id}", issuer.url))),
         Next::SecondFactor => Ok(redirect(&format!(
@@ -141,7 +142,7 @@ async fn step(
         Next::Fail(code) => {
             interactions::finish(cache, tenant.id, id).await?;
             let message = match code {
-                tenancy::oauth_error::ErrorCode::LoginRequired => "the user is not logged in",
+                tenancy::core::oauth_error::ErrorCode::LoginRequired => "the user is not logged in",
                 _ => "the user has not consented to this request",
             };
             Ok(redirect_error(

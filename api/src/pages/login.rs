@@ -11,11 +11,12 @@ use poem::{
     web::{Data, Path},
 };
 use tenancy::{
-    audit::{self, Actor, Event},
-    interactions, login,
-    sessions::{self, Session},
-    tenants::TenantCtx,
-    throttle,
+    accounts::lockout,
+    accounts::login,
+    accounts::sessions::{self, Session},
+    core::TenantCtx,
+    journal::audit::{self, Actor, Event},
+    oauth::interactions,
 };
 
 use super::{LoginPage, PasskeyScript, flow, html, html_scripted, set_session_cookie};
@@ -143,7 +144,7 @@ pub async fn submit(
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     let settings = issuer.settings();
-    let policy = throttle::Policy::from_settings(settings);
+    let policy = lockout::Policy::from_settings(settings);
     let refuse = |wait| {
         too_many(
             &state,
@@ -157,32 +158,32 @@ pub async fn submit(
     // Only failures count, so a user who gets it right is never refused here; an
     // address with too many failures across accounts is (credential stuffing).
     if let Some(ip) = ip {
-        match throttle::address_throttled(cache, tenant.id, ip, settings, now).await {
+        match lockout::address_throttled(cache, tenant.id, ip, settings, now).await {
             Ok(None) => {}
             Ok(Some(wait)) => return refuse(wait),
             Err(err) => return flow::unavailable(&issuer, &err),
         }
     }
-    let typed = throttle::Subjects::typed(username, None);
-    match throttle::locked_for(cache, tenant.id, &typed, now).await {
+    let typed = lockout::Subjects::typed(username, None);
+    match lockout::locked_for(cache, tenant.id, &typed, now).await {
         Ok(None) => {}
         Ok(Some(left)) => return refuse(left),
         Err(err) => return flow::unavailable(&issuer, &err),
     }
     // The lockout is keyed on the account too, so a username and its email address
     // share one budget.
-    let found = match tenancy::users::find_by_login(&state.db, &tenant, username).await {
+    let found = match tenancy::accounts::users::find_by_login(&state.db, &tenant, username).await {
         Ok(found) => found,
         Err(err) => return flow::unavailable(&issuer, &err),
     };
-    let subjects = throttle::Subjects::typed(username, found.as_ref().map(|u| u.id));
+    let subjects = lockout::Subjects::typed(username, found.as_ref().map(|u| u.id));
     // Counted before the password is checked, so parallel guesses cannot overshoot.
-    let number = match throttle::begin_attempt(cache, tenant.id, &subjects, policy, now).await {
-        Ok(throttle::Attempt::Allowed { number, delay }) => {
+    let number = match lockout::begin_attempt(cache, tenant.id, &subjects, policy, now).await {
+        Ok(lockout::Attempt::Allowed { number, delay }) => {
             tokio::time::sleep(delay).await;
             number
         }
-        Ok(throttle::Attempt::Locked { retry_after }) => return refuse(retry_after),
+        Ok(lockout::Attempt::Locked { retry_after }) => return refuse(retry_after),
         Err(err) => return flow::unavailable(&issuer, &err),
     };
     let user = match login::check_password(found, password).await {
@@ -194,11 +195,11 @@ pub async fn submit(
         let client_id = &interaction.request.client_id;
         let recorded = async {
             let locked =
-                throttle::attempt_failed(cache, tenant.id, &subjects, number, policy, now).await?;
+                lockout::attempt_failed(cache, tenant.id, &subjects, number, policy, now).await?;
             let locked = locked.then_some(policy.lockout);
             login::record_failure(&state.db, &actor, &tenant, client_id, locked, now).await?;
             if let Some(ip) = ip
-                && throttle::address_failed(cache, tenant.id, ip, settings, now).await?
+                && lockout::address_failed(cache, tenant.id, ip, settings, now).await?
             {
                 login::record_throttled_address(&state.db, &actor, &tenant, ip, now).await?;
             }
@@ -216,11 +217,11 @@ pub async fn submit(
             Some("Invalid username or password."),
         );
     };
-    let factors = match tenancy::mfa::factors(&state.db, &tenant, user.id).await {
+    let factors = match tenancy::accounts::mfa::factors(&state.db, &tenant, user.id).await {
         Ok(factors) => factors,
         Err(err) => return flow::unavailable(&issuer, &err),
     };
-    if tenancy::mfa::second_factor_due(
+    if tenancy::accounts::mfa::second_factor_due(
         issuer.settings().mfa_policy,
         factors.any(),
         interaction.request.mfa,
@@ -239,7 +240,7 @@ pub async fn submit(
         )
         .await;
     }
-    if let Err(err) = throttle::attempt_succeeded(cache, tenant.id, &subjects).await {
+    if let Err(err) = lockout::attempt_succeeded(cache, tenant.id, &subjects).await {
         return flow::unavailable(&issuer, &err);
     }
     let ttl = Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));

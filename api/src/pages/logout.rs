@@ -18,7 +18,7 @@ use poem::{
     http::{Method, StatusCode},
     web::{Data, Path},
 };
-use tenancy::{clients, id_token::IdClaims, sessions, tenants::TenantCtx};
+use tenancy::{accounts::sessions, clients, core::TenantCtx, oauth::tokens::id_token::IdClaims};
 
 use askama::Template;
 

@@ -4,7 +4,7 @@
 //!
 //! The subject is the user of a pending session (password proven) or of a logged-in
 //! session being stepped up. Codes are throttled exactly like passwords
-//! (`tenancy::throttle`): failures count toward the lockout of the user's account
+//! (`tenancy::accounts::lockout`): failures count toward the lockout of the user's account
 //! (shared with its username and email), which is cleared only when a login
 //! completes, and toward the client address's credential-stuffing budget. Success
 //! replaces the session with a new one (new cookie value and `sid`) whose `amr` records
@@ -15,14 +15,15 @@ use poem::{
     http::StatusCode,
     web::{Data, Path},
 };
+use tenancy::core::amr;
 use tenancy::{
-    audit::{self, Actor, Event},
+    accounts::lockout,
+    accounts::mfa::{self, recovery, totp},
+    accounts::sessions::{self, Pending, Session},
+    core::TenantCtx,
     entity::users,
-    interactions::{self, Interaction},
-    mfa::{self, recovery, totp},
-    sessions::{self, Pending, Session},
-    tenants::TenantCtx,
-    throttle,
+    journal::audit::{self, Actor, Event},
+    oauth::interactions::{self, Interaction},
 };
 use uuid::Uuid;
 
@@ -57,7 +58,7 @@ pub async fn begin(
     let ttl = interactions::INTERACTION_TTL;
     let pending = Pending {
         user_id: user.id,
-        amr: vec![mfa::AMR_PWD.into()],
+        amr: vec![amr::AMR_PWD.into()],
     };
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
@@ -133,7 +134,7 @@ pub async fn complete(
         }
         None => String::new(),
     };
-    throttle::attempt_succeeded(cache, tenant.id, &throttle::Subjects::user(user)).await?;
+    lockout::attempt_succeeded(cache, tenant.id, &lockout::Subjects::user(user)).await?;
     let actor = Actor {
         id: format!("user:{}", user.id),
         ..actor.clone()
@@ -154,7 +155,7 @@ pub async fn complete(
 /// `brute_force.detected` alert when this failure reaches a threshold.
 pub async fn failed_attempt(
     state: &AppState,
-    settings: &tenancy::tenants::TenantSettings,
+    settings: &tenancy::core::TenantSettings,
     tenant: &TenantCtx,
     actor: &Actor,
     user: &users::Model,
@@ -180,14 +181,15 @@ pub async fn failed_attempt(
         .ip
         .as_deref()
         .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-        && throttle::address_failed(cache, tenant.id, ip, settings, now).await?
+        && lockout::address_failed(cache, tenant.id, ip, settings, now).await?
     {
-        tenancy::login::record_throttled_address(&state.db, actor, tenant, ip, now).await?;
+        tenancy::accounts::login::record_throttled_address(&state.db, actor, tenant, ip, now)
+            .await?;
     }
-    let policy = throttle::Policy::from_settings(settings);
-    let subjects = throttle::Subjects::user(user);
-    if throttle::record_failure(cache, tenant.id, &subjects, policy, now).await? {
-        tenancy::alerts::record_and_raise(
+    let policy = lockout::Policy::from_settings(settings);
+    let subjects = lockout::Subjects::user(user);
+    if lockout::record_failure(cache, tenant.id, &subjects, policy, now).await? {
+        tenancy::journal::alerts::record_and_raise(
             &state.db,
             actor,
             Event {
@@ -197,9 +199,9 @@ pub async fn failed_attempt(
                 outcome: "failure",
                 details: serde_json::json!({ "lockout_secs": policy.lockout.as_secs(), "method": method }),
             },
-            tenancy::alerts::SecurityEvent::new(
+            tenancy::journal::alerts::SecurityEvent::new(
                 Some(tenant.id),
-                tenancy::alerts::kinds::ACCOUNT_LOCKED,
+                tenancy::journal::alerts::kinds::ACCOUNT_LOCKED,
                 serde_json::json!({ "ip": actor.ip, "user_id": user.id, "method": method }),
                 now,
             ),
@@ -316,7 +318,8 @@ async fn subject_user(
     let Some((user_id, amr)) = subject(session) else {
         return Err(expired());
     };
-    match tenancy::users::get(&state.db, &TenantCtx::from(issuer.tenant()), user_id).await {
+    match tenancy::accounts::users::get(&state.db, &TenantCtx::from(issuer.tenant()), user_id).await
+    {
         Ok(user) if user.enabled => Ok((user, amr)),
         Ok(_) | Err(tenancy::Error::NotFound(_)) => Err(expired()),
         Err(err) => Err(flow::unavailable(issuer, &err)),
@@ -396,13 +399,13 @@ pub async fn submit(
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
     let settings = issuer.settings();
     let cache = state.cache.as_ref();
-    let subjects = throttle::Subjects::user(&user);
+    let subjects = lockout::Subjects::user(&user);
     let refused = async {
-        if let Some(left) = throttle::locked_for(cache, tenant.id, &subjects, now).await? {
+        if let Some(left) = lockout::locked_for(cache, tenant.id, &subjects, now).await? {
             return Ok(Some(left));
         }
         match ip {
-            Some(ip) => throttle::address_throttled(cache, tenant.id, ip, settings, now).await,
+            Some(ip) => lockout::address_throttled(cache, tenant.id, ip, settings, now).await,
             None => Ok(None),
         }
     };
@@ -487,7 +490,7 @@ pub async fn submit(
         );
         amr
     } else {
-        mfa::add_methods(&amr, &[mfa::AMR_OTP], false)
+        amr::add_methods(&amr, &[amr::AMR_OTP], false)
     };
     let (new_cookie, session) = match complete(
         &state,

@@ -78,7 +78,7 @@ pub struct MfaPage<'a> {
     /// The user has no factor and must enrol one.
     pub enrol: bool,
     /// The TOTP enrolment to show (when enrolling).
-    pub enrolment: Option<tenancy::mfa::totp::Enrolment>,
+    pub enrolment: Option<tenancy::accounts::mfa::totp::Enrolment>,
     /// Offer a TOTP code.
     pub totp: bool,
     /// Offer a recovery code.
@@ -192,7 +192,7 @@ impl PasskeyScript {
     /// A fresh nonce for one response.
     pub fn new() -> tenancy::Result<Self> {
         Ok(Self {
-            nonce: tenancy::secrets::random_token("")?,
+            nonce: tenancy::crypto::secrets::random_token("")?,
             integrity: PASSKEY_INTEGRITY.as_str(),
             src: PASSKEY_SRC.as_str(),
         })

@@ -17,21 +17,22 @@ use poem::{
     web::{Data, Json, Path},
 };
 use serde_json::json;
+use tenancy::core::amr;
 use tenancy::{
-    mfa::{
+    accounts::mfa::{
         self,
         passkeys::{self, webauthn},
     },
-    tenants::TenantCtx,
+    core::TenantCtx,
 };
 
 use super::{flow, set_session_cookie};
 use crate::{protocol::Issuer, state::AppState};
 
 /// The relying party for this tenant, when passkeys are possible (see
-/// `tenancy::mfa::passkeys::relying_party`).
+/// `tenancy::accounts::mfa::passkeys::relying_party`).
 pub fn relying_party(issuer: &Issuer, state: &AppState) -> Option<webauthn::Webauthn> {
-    if issuer.settings().mfa_policy == tenancy::tenants::MfaPolicy::Off {
+    if issuer.settings().mfa_policy == tenancy::core::MfaPolicy::Off {
         // Passkeys are a factor like the others: `off` offers none.
         return None;
     }
@@ -162,24 +163,26 @@ pub async fn login_finish(
     };
     let (user_id, amr) = match (verified, second_factor, subject) {
         (Some(v), true, Some((user, amr))) if v.user_id == user => {
-            (user, mfa::add_methods(&amr, &[v.amr], false))
+            (user, amr::add_methods(&amr, &[v.amr], false))
         }
-        (Some(v), false, _) => (v.user_id, mfa::add_methods(&[], &[v.amr], true)),
+        (Some(v), false, _) => (v.user_id, amr::add_methods(&[], &[v.amr], true)),
         _ => {
-            let event = tenancy::audit::Event {
+            let event = tenancy::journal::audit::Event {
                 tenant_id: Some(tenant.id),
                 action: "user.passkey_login",
                 target: None,
                 outcome: "failure",
                 details: json!({ "second_factor": second_factor }),
             };
-            if let Err(err) = tenancy::audit::record(&state.db, &actor, event, state.now()).await {
+            if let Err(err) =
+                tenancy::journal::audit::record(&state.db, &actor, event, state.now()).await
+            {
                 return unavailable(&err);
             }
             return json_error(StatusCode::UNAUTHORIZED, "the passkey was not accepted");
         }
     };
-    let user = match tenancy::users::get(&state.db, &tenant, user_id).await {
+    let user = match tenancy::accounts::users::get(&state.db, &tenant, user_id).await {
         Ok(user) if user.enabled => user,
         Ok(_) | Err(tenancy::Error::NotFound(_)) => {
             return json_error(StatusCode::UNAUTHORIZED, "the passkey was not accepted");
@@ -260,7 +263,7 @@ async fn registrant(
             return Err(json_error(StatusCode::BAD_REQUEST, "no sign-in is pending"));
         };
         let tenant = TenantCtx::from(issuer.tenant());
-        let user = tenancy::users::get(&state.db, &tenant, user_id)
+        let user = tenancy::accounts::users::get(&state.db, &tenant, user_id)
             .await
             .map_err(|e| unavailable(&e))?;
         let has_factor = mfa::factors(&state.db, &tenant, user_id)
@@ -278,8 +281,10 @@ async fn registrant(
         .await
         .map_err(|e| unavailable(&e))?
         .ok_or_else(|| json_error(StatusCode::FORBIDDEN, "sign in first"))?;
-    if !tenancy::sessions::csrf_matches(&signed.session, form.get("csrf_token").unwrap_or_default())
-    {
+    if !tenancy::accounts::sessions::csrf_matches(
+        &signed.session,
+        form.get("csrf_token").unwrap_or_default(),
+    ) {
         return Err(json_error(StatusCode::FORBIDDEN, "the form has expired"));
     }
     // A fresh proof first: an existing factor, or for the first one the password, in a
@@ -398,11 +403,11 @@ pub async fn register_finish(
         ),
         Registrant::Enrolling(e) => (
             e.0.cookie.clone(),
-            tenancy::interactions::INTERACTION_TTL.as_secs(),
+            tenancy::oauth::interactions::INTERACTION_TTL.as_secs(),
         ),
     };
     // Enrolled in this sign-in: the passkey proves nothing about it (`acr` stays `0`).
-    if let Err(err) = tenancy::sessions::mark_enrolled(
+    if let Err(err) = tenancy::accounts::sessions::mark_enrolled(
         state.cache.as_ref(),
         tenant.id,
         &marked.0,

@@ -17,7 +17,7 @@ use poem::{
     web::{Data, Path},
 };
 use secrecy::SecretString;
-use tenancy::{password_reset, sessions, tenants::TenantCtx, throttle};
+use tenancy::{accounts::lockout, accounts::password_reset, accounts::sessions, core::TenantCtx};
 
 use super::{MessagePage, error_page, html};
 use crate::{oauth::form::Params, protocol, state::AppState};
@@ -164,7 +164,7 @@ async fn reset_form(
         }
         Err(err) => return super::flow::unavailable(issuer, &err),
     };
-    let ttl = tenancy::interactions::INTERACTION_TTL;
+    let ttl = tenancy::oauth::interactions::INTERACTION_TTL;
     let session = match super::flow::current_session(state, issuer, req).await {
         Ok(Some((_, session))) => Ok((None, session)),
         Ok(None) => sessions::start(state.cache.as_ref(), tenant.id, ttl)
@@ -310,7 +310,7 @@ pub async fn submit_reset(
     let ttl = std::time::Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));
     let cleanup = async {
         sessions::end_all_for_user(cache, tenant.id, user.id, None, ttl).await?;
-        throttle::clear(cache, tenant.id, &throttle::Subjects::user(&user)).await?;
+        lockout::clear(cache, tenant.id, &lockout::Subjects::user(&user)).await?;
         Ok::<(), tenancy::Error>(())
     };
     if let Err(err) = cleanup.await {

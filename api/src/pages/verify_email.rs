@@ -10,7 +10,7 @@ use poem::{
     http::StatusCode,
     web::{Data, Path},
 };
-use tenancy::{email_tokens, email_verification, tenants::TenantCtx};
+use tenancy::{accounts::email_tokens, accounts::email_verification, core::TenantCtx};
 
 use super::{
     MessagePage, error_page, html,

@@ -4,8 +4,11 @@
 //! process) and [`redis::RedisCache`] (production, shared by every node). Keys follow
 //! `<namespace>:{<tenant_id>}:<kind>:<id>`; the braces are a Redis Cluster hash tag so
 //! a tenant's keys live on one shard and can be flushed together when it is deleted.
+//!
+//! Layering (see the crate doc): may import `core`, `runtime` and `crypto`.
 
 pub mod memory;
+pub mod rate_limit;
 pub mod redis;
 
 use std::time::Duration;
