@@ -25,7 +25,7 @@
 //! the number in flight at once; the account lockout, which must be exact, counts
 //! before the check instead ([`crate::accounts::lockout::begin_attempt`]).
 //!
-//! Client addresses are aggregated before counting ([`address_key`]): an IPv6 client
+//! Client addresses are aggregated before counting ([`address_key`](crate::core::limits::address_key)): an IPv6 client
 //! usually holds a whole /64, so each /64 is one address.
 
 use std::time::Duration;
@@ -128,7 +128,7 @@ impl Endpoint {
 /// The counters one request is judged by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
-    /// The client address, already aggregated ([`address_key`]); `None` when unknown.
+    /// The client address, already aggregated ([`address_key`](crate::core::limits::address_key)); `None` when unknown.
     pub address: Option<String>,
     /// The target (login name, client id, token...), `None` when the request names none.
     pub target: Option<String>,

@@ -1,5 +1,5 @@
 //! The worker pools that keep CPU-heavy work off the async runtime (JWT signing here;
-//! Argon2id hashing in [`crate::crypto::argon2_workers`], on the same pool type).
+//! Argon2id hashing in `crypto::argon2_workers`, on the same pool type).
 //!
 //! Layering (see the crate doc): may import `core`.
 

@@ -8,9 +8,9 @@
 //!   keys; `hwk` otherwise), and `mfa` whenever two independent factors were used —
 //!   password plus a second factor, or a passkey with user verification (possession
 //!   plus PIN or biometric), which webauthn-rs always requires.
-//! - `acr` (OIDC Core §2) is [`ACR_MFA`] for a multi-factor session, else [`ACR_NONE`]
+//! - `acr` (OIDC Core §2) is [`ACR_MFA`](crate::core::amr::ACR_MFA) for a multi-factor session, else [`ACR_NONE`](crate::core::amr::ACR_NONE)
 //!   (`"0"`: no assurance claimed beyond a single factor). An authorization request whose
-//!   `acr_values` (OIDC Core §3.1.2.1) lists [`ACR_MFA`] demands MFA: the browser's
+//!   `acr_values` (OIDC Core §3.1.2.1) lists [`ACR_MFA`](crate::core::amr::ACR_MFA) demands MFA: the browser's
 //!   session is stepped up (or the user enrols a factor first) before a code is issued.
 //!   Under the `off` policy no factor is offered and the request gets `acr` `"0"`;
 //!   relying parties must check the `acr` they receive, as OIDC Core requires.
