@@ -84,7 +84,8 @@ pub struct Args {
     /// Flood requests in flight at once.
     #[arg(long, default_value_t = 24)]
     pub concurrency: usize,
-    /// Legitimate sign-ins that must succeed during each flood (and none may fail).
+    /// Legitimate sign-ins that must succeed during each flood (one per whole
+    /// second of a shorter flood, at least one; none may fail).
     #[arg(long, default_value_t = 3)]
     pub min_legit_logins: u64,
     /// The legitimate user starts a sign-in at most this often, in milliseconds (a

@@ -358,6 +358,7 @@ async fn flood_check(
         legit: run.legit,
         rss_mib: rss_before.zip(rss_after),
         server_gone,
+        elapsed: run.elapsed,
     };
     let allowed = if check == Check::Authorize {
         Allowed::AnyButServerErrors
