@@ -465,7 +465,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn queued_work_is_group_committed_on_the_writer() {
+    async fn work_queued_on_the_writer_fails_only_where_it_failed() {
         let db = db().await;
         let lane = tokio::runtime::Handle::current();
         let batcher = Batcher::<Probe>::start(db.clone(), Some(&lane));
