@@ -20,9 +20,9 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// tenant it changed. Returns how many changes it made.
 pub async fn run_key_lifecycle(state: &AppState) -> tenancy::Result<usize> {
     let now = state.now();
-    let mut changed = rotation::promote_due(&state.db, now).await?;
-    changed.extend(rotation::rotate_due(&state.db, &state.keyring, now).await?);
-    changed.extend(rotation::remove_due(&state.db, now).await?);
+    let mut changed = rotation::promote_due(state.db(), now).await?;
+    changed.extend(rotation::rotate_due(state.db(), &state.keyring, now).await?);
+    changed.extend(rotation::remove_due(state.db(), now).await?);
     for tenant_id in &changed {
         tenant_changed(state, *tenant_id).await;
     }
@@ -146,7 +146,7 @@ pub async fn audit_retention_loop(state: AppState) {
         if cursor.is_none() && now < next_pass {
             continue;
         }
-        match tenancy::journal::audit::purge_expired(&state.db, cursor, now).await {
+        match tenancy::journal::audit::purge_expired(state.db(), cursor, now).await {
             Ok((deleted, next)) => {
                 if deleted > 0 {
                     tracing::info!(deleted, "audit events past retention deleted");

@@ -5,7 +5,6 @@
 
 pub mod client_ip;
 pub mod config;
-pub mod db_lane;
 pub mod emails;
 pub mod error;
 pub mod jobs;

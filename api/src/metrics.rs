@@ -7,8 +7,6 @@
 //! fixed list (anything else is `other`). So the number of series is bounded by the
 //! route table: it does not grow with tenants, clients, users or random paths.
 
-use std::cell::Cell;
-
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -157,34 +155,6 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
-}
-
-tokio::task_local! {
-    /// SQL statements run so far by the request this task serves.
-    static STATEMENTS: Cell<u32>;
-}
-
-/// Makes `db` count each statement it runs against the request being served (work
-/// outside a request, such as background jobs, is not counted).
-pub fn count_statements(db: &mut tenancy::DatabaseConnection) {
-    db.set_metric_callback(|_| {
-        let _ = STATEMENTS.try_with(|n| n.set(n.get().saturating_add(1)));
-    });
-}
-
-/// Runs `request` with a statement counter; returns its output and the count.
-pub async fn counting_statements<T>(request: impl Future<Output = T>) -> (T, u32) {
-    STATEMENTS
-        .scope(Cell::new(0), async {
-            let out = request.await;
-            (out, STATEMENTS.with(Cell::get))
-        })
-        .await
-}
-
-/// Counts `statements` run elsewhere (on the database lane) against this request.
-pub fn add_statements(statements: u32) {
-    let _ = STATEMENTS.try_with(|n| n.set(n.get().saturating_add(statements)));
 }
 
 /// The label of requests no route matched (unknown paths): one series for all.

@@ -35,7 +35,7 @@ pub async fn request_context<E: Endpoint>(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = Instant::now();
-    let (resp, statements) = crate::metrics::counting_statements(next.call(req)).await;
+    let (resp, statements) = tenancy::runtime::statements::counting(next.call(req)).await;
     // The router attaches the template of the route that matched; a request no route
     // matched has none and counts as `other` (see `crate::metrics`).
     let (route, mut resp) = match resp {

@@ -15,7 +15,7 @@ pub fn healthz() -> Response {
 /// balancer takes this node out of rotation instead of letting requests fail.
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
-    let db = state.db.ping().await.map_err(|e| e.to_string());
+    let db = state.db().ping().await.map_err(|e| e.to_string());
     let cache = state.cache.ping().await.map_err(|e| e.to_string());
     let ok = db.is_ok() && cache.is_ok();
     if let Err(e) = &db {
@@ -43,13 +43,13 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
 #[handler]
 pub fn metrics(state: Data<&AppState>) -> Response {
     use tenancy::sea_orm::DbBackend;
-    let (open, idle) = match state.db.get_database_backend() {
+    let (open, idle) = match state.db().get_database_backend() {
         DbBackend::Postgres => {
-            let pool = state.db.get_postgres_connection_pool();
+            let pool = state.db().get_postgres_connection_pool();
             (i64::from(pool.size()), pool.num_idle())
         }
         DbBackend::Sqlite => {
-            let pool = state.db.get_sqlite_connection_pool();
+            let pool = state.db().get_sqlite_connection_pool();
             (i64::from(pool.size()), pool.num_idle())
         }
         _ => (0, 0),

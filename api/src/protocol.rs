@@ -5,41 +5,11 @@
 //! `X-Forwarded-*` headers, so a client cannot make the server emit a URL of its
 //! choosing. Unknown and disabled tenants are both "not found".
 
-use std::sync::Arc;
-
 use poem::{IntoResponse, Response, http::StatusCode};
-use tenancy::{
-    core::TenantSettings, entity::tenants, keys::signing::TenantKeys, tenants::directory::Resolved,
-};
 
 use crate::state::AppState;
 
-/// A resolved tenant for a protocol request.
-#[derive(Clone)]
-pub struct Issuer {
-    resolved: Arc<Resolved>,
-    /// `{PUBLIC_URL}/t/{slug}`.
-    pub url: String,
-    /// The tenant's parsed keys.
-    pub keys: Arc<TenantKeys>,
-}
-
-impl Issuer {
-    /// The tenant row.
-    pub fn tenant(&self) -> &tenants::Model {
-        &self.resolved.tenant
-    }
-
-    /// The tenant's settings.
-    pub fn settings(&self) -> &TenantSettings {
-        &self.resolved.settings
-    }
-
-    /// The resolved tenant, through which its clients are looked up.
-    pub fn resolved(&self) -> &Resolved {
-        &self.resolved
-    }
-}
+pub use tenancy::tenants::issuer::Issuer;
 
 /// Why a protocol request could not even reach its tenant.
 pub enum Unresolved {
@@ -69,27 +39,24 @@ pub async fn resolve(state: &AppState, slug: &str) -> Result<Issuer, Unresolved>
     let now = state.now();
     let resolved = state
         .tenants
-        .find_enabled(&state.db, slug, now)
+        .find_enabled(state.db(), slug, now)
         .await
         .map_err(Unresolved::Failed)?
         .ok_or(Unresolved::NotFound)?;
     let keys = state
         .keys
         .get(
-            &state.db,
+            state.db(),
             resolved.tenant.id,
             &resolved.settings.algorithms(),
             now,
         )
         .await
         .map_err(Unresolved::Failed)?;
-    Ok(Issuer {
-        url: format!(
-            "{}/t/{}",
-            state.settings.public_base(),
-            resolved.tenant.slug
-        ),
-        resolved,
-        keys,
-    })
+    let url = format!(
+        "{}/t/{}",
+        state.settings.public_base(),
+        resolved.tenant.slug
+    );
+    Ok(Issuer::new(resolved, url, keys))
 }

@@ -19,6 +19,8 @@ use tenancy::{
     crypto::{Keyring, MasterKey},
     keys::signing::KeyStore,
     oauth::client_auth::SecretMemo,
+    oauth::token::exchange::TokenEndpoint,
+    runtime::Storage,
     sea_orm::{ConnectOptions, Database},
 };
 use webhooks::mail::Mailer;
@@ -52,7 +54,7 @@ impl Application {
         settings.validate()?;
         let state = build_state(settings, clock).await?;
         let bootstrap_key =
-            tenancy::management::api_keys::ensure_bootstrap_key(&state.db, state.now())
+            tenancy::management::api_keys::ensure_bootstrap_key(state.db(), state.now())
                 .await
                 .context("creating the bootstrap admin key")?;
         let app = routes(state.clone());
@@ -99,7 +101,7 @@ impl Application {
         let jobs = tokio::spawn(crate::jobs::key_lifecycle_loop(self.state.clone()));
         let listener = tokio::spawn(crate::jobs::key_change_listener(self.state.clone()));
         let worker = Arc::new(webhooks::delivery::Worker::new(
-            self.state.db.clone(),
+            self.state.db().clone(),
             self.state.keyring.clone(),
             self.state.mailer.clone(),
             self.state.settings.webhook_allow_private,
@@ -266,9 +268,9 @@ pub fn routes(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
 }
 
 async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    let mut db = connect_database(&settings).await?;
+    let db = connect_database(&settings).await?;
     migrate(&settings, &db).await?;
-    crate::metrics::count_statements(&mut db);
+    let storage = Storage::open(db).context("starting the database lane thread")?;
     let cache = connect_cache(&settings).await?;
     let keyring = load_keyring(&settings)?;
     // The Argon2id workers are one per process; so is their queue bound.
@@ -276,22 +278,18 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let admin_token_sha256 = settings.admin_token.as_deref().map(secrets::sha256_hex);
     let keyring = Arc::new(keyring);
     let mailer = build_mailer(&settings)?;
-    let db_lane = crate::db_lane::DbLane::for_backend(db.get_database_backend())
-        .context("starting the database lane thread")?;
+    let secret_memo = SecretMemo::default();
     Ok(AppState {
-        db: db.clone(),
-        audit_batch: tenancy::journal::audit_batch::GroupWriter::start(
-            db.clone(),
-            &db_lane.runtime(),
+        tokens: TokenEndpoint::start(
+            &storage,
+            cache.clone(),
+            keyring.clone(),
+            secret_memo.clone(),
         ),
-        user_grants: crate::oauth::grant_batch::UserGrants::start(
-            db.clone(),
-            db_lane.lane_runtime().as_ref(),
-        ),
-        db_lane,
+        storage,
         cache,
         keys: KeyStore::new(keyring.clone()),
-        secret_memo: SecretMemo::default(),
+        secret_memo,
         tenants: tenancy::tenants::directory::Directory::default(),
         token_limiter: Arc::new(crate::login_limit::token_limiter(
             settings.token_requests_per_minute,
@@ -300,7 +298,6 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         settings: Arc::new(settings),
         admin_token_sha256,
         clock,
-        events: Arc::new(webhooks::OutboxSink::new(db.clone())),
         mailer,
         metrics: Arc::new(crate::metrics::Metrics::new().context("registering metrics")?),
     })

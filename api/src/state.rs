@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tenancy::{
-    DatabaseConnection, cache::Cache, crypto::Keyring, journal::events::EventSink,
-    keys::signing::KeyStore, oauth::client_auth::SecretMemo,
+    cache::Cache, crypto::Keyring, keys::signing::KeyStore, oauth::client_auth::SecretMemo,
+    oauth::token::exchange::TokenEndpoint, runtime::Storage,
 };
 
 use crate::config::Settings;
@@ -33,10 +33,8 @@ impl Clock for SystemClock {
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database pool.
-    pub db: DatabaseConnection,
-    /// Where transactions run (their own thread on SQLite).
-    pub db_lane: crate::db_lane::DbLane,
+    /// The database, and where its transactions run: the only way to it.
+    pub storage: Storage,
     /// Sessions, codes, counters.
     pub cache: Arc<dyn Cache>,
     /// Master keys for secrets at rest.
@@ -49,19 +47,14 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Recently verified client secrets.
     pub secret_memo: SecretMemo,
-    /// Runs code and refresh grants (group-committed on SQLite).
-    pub user_grants: crate::oauth::grant_batch::UserGrants,
-    /// Group commit for audit events that are a request's only write.
-    pub audit_batch: tenancy::journal::audit_batch::GroupWriter,
+    /// The token endpoint's door and its writers.
+    pub tokens: TokenEndpoint,
     /// Recently resolved tenants, by slug.
     pub tenants: tenancy::tenants::directory::Directory,
     /// Per-client token-endpoint throttle.
     pub token_limiter: Arc<crate::login_limit::NamedLimiter>,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
-    /// Where security events raised outside a transaction go (the alert outbox, on
-    /// its own connection). Inside a transaction, call `tenancy::journal::alerts::raise`.
-    pub events: Arc<dyn EventSink>,
     /// Outgoing email (SMTP, or files in the data dir).
     pub mailer: Arc<webhooks::mail::Mailer>,
     /// Prometheus metrics of this process.
@@ -69,6 +62,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The database pool (through [`Storage`]).
+    pub fn db(&self) -> &tenancy::DatabaseConnection {
+        self.storage.db()
+    }
+
     /// The current time.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()

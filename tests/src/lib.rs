@@ -198,7 +198,7 @@ impl TestApp {
             .take_bootstrap_key()
             .map(|k| secrecy::ExposeSecret::expose_secret(&k).to_owned())
             .unwrap_or_default();
-        let db = app.state().db.clone();
+        let db = app.state().db().clone();
         let address = format!("http://127.0.0.1:{}", app.port());
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

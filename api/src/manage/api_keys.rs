@@ -54,7 +54,7 @@ impl ApiKeysApi {
         caller.principal.require_platform()?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         Ok(Json(page_response(
-            api_keys::list(&self.0.db, None, page).await?,
+            api_keys::list(self.0.db(), None, page).await?,
         )))
     }
 
@@ -75,7 +75,7 @@ impl ApiKeysApi {
         let caller = caller(&self.0, &auth, req).await?;
         caller.principal.require_platform()?;
         let created = api_keys::create(
-            &self.0.db,
+            self.0.db(),
             None,
             &caller.actor,
             body.0.name,
@@ -104,7 +104,7 @@ impl ApiKeysApi {
     ) -> ApiResult<NoContent> {
         let caller = caller(&self.0, &auth, req).await?;
         caller.principal.require_platform()?;
-        api_keys::revoke(&self.0.db, None, &caller.actor, key_id.0, self.0.now()).await?;
+        api_keys::revoke(self.0.db(), None, &caller.actor, key_id.0, self.0.now()).await?;
         Ok(NoContent::Done)
     }
 
@@ -129,7 +129,7 @@ impl ApiKeysApi {
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         let ctx = TenantCtx::from(&tenant);
         Ok(Json(page_response(
-            api_keys::list(&self.0.db, Some(&ctx), page).await?,
+            api_keys::list(self.0.db(), Some(&ctx), page).await?,
         )))
     }
 
@@ -152,7 +152,7 @@ impl ApiKeysApi {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let ctx = TenantCtx::from(&tenant);
         let created = api_keys::create(
-            &self.0.db,
+            self.0.db(),
             Some(&ctx),
             &caller.actor,
             body.0.name,
@@ -184,7 +184,7 @@ impl ApiKeysApi {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let ctx = TenantCtx::from(&tenant);
         api_keys::revoke(
-            &self.0.db,
+            self.0.db(),
             Some(&ctx),
             &caller.actor,
             key_id.0,

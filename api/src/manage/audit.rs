@@ -72,7 +72,7 @@ impl AuditApi {
             since: since.0,
             until: until.0,
         };
-        let page = audit::list_filtered(&self.0.db, tenant.id, &filter, page).await?;
+        let page = audit::list_filtered(self.0.db(), tenant.id, &filter, page).await?;
         Ok(Json(AuditEventPage {
             next_cursor: page.next_cursor,
             items: page.items.into_iter().map(Into::into).collect(),
@@ -119,7 +119,7 @@ impl AuditApi {
             until: until.0,
         };
         filter.validate()?;
-        let db = self.0.db.clone();
+        let db = self.0.db().clone();
         let tenant_id = tenant.id;
         // Pages through the log with the cursor while the client reads, so memory stays
         // flat however long the log is. `None` as state means the export is finished.

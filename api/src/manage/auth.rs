@@ -27,7 +27,7 @@ pub struct Caller {
 /// Authenticates the request's API key.
 pub async fn caller(state: &AppState, auth: &ApiKeyAuth, req: &Request) -> ApiResult<Caller> {
     let principal = api_keys::authenticate(
-        &state.db,
+        state.db(),
         &auth.0.token,
         state.admin_token_sha256.as_deref(),
         state.now(),
@@ -48,7 +48,7 @@ pub async fn tenant_caller(
     access: Access,
 ) -> ApiResult<(Caller, tenants::Model)> {
     let caller = caller(state, auth, req).await?;
-    let tenant = tenancy::tenants::get_visible(&state.db, &caller.principal, slug).await?;
+    let tenant = tenancy::tenants::get_visible(state.db(), &caller.principal, slug).await?;
     caller.principal.authorize(tenant.id, access)?;
     Ok((caller, tenant))
 }

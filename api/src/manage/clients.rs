@@ -48,7 +48,7 @@ impl ClientsApi {
     ) -> ApiResult<Json<ClientPage>> {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        let page = clients::list(&self.0.db, &TenantCtx::from(&tenant), page).await?;
+        let page = clients::list(self.0.db(), &TenantCtx::from(&tenant), page).await?;
         Ok(Json(ClientPage {
             next_cursor: page.next_cursor,
             items: page
@@ -90,7 +90,7 @@ impl ClientsApi {
             token_endpoint_auth_method: b.token_endpoint_auth_method.map(|m| m.as_str().to_owned()),
         };
         let created = clients::create(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             input,
@@ -119,7 +119,7 @@ impl ClientsApi {
         client_id: Path<String>,
     ) -> ApiResult<Json<ClientResponse>> {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
-        let client = clients::get(&self.0.db, &TenantCtx::from(&tenant), &client_id.0).await?;
+        let client = clients::get(self.0.db(), &TenantCtx::from(&tenant), &client_id.0).await?;
         Ok(Json(ClientResponse::new(client, None)))
     }
 
@@ -152,7 +152,7 @@ impl ClientsApi {
             token_endpoint_auth_method: b.token_endpoint_auth_method.map(|m| m.as_str().to_owned()),
         };
         let client = clients::update(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             &client_id.0,
@@ -182,7 +182,7 @@ impl ClientsApi {
     ) -> ApiResult<NoContent> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         clients::delete(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             &client_id.0,
@@ -215,7 +215,7 @@ impl ClientsApi {
     ) -> ApiResult<Json<ClientResponse>> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let rotated = clients::rotate_secret(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             &client_id.0,

@@ -24,7 +24,7 @@ impl SigningKeysApi {
         &self,
         tenant_id: tenancy::sea_orm::prelude::Uuid,
     ) -> ApiResult<Json<SigningKeyList>> {
-        let keys = keys::list(&self.0.db, tenant_id).await?;
+        let keys = keys::list(self.0.db(), tenant_id).await?;
         Ok(Json(SigningKeyList {
             items: keys.into_iter().map(Into::into).collect(),
         }))
@@ -87,7 +87,7 @@ impl SigningKeysApi {
         let immediate = immediate.0.unwrap_or(false);
         let ctx = TenantCtx::from(&tenant);
         rotation::rotate_by(
-            &self.0.db,
+            self.0.db(),
             &self.0.keyring,
             &ctx,
             &settings,
@@ -129,7 +129,7 @@ impl SigningKeysApi {
         let now = self.0.now();
         let ctx = TenantCtx::from(&tenant);
         rotation::revoke_by(
-            &self.0.db,
+            self.0.db(),
             &self.0.keyring,
             &ctx,
             &settings,

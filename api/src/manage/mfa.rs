@@ -36,8 +36,8 @@ impl MfaApi {
     ) -> ApiResult<Json<UserFactorsResponse>> {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
         let tenant = TenantCtx::from(&tenant);
-        tenancy::accounts::users::get(&self.0.db, &tenant, user_id.0).await?;
-        let factors = tenancy::accounts::mfa::factors(&self.0.db, &tenant, user_id.0).await?;
+        tenancy::accounts::users::get(self.0.db(), &tenant, user_id.0).await?;
+        let factors = tenancy::accounts::mfa::factors(self.0.db(), &tenant, user_id.0).await?;
         Ok(Json(factors.into()))
     }
 
@@ -60,7 +60,7 @@ impl MfaApi {
     ) -> ApiResult<NoContent> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let ctx = TenantCtx::from(&tenant);
-        tenancy::accounts::mfa::reset(&self.0.db, &ctx, &caller.actor, user_id.0, self.0.now())
+        tenancy::accounts::mfa::reset(self.0.db(), &ctx, &caller.actor, user_id.0, self.0.now())
             .await?;
         Ok(NoContent::Done)
     }

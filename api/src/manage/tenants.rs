@@ -43,7 +43,7 @@ impl TenantsApi {
     ) -> ApiResult<Json<TenantPage>> {
         let caller = caller(&self.0, &auth, req).await?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        let page = tenants::list_visible(&self.0.db, &caller.principal, page).await?;
+        let page = tenants::list_visible(self.0.db(), &caller.principal, page).await?;
         let base = self.0.settings.public_base();
         Ok(Json(TenantPage {
             next_cursor: page.next_cursor,
@@ -73,7 +73,7 @@ impl TenantsApi {
             settings: body.0.settings.unwrap_or_default().into(),
         };
         let tenant = tenants::create(
-            &self.0.db,
+            self.0.db(),
             &self.0.keyring,
             &caller.actor,
             input,
@@ -129,7 +129,7 @@ impl TenantsApi {
             settings: body.0.settings.unwrap_or_default().into(),
         };
         let tenant = tenants::update(
-            &self.0.db,
+            self.0.db(),
             &self.0.keyring,
             &caller.actor,
             tenant,
@@ -166,7 +166,7 @@ impl TenantsApi {
         caller.principal.require_platform()?;
         let tenant_id = tenant.id;
         tenants::delete(
-            &self.0.db,
+            self.0.db(),
             self.0.cache.as_ref(),
             &caller.actor,
             tenant,

@@ -42,8 +42,8 @@ impl UserEmailsApi {
     ) -> ApiResult<Accepted> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let ctx = TenantCtx::from(&tenant);
-        let user = users::get(&self.0.db, &ctx, user_id.0).await?;
-        let mail = password_reset::start(&self.0.db, &ctx, &caller.actor, &user, self.0.now())
+        let user = users::get(self.0.db(), &ctx, user_id.0).await?;
+        let mail = password_reset::start(self.0.db(), &ctx, &caller.actor, &user, self.0.now())
             .await?
             .ok_or_else(|| {
                 Error::invalid("user_id", "the user has no email address or is disabled")
@@ -73,9 +73,9 @@ impl UserEmailsApi {
     ) -> ApiResult<Accepted> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let ctx = TenantCtx::from(&tenant);
-        let user = users::get(&self.0.db, &ctx, user_id.0).await?;
-        let mail =
-            email_verification::start(&self.0.db, &ctx, &caller.actor, &user, self.0.now()).await?;
+        let user = users::get(self.0.db(), &ctx, user_id.0).await?;
+        let mail = email_verification::start(self.0.db(), &ctx, &caller.actor, &user, self.0.now())
+            .await?;
         crate::emails::send_verification(&self.0, &tenant.slug, &tenant.display_name, mail);
         Ok(Accepted::Accepted)
     }

@@ -63,7 +63,7 @@ impl UsersApi {
             email: email.0,
             username: username.0,
         };
-        let page = users::list(&self.0.db, &TenantCtx::from(&tenant), filter, page).await?;
+        let page = users::list(self.0.db(), &TenantCtx::from(&tenant), filter, page).await?;
         Ok(Json(UserPage {
             next_cursor: page.next_cursor,
             items: page.items.into_iter().map(Into::into).collect(),
@@ -93,7 +93,7 @@ impl UsersApi {
             email_verified: b.email_verified,
         };
         let user = users::create(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             input,
@@ -119,7 +119,7 @@ impl UsersApi {
         user_id: Path<Uuid>,
     ) -> ApiResult<Json<UserResponse>> {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
-        let user = users::get(&self.0.db, &TenantCtx::from(&tenant), user_id.0).await?;
+        let user = users::get(self.0.db(), &TenantCtx::from(&tenant), user_id.0).await?;
         Ok(Json(user.into()))
     }
 
@@ -154,7 +154,7 @@ impl UsersApi {
             enabled: b.enabled,
         };
         let user = users::update(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             user_id.0,
@@ -182,7 +182,7 @@ impl UsersApi {
     ) -> ApiResult<NoContent> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         users::delete(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             user_id.0,
@@ -210,7 +210,7 @@ impl UsersApi {
     ) -> ApiResult<NoContent> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         users::reset_password(
-            &self.0.db,
+            self.0.db(),
             self.0.cache.as_ref(),
             &TenantCtx::from(&tenant),
             &caller.actor,

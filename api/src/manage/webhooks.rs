@@ -65,7 +65,7 @@ impl WebhooksApi {
     ) -> ApiResult<Json<WebhookPage>> {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        let page = webhooks::list(&self.0.db, &TenantCtx::from(&tenant), page).await?;
+        let page = webhooks::list(self.0.db(), &TenantCtx::from(&tenant), page).await?;
         Ok(Json(WebhookPage {
             next_cursor: page.next_cursor,
             items: page
@@ -105,7 +105,7 @@ impl WebhooksApi {
             enabled: b.enabled.unwrap_or(true),
         };
         let (endpoint, secret) = webhooks::create(
-            &self.0.db,
+            self.0.db(),
             &self.0.keyring,
             &TenantCtx::from(&tenant),
             &caller.actor,
@@ -135,7 +135,7 @@ impl WebhooksApi {
         webhook_id: Path<Uuid>,
     ) -> ApiResult<Json<WebhookResponse>> {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
-        let endpoint = webhooks::get(&self.0.db, &TenantCtx::from(&tenant), webhook_id.0).await?;
+        let endpoint = webhooks::get(self.0.db(), &TenantCtx::from(&tenant), webhook_id.0).await?;
         Ok(Json(WebhookResponse::new(endpoint, None)))
     }
 
@@ -167,7 +167,7 @@ impl WebhooksApi {
             enabled: b.enabled,
         };
         let endpoint = webhooks::update(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             webhook_id.0,
@@ -197,7 +197,7 @@ impl WebhooksApi {
     ) -> ApiResult<NoContent> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         webhooks::delete(
-            &self.0.db,
+            self.0.db(),
             &TenantCtx::from(&tenant),
             &caller.actor,
             webhook_id.0,
@@ -227,7 +227,7 @@ impl WebhooksApi {
     ) -> ApiResult<Json<WebhookResponse>> {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let (endpoint, secret) = webhooks::rotate_secret(
-            &self.0.db,
+            self.0.db(),
             &self.0.keyring,
             &TenantCtx::from(&tenant),
             &caller.actor,
@@ -267,8 +267,8 @@ impl WebhooksApi {
         .await?;
         let ctx = TenantCtx::from(&tenant);
         let delivery =
-            alerts::send_test(&self.0.db, &ctx, &caller.actor, webhook_id.0, self.0.now()).await?;
-        let event = tenancy::journal::alerts::event_of(&self.0.db, &delivery).await?;
+            alerts::send_test(self.0.db(), &ctx, &caller.actor, webhook_id.0, self.0.now()).await?;
+        let event = tenancy::journal::alerts::event_of(self.0.db(), &delivery).await?;
         Ok(DeliveryQueued::Accepted(Json(
             WebhookDeliveryResponse::new(delivery, event),
         )))
@@ -299,8 +299,8 @@ impl WebhooksApi {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
         let ctx = TenantCtx::from(&tenant);
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        webhooks::get(&self.0.db, &ctx, webhook_id.0).await?;
-        let page = alerts::list_deliveries(&self.0.db, &ctx, webhook_id.0, page).await?;
+        webhooks::get(self.0.db(), &ctx, webhook_id.0).await?;
+        let page = alerts::list_deliveries(self.0.db(), &ctx, webhook_id.0, page).await?;
         Ok(Json(WebhookDeliveryPage {
             next_cursor: page.next_cursor,
             items: page
@@ -339,11 +339,11 @@ impl WebhooksApi {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
         let ctx = TenantCtx::from(&tenant);
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        let delivery = alerts::get_delivery(&self.0.db, &ctx, delivery_id.0).await?;
+        let delivery = alerts::get_delivery(self.0.db(), &ctx, delivery_id.0).await?;
         if delivery.endpoint_id != Some(webhook_id.0) {
             return Err(tenancy::Error::NotFound("delivery").into());
         }
-        let page = alerts::list_attempts(&self.0.db, &ctx, delivery_id.0, page).await?;
+        let page = alerts::list_attempts(self.0.db(), &ctx, delivery_id.0, page).await?;
         Ok(Json(WebhookAttemptPage {
             next_cursor: page.next_cursor,
             items: page.items.into_iter().map(Into::into).collect(),
@@ -382,7 +382,7 @@ impl WebhooksApi {
         .await?;
         let ctx = TenantCtx::from(&tenant);
         let delivery = alerts::redeliver(
-            &self.0.db,
+            self.0.db(),
             &ctx,
             &caller.actor,
             webhook_id.0,
@@ -390,7 +390,7 @@ impl WebhooksApi {
             self.0.now(),
         )
         .await?;
-        let event = alerts::event_of(&self.0.db, &delivery).await?;
+        let event = alerts::event_of(self.0.db(), &delivery).await?;
         Ok(DeliveryQueued::Accepted(Json(
             WebhookDeliveryResponse::new(delivery, event),
         )))

@@ -39,7 +39,7 @@ async fn run(
     authenticate_confidential_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
     Ok(tenancy::oauth::tokens::introspection::introspect(
-        &state.db,
+        state.db(),
         &tenancy::core::TenantCtx::from(issuer.tenant()),
         &issuer.keys,
         state.cache.as_ref(),

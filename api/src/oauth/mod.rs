@@ -3,11 +3,9 @@
 //! result; errors are RFC 6749 §5.2 JSON from [`crate::error::oauth_error_response`].
 
 pub mod form;
-pub mod grant_batch;
 pub mod introspect;
 pub mod revoke;
 pub mod token;
-pub mod user_grant;
 
 use poem::{
     Body, IntoResponse, Request, Response,
@@ -60,7 +58,7 @@ pub async fn authenticate_client(
 ) -> OAuthResult<clients::Model> {
     let credentials = form::client_credentials(req.headers(), params)?;
     tenancy::oauth::client_auth::authenticate(
-        &state.db,
+        state.db(),
         issuer.resolved(),
         &state.secret_memo,
         &credentials,
@@ -79,7 +77,7 @@ pub async fn authenticate_confidential_client(
 ) -> OAuthResult<clients::Model> {
     let credentials = form::client_credentials(req.headers(), params)?;
     tenancy::oauth::client_auth::authenticate_confidential(
-        &state.db,
+        state.db(),
         issuer.resolved(),
         &state.secret_memo,
         &credentials,

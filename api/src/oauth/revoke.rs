@@ -38,7 +38,7 @@ async fn run(
     let client = authenticate_client(state, issuer, req, &params).await?;
     let token = params.require("token")?;
     tenancy::oauth::tokens::revocation::revoke(
-        &state.db,
+        state.db(),
         &tenancy::core::TenantCtx::from(issuer.tenant()),
         &issuer.keys,
         state.cache.as_ref(),

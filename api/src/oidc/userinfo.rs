@@ -60,7 +60,7 @@ async fn run(
         ));
     }
     user_claims::claims(
-        &state.db,
+        state.db(),
         &TenantCtx::from(issuer.tenant()),
         &claims.sub,
         &scope,

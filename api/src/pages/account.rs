@@ -71,7 +71,7 @@ pub async fn signed_in(
         return Ok(None);
     }
     let tenant = TenantCtx::from(issuer.tenant());
-    match tenancy::accounts::users::get(&state.db, &tenant, user_id).await {
+    match tenancy::accounts::users::get(state.db(), &tenant, user_id).await {
         Ok(user) if user.enabled => Ok(Some(Signed {
             cookie,
             session,
@@ -168,7 +168,7 @@ async fn render(
 ) -> Response {
     let tenant = TenantCtx::from(issuer.tenant());
     let loaded = async {
-        let factors = mfa::factors(&state.db, &tenant, signed.user.id).await?;
+        let factors = mfa::factors(state.db(), &tenant, signed.user.id).await?;
         let live = sessions::list_for_user(
             state.cache.as_ref(),
             tenant.id,
@@ -177,9 +177,10 @@ async fn render(
         )
         .await?;
         let mut consents = Vec::new();
-        for c in tenancy::oauth::consents::list_for_user(&state.db, &tenant, signed.user.id).await?
+        for c in
+            tenancy::oauth::consents::list_for_user(state.db(), &tenant, signed.user.id).await?
         {
-            let client_name = match tenancy::clients::get(&state.db, &tenant, &c.client_id).await {
+            let client_name = match tenancy::clients::get(state.db(), &tenant, &c.client_id).await {
                 Ok(client) => client.name,
                 Err(tenancy::Error::NotFound(_)) => c.client_id.clone(),
                 Err(err) => return Err(err),
@@ -273,7 +274,7 @@ pub async fn may_add_factor(
     signed: &Signed,
 ) -> tenancy::Result<bool> {
     let tenant = TenantCtx::from(issuer.tenant());
-    let has_factor = mfa::factors(&state.db, &tenant, signed.user.id)
+    let has_factor = mfa::factors(state.db(), &tenant, signed.user.id)
         .await?
         .any();
     Ok(mfa::may_add_factor(
@@ -357,7 +358,7 @@ async fn totp_setup(
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", signed.user.id));
     let enrolment = match totp::enrolment_for(
-        &state.db,
+        state.db(),
         state.cache.as_ref(),
         &state.keyring,
         &tenant,
@@ -519,7 +520,7 @@ impl Action<'_> {
         let tenant = TenantCtx::from(self.issuer.tenant());
         let user_id = self.signed.user.id;
         let now = self.state.now();
-        let db = &self.state.db;
+        let db = self.state.db();
         let policy = self.issuer.settings().mfa_policy;
         let mfa_action = matches!(
             action,
@@ -673,7 +674,7 @@ impl Action<'_> {
         let code = self.form.get("code").unwrap_or_default();
         let now = self.state.now();
         if !totp::confirm(
-            &self.state.db,
+            self.state.db(),
             cache,
             &self.state.keyring,
             &tenant,
@@ -721,8 +722,9 @@ impl Action<'_> {
             user,
             "An authenticator app",
         );
-        if recovery::remaining(&self.state.db, &tenant, user.id).await? == 0 {
-            let codes = recovery::regenerate(&self.state.db, &tenant, &actor, user.id, now).await?;
+        if recovery::remaining(self.state.db(), &tenant, user.id).await? == 0 {
+            let codes =
+                recovery::regenerate(self.state.db(), &tenant, &actor, user.id, now).await?;
             Ok(self.codes_page(codes))
         } else {
             Ok(self.back("totp_added"))
@@ -750,7 +752,7 @@ impl Action<'_> {
         }
         let actor = self.actor();
         let verified =
-            tenancy::accounts::login::verify(&self.state.db, &tenant, &user.username, current)
+            tenancy::accounts::login::verify(self.state.db(), &tenant, &user.username, current)
                 .await?
                 .is_some_and(|u| u.id == user.id);
         if !verified {
@@ -776,7 +778,7 @@ impl Action<'_> {
         }
         let now = self.state.now();
         tenancy::accounts::users::change_password(
-            &self.state.db,
+            self.state.db(),
             &tenant,
             &actor,
             user.id,

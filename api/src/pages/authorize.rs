@@ -70,7 +70,7 @@ pub async fn authorize(
     };
     let tenant = TenantCtx::from(issuer.tenant());
     let request =
-        match authorization::validate(&state.db, issuer.resolved(), &params_of(&params)).await {
+        match authorization::validate(state.db(), issuer.resolved(), &params_of(&params)).await {
             Ok(request) => request,
             Err(AuthorizeError::Page(message)) => {
                 return error_page(&tenant_name, StatusCode::BAD_REQUEST, &message);

@@ -87,7 +87,7 @@ pub async fn submit(
         let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
         let actor = crate::client_ip::actor(req, ip, format!("user:{user_id}"));
         consents::grant(
-            &state.db,
+            state.db(),
             &tenant,
             &actor,
             user_id,

@@ -116,10 +116,13 @@ async fn step(
     let consent_covers = match user_id {
         Some(_) if request.first_party => true,
         Some(user) => {
-            let (db, owner, client_id) =
-                (state.db.clone(), tenant.clone(), request.client_id.clone());
+            let (db, owner, client_id) = (
+                state.db().clone(),
+                tenant.clone(),
+                request.client_id.clone(),
+            );
             let granted = state
-                .db_lane
+                .storage
                 .run(async move { consents::granted(&db, &owner, user, &client_id).await })
                 .await?;
             request.scopes().is_subset(&granted)

@@ -172,7 +172,7 @@ pub async fn submit(
     }
     // The lockout is keyed on the account too, so a username and its email address
     // share one budget.
-    let found = match tenancy::accounts::users::find_by_login(&state.db, &tenant, username).await {
+    let found = match tenancy::accounts::users::find_by_login(state.db(), &tenant, username).await {
         Ok(found) => found,
         Err(err) => return flow::unavailable(&issuer, &err),
     };
@@ -197,11 +197,11 @@ pub async fn submit(
             let locked =
                 lockout::attempt_failed(cache, tenant.id, &subjects, number, policy, now).await?;
             let locked = locked.then_some(policy.lockout);
-            login::record_failure(&state.db, &actor, &tenant, client_id, locked, now).await?;
+            login::record_failure(state.db(), &actor, &tenant, client_id, locked, now).await?;
             if let Some(ip) = ip
                 && lockout::address_failed(cache, tenant.id, ip, settings, now).await?
             {
-                login::record_throttled_address(&state.db, &actor, &tenant, ip, now).await?;
+                login::record_throttled_address(state.db(), &actor, &tenant, ip, now).await?;
             }
             Ok::<(), tenancy::Error>(())
         };
@@ -217,7 +217,7 @@ pub async fn submit(
             Some("Invalid username or password."),
         );
     };
-    let factors = match tenancy::accounts::mfa::factors(&state.db, &tenant, user.id).await {
+    let factors = match tenancy::accounts::mfa::factors(state.db(), &tenant, user.id).await {
         Ok(factors) => factors,
         Err(err) => return flow::unavailable(&issuer, &err),
     };
@@ -273,7 +273,7 @@ pub async fn submit(
             id: format!("user:{}", user.id),
             ..actor
         };
-        audit::record(&state.db, &actor, logged, now).await
+        audit::record(state.db(), &actor, logged, now).await
     };
     if let Err(err) = saved.await {
         return flow::unavailable(&issuer, &err);

@@ -107,7 +107,7 @@ pub async fn logout(
     };
     let tenant = TenantCtx::from(issuer.tenant());
     let target = match (params.get("post_logout_redirect_uri"), client_id) {
-        (Some(uri), Some(client_id)) => match clients::get(&state.db, &tenant, &client_id).await {
+        (Some(uri), Some(client_id)) => match clients::get(state.db(), &tenant, &client_id).await {
             Ok(client)
                 if clients::post_logout_redirect_uris(&client)
                     .iter()

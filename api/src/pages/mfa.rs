@@ -75,7 +75,7 @@ pub async fn begin(
         interaction.request.prompt_login = false;
         interactions::put(state.cache.as_ref(), tenant.id, id, &interaction).await?;
         audit::record(
-            &state.db,
+            state.db(),
             &actor,
             Event::success(
                 Some(tenant.id),
@@ -140,7 +140,7 @@ pub async fn complete(
         ..actor.clone()
     };
     audit::record(
-        &state.db,
+        state.db(),
         &actor,
         Event::success(Some(tenant.id), "user.login", format!("user:{}", user.id))
             .with_details(serde_json::json!({ "client_id": client_id, "amr": amr })),
@@ -164,7 +164,7 @@ pub async fn failed_attempt(
     let now = state.now();
     state.metrics.login_failures.inc();
     audit::record(
-        &state.db,
+        state.db(),
         actor,
         Event {
             tenant_id: Some(tenant.id),
@@ -183,14 +183,14 @@ pub async fn failed_attempt(
         .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
         && lockout::address_failed(cache, tenant.id, ip, settings, now).await?
     {
-        tenancy::accounts::login::record_throttled_address(&state.db, actor, tenant, ip, now)
+        tenancy::accounts::login::record_throttled_address(state.db(), actor, tenant, ip, now)
             .await?;
     }
     let policy = lockout::Policy::from_settings(settings);
     let subjects = lockout::Subjects::user(user);
     if lockout::record_failure(cache, tenant.id, &subjects, policy, now).await? {
         tenancy::journal::alerts::record_and_raise(
-            &state.db,
+            state.db(),
             actor,
             Event {
                 tenant_id: Some(tenant.id),
@@ -220,7 +220,7 @@ struct View<'a> {
 
 async fn render(state: &AppState, issuer: &Issuer, req: &Request, view: View<'_>) -> Response {
     let tenant = TenantCtx::from(issuer.tenant());
-    let factors = match mfa::factors(&state.db, &tenant, view.user.id).await {
+    let factors = match mfa::factors(state.db(), &tenant, view.user.id).await {
         Ok(f) => f,
         Err(err) => return flow::unavailable(issuer, &err),
     };
@@ -248,7 +248,7 @@ async fn render(state: &AppState, issuer: &Issuer, req: &Request, view: View<'_>
         let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
         let actor = crate::client_ip::actor(req, ip, format!("user:{}", view.user.id));
         match totp::enrolment_for(
-            &state.db,
+            state.db(),
             state.cache.as_ref(),
             &state.keyring,
             &tenant,
@@ -318,7 +318,8 @@ async fn subject_user(
     let Some((user_id, amr)) = subject(session) else {
         return Err(expired());
     };
-    match tenancy::accounts::users::get(&state.db, &TenantCtx::from(issuer.tenant()), user_id).await
+    match tenancy::accounts::users::get(state.db(), &TenantCtx::from(issuer.tenant()), user_id)
+        .await
     {
         Ok(user) if user.enabled => Ok((user, amr)),
         Ok(_) | Err(tenancy::Error::NotFound(_)) => Err(expired()),
@@ -428,11 +429,11 @@ pub async fn submit(
         return resp;
     }
     let checked = match method.as_str() {
-        "totp" => totp::verify(&state.db, &state.keyring, &tenant, user.id, code, now).await,
-        "recovery" => recovery::redeem(&state.db, &tenant, &actor, user.id, code, now).await,
+        "totp" => totp::verify(state.db(), &state.keyring, &tenant, user.id, code, now).await,
+        "recovery" => recovery::redeem(state.db(), &tenant, &actor, user.id, code, now).await,
         _ => {
             totp::confirm(
-                &state.db,
+                state.db(),
                 state.cache.as_ref(),
                 &state.keyring,
                 &tenant,
@@ -509,7 +510,7 @@ pub async fn submit(
     let ttl = u64::from(issuer.settings().session_ttl_secs);
     let mut resp = if method == "enrol_totp" {
         // The first factor is set up: hand out recovery codes now, once.
-        let codes = match recovery::regenerate(&state.db, &tenant, &actor, user.id, now).await {
+        let codes = match recovery::regenerate(state.db(), &tenant, &actor, user.id, now).await {
             Ok(codes) => codes,
             Err(err) => return flow::unavailable(&issuer, &err),
         };

@@ -106,7 +106,7 @@ pub async fn login_options(
     };
     let tenant = TenantCtx::from(issuer.tenant());
     match passkeys::start_authentication(
-        &state.db,
+        state.db(),
         state.cache.as_ref(),
         &rp,
         &tenant,
@@ -148,7 +148,7 @@ pub async fn login_finish(
     let second_factor = form.get("purpose") == Some("mfa");
     let subject = super::mfa::subject(&step.session);
     let verified = match passkeys::finish_authentication(
-        &state.db,
+        state.db(),
         state.cache.as_ref(),
         &rp,
         &tenant,
@@ -175,14 +175,14 @@ pub async fn login_finish(
                 details: json!({ "second_factor": second_factor }),
             };
             if let Err(err) =
-                tenancy::journal::audit::record(&state.db, &actor, event, state.now()).await
+                tenancy::journal::audit::record(state.db(), &actor, event, state.now()).await
             {
                 return unavailable(&err);
             }
             return json_error(StatusCode::UNAUTHORIZED, "the passkey was not accepted");
         }
     };
-    let user = match tenancy::accounts::users::get(&state.db, &tenant, user_id).await {
+    let user = match tenancy::accounts::users::get(state.db(), &tenant, user_id).await {
         Ok(user) if user.enabled => user,
         Ok(_) | Err(tenancy::Error::NotFound(_)) => {
             return json_error(StatusCode::UNAUTHORIZED, "the passkey was not accepted");
@@ -263,10 +263,10 @@ async fn registrant(
             return Err(json_error(StatusCode::BAD_REQUEST, "no sign-in is pending"));
         };
         let tenant = TenantCtx::from(issuer.tenant());
-        let user = tenancy::accounts::users::get(&state.db, &tenant, user_id)
+        let user = tenancy::accounts::users::get(state.db(), &tenant, user_id)
             .await
             .map_err(|e| unavailable(&e))?;
-        let has_factor = mfa::factors(&state.db, &tenant, user_id)
+        let has_factor = mfa::factors(state.db(), &tenant, user_id)
             .await
             .map_err(|e| unavailable(&e))?
             .any();
@@ -330,7 +330,7 @@ pub async fn register_options(
         Registrant::Enrolling(e) => (&e.1, &e.0.session.sid),
     };
     let tenant = TenantCtx::from(issuer.tenant());
-    match passkeys::start_registration(&state.db, state.cache.as_ref(), &rp, &tenant, user, sid)
+    match passkeys::start_registration(state.db(), state.cache.as_ref(), &rp, &tenant, user, sid)
         .await
     {
         Ok(options) => json_ok(json!(options)),
@@ -367,7 +367,7 @@ pub async fn register_finish(
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
     let stored = passkeys::finish_registration(
-        &state.db,
+        state.db(),
         state.cache.as_ref(),
         &rp,
         &tenant,

@@ -108,7 +108,7 @@ pub async fn submit_forgot(
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     let login = params.get("login").unwrap_or_default();
     match password_reset::request(
-        &state.db,
+        state.db(),
         state.cache.as_ref(),
         &tenant,
         &actor,
@@ -153,7 +153,7 @@ async fn reset_form(
     status: StatusCode,
 ) -> Response {
     let tenant = TenantCtx::from(issuer.tenant());
-    let reset = match password_reset::inspect(&state.db, &tenant, token, state.now()).await {
+    let reset = match password_reset::inspect(state.db(), &tenant, token, state.now()).await {
         Ok(Some(reset)) => reset,
         Ok(None) => {
             return error_page(
@@ -278,7 +278,8 @@ pub async fn submit_reset(
     let now = state.now();
     let password = SecretString::from(password.to_owned());
     let completed =
-        password_reset::complete(&state.db, &tenant, &actor, token, password, &removals, now).await;
+        password_reset::complete(state.db(), &tenant, &actor, token, password, &removals, now)
+            .await;
     let user = match completed {
         Ok(user) => user,
         Err(tenancy::Error::Invalid(problems))

@@ -39,7 +39,7 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
     let token = token.as_str();
     let tenant = TenantCtx::from(issuer.tenant());
     let purpose = email_tokens::Purpose::EmailVerification;
-    match email_tokens::peek(&state.db, &tenant, token, purpose, state.now()).await {
+    match email_tokens::peek(state.db(), &tenant, token, purpose, state.now()).await {
         Ok(Some(_)) => html(
             StatusCode::OK,
             &VerifyPage {
@@ -81,7 +81,7 @@ pub async fn submit(
     let tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
-    match email_verification::confirm(&state.db, &tenant, &actor, token, state.now()).await {
+    match email_verification::confirm(state.db(), &tenant, &actor, token, state.now()).await {
         Ok(_) => html(
             StatusCode::OK,
             &MessagePage {

@@ -2,10 +2,9 @@
 //!
 //! Raise alerts with [`crate::journal::alerts::raise`] inside the transaction of the change: it
 //! writes the event to the durable outbox, from which the `webhooks` crate delivers
-//! signed webhooks and email. [`EventSink`] remains for code outside a transaction;
-//! the server's sink writes to the same outbox (on its own connection).
+//! signed webhooks and email. There is no other way to raise one, so an alert cannot
+//! outlive a rolled-back change nor be lost after a committed one.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -20,11 +19,4 @@ pub struct SecurityEvent {
     pub occurred_at: DateTime<Utc>,
     /// Non-secret details.
     pub details: serde_json::Value,
-}
-
-/// Where security events go once they are recorded.
-#[async_trait]
-pub trait EventSink: Send + Sync + 'static {
-    /// Hands `event` over for delivery; must not block the request for long.
-    async fn publish(&self, event: SecurityEvent);
 }

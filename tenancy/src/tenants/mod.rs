@@ -4,6 +4,7 @@
 
 pub mod directory;
 pub mod erase;
+pub mod issuer;
 
 use chrono::{DateTime, Utc};
 use entity::tenants;

@@ -3,7 +3,9 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod effects;
+pub mod exchange;
 pub mod refresh_token;
+pub(crate) mod user_grant;
 
 use std::sync::Arc;
 

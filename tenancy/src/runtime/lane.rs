@@ -6,16 +6,15 @@
 //! shared runtime that poll waits behind whatever the other requests are doing, while
 //! every other request's database work waits for the held connection. On the lane's
 //! own single-threaded runtime, which runs nothing else, the next statement follows at
-//! once. Measured on two cores (refresh grants, 64 connections): 723 per second
-//! without the lane, 888 with it, and p99 from 129 ms down to 84 ms.
+//! once (measured in `docs/performance.md`).
 //!
 //! On Postgres there are many connections and no such queue, so work runs in place.
 //! Code and refresh grants go one step further on the lane: they are group-committed
-//! (`oauth::grant_batch`).
+//! ([`crate::runtime::batch`]).
 
 use std::{future::Future, sync::Arc};
 
-use tenancy::sea_orm::DbBackend;
+use sea_orm::DbBackend;
 use tracing::Instrument;
 
 /// Where database transactions run: in place, or on the lane thread (SQLite).
@@ -68,27 +67,25 @@ impl DbLane {
     }
 
     /// Runs `work` (typically one transaction) on the lane and waits for it. Its SQL
-    /// statements count against the calling request (`metrics`), its log lines carry
+    /// statements count against the calling request ([`crate::runtime::statements`]), its log lines carry
     /// the request's span, and it runs to completion even if the request is dropped.
     pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: From<tenancy::Error> + Send + 'static,
+        E: From<crate::Error> + Send + 'static,
     {
         let Some(lane) = &self.lane else {
             return work.await;
         };
-        let counted = crate::metrics::counting_statements(work.in_current_span());
+        let counted = crate::runtime::statements::counting(work.in_current_span());
         match lane.runtime.spawn(counted).await {
             Ok((out, statements)) => {
-                crate::metrics::add_statements(statements);
+                crate::runtime::statements::add(statements);
                 out
             }
             Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            Err(_) => {
-                Err(tenancy::Error::Unavailable("the database lane has stopped".into()).into())
-            }
+            Err(_) => Err(crate::Error::Unavailable("the database lane has stopped".into()).into()),
         }
     }
 }
@@ -101,9 +98,7 @@ mod tests {
     async fn sqlite_work_runs_on_the_lane_thread_and_other_backends_in_place() {
         let lane = DbLane::for_backend(DbBackend::Sqlite).unwrap();
         let thread = lane
-            .run(async {
-                Ok::<_, tenancy::Error>(std::thread::current().name().map(str::to_owned))
-            })
+            .run(async { Ok::<_, crate::Error>(std::thread::current().name().map(str::to_owned)) })
             .await
             .unwrap();
         assert_eq!(thread.as_deref(), Some("db-lane"));
@@ -111,7 +106,7 @@ mod tests {
         let here = std::thread::current().id();
         let in_place = DbLane::for_backend(DbBackend::Postgres).unwrap();
         let ran_on = in_place
-            .run(async { Ok::<_, tenancy::Error>(std::thread::current().id()) })
+            .run(async { Ok::<_, crate::Error>(std::thread::current().id()) })
             .await
             .unwrap();
         assert_eq!(ran_on, here);
@@ -130,7 +125,7 @@ mod tests {
             })),
         };
         runtime.shutdown_background();
-        let answer = stopped.run(async { Ok::<_, tenancy::Error>(()) }).await;
-        assert!(matches!(answer, Err(tenancy::Error::Unavailable(_))));
+        let answer = stopped.run(async { Ok::<_, crate::Error>(()) }).await;
+        assert!(matches!(answer, Err(crate::Error::Unavailable(_))));
     }
 }

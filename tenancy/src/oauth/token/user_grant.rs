@@ -1,49 +1,76 @@
 //! A user grant (authorization code or refresh token) of an authenticated client, as
-//! one unit of database work: the grant's own writes and its audit event.
+//! one unit of database work: the grant's own writes and its audit event, run by the
+//! group-commit writer ([`crate::runtime::batch`]).
 
-use tenancy::{
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::clients;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+
+use crate::{
+    cache::Cache,
     core::TenantCtx,
     core::oauth_error::{ErrorCode, OAuthError, OAuthResult},
+    crypto::Keyring,
+    journal::audit::{self, Actor},
     oauth::token::{
-        self, GrantCtx,
+        GrantCtx, Minted,
         authorization_code::{self, CodeRedemption},
         effects::CacheEffects,
-        refresh_token,
+        exchange::{GrantType, TokenRequest},
+        outcome_event, refresh_token,
     },
-    sea_orm::{ConnectionTrait, DatabaseTransaction},
+    runtime::batch::Batched,
+    tenants::issuer::Issuer,
 };
 
-use super::{form, grant_batch::Batched};
-use crate::protocol;
-
-/// A code or refresh grant with everything it needs owned, so that it can run on the
-/// database lane or in a group-committed batch (`grant_batch`).
-pub struct UserGrant {
+/// A code or refresh grant with everything it needs owned, so that it can run in a
+/// group-committed batch.
+pub(crate) struct UserGrant {
     /// Codes live in the cache.
-    pub cache: std::sync::Arc<dyn tenancy::cache::Cache>,
+    pub cache: Arc<dyn Cache>,
     /// The master keyring (refresh-token successors are derived under it).
-    pub keyring: std::sync::Arc<tenancy::crypto::Keyring>,
+    pub keyring: Arc<Keyring>,
     /// The tenant's issuer.
-    pub issuer: protocol::Issuer,
+    pub issuer: Issuer,
     /// The tenant.
     pub tenant: TenantCtx,
     /// Who made the request, for the audit event.
-    pub actor: tenancy::journal::audit::Actor,
+    pub actor: Actor,
     /// The authenticated client.
-    pub client: tenancy::entity::clients::Model,
+    pub client: clients::Model,
     /// The request's time.
-    pub now: chrono::DateTime<chrono::Utc>,
-    /// `authorization_code` or `refresh_token` (anything else is refused).
-    pub grant_type: String,
-    /// The request's form parameters.
-    pub params: form::Params,
+    pub now: DateTime<Utc>,
+    /// Which of the two user grants.
+    pub grant_type: UserGrantType,
+    /// The request's parameters.
+    pub request: TokenRequest,
     /// Its cache writes, settled when its transaction ends.
     pub effects: CacheEffects,
 }
 
+/// The grants a user's authorization stands behind (RFC 6749 §4.1, §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UserGrantType {
+    /// Redeeming an authorization code.
+    AuthorizationCode,
+    /// Redeeming a refresh token.
+    RefreshToken,
+}
+
+impl From<UserGrantType> for GrantType {
+    fn from(grant: UserGrantType) -> Self {
+        match grant {
+            UserGrantType::AuthorizationCode => Self::AuthorizationCode,
+            UserGrantType::RefreshToken => Self::RefreshToken,
+        }
+    }
+}
+
 /// A grant's outcome once its writes are in a transaction, or the storage failure
 /// that means the transaction must be rolled back.
-pub type Written = Result<OAuthResult<token::Minted>, OAuthError>;
+type Written = Result<OAuthResult<Minted>, OAuthError>;
 
 /// Whether `err` is a storage failure (the grant's writes must not be committed).
 fn is_storage_failure(err: &OAuthError) -> bool {
@@ -54,7 +81,7 @@ fn is_storage_failure(err: &OAuthError) -> bool {
 }
 
 impl Batched for UserGrant {
-    type Outcome = OAuthResult<token::Minted>;
+    type Outcome = OAuthResult<Minted>;
 
     fn write<'a>(
         &'a self,
@@ -88,7 +115,7 @@ impl UserGrant {
     /// commits, unless this returns `Err` (a storage failure: roll back). A refused
     /// grant is `Ok(Err(..))`: its writes (a replayed token's family revocation, the
     /// `token.refused` event) are committed like a success's.
-    pub async fn write<C: ConnectionTrait>(&self, db: &C) -> Written {
+    async fn write<C: ConnectionTrait>(&self, db: &C) -> Written {
         let ctx = GrantCtx {
             db,
             cache: self.cache.as_ref(),
@@ -106,43 +133,41 @@ impl UserGrant {
         {
             return Err(err.clone());
         }
-        let event = token::outcome_event(
+        let event = outcome_event(
             &self.tenant,
-            &self.grant_type,
+            GrantType::from(self.grant_type).as_str(),
             Some(&self.client.client_id),
             result.as_ref(),
         );
-        tenancy::journal::audit::record(db, &self.actor, event, self.now).await?;
+        audit::record(db, &self.actor, event, self.now).await?;
         Ok(result)
     }
 
-    async fn dispatch<C: ConnectionTrait>(
-        &self,
-        ctx: &GrantCtx<'_, C>,
-    ) -> OAuthResult<token::Minted> {
-        match self.grant_type.as_str() {
-            "authorization_code" => {
+    async fn dispatch<C: ConnectionTrait>(&self, ctx: &GrantCtx<'_, C>) -> OAuthResult<Minted> {
+        let request = &self.request;
+        match self.grant_type {
+            UserGrantType::AuthorizationCode => {
                 let input = CodeRedemption {
-                    code: self.params.require("code")?,
-                    redirect_uri: self.params.get("redirect_uri"),
-                    code_verifier: self.params.get("code_verifier"),
+                    code: required(request.code.as_deref(), "code")?,
+                    redirect_uri: request.redirect_uri.as_deref(),
+                    code_verifier: request.code_verifier.as_deref(),
                 };
                 authorization_code::grant(ctx, &self.client, input).await
             }
-            "refresh_token" => {
+            UserGrantType::RefreshToken => {
                 refresh_token::grant(
                     ctx,
                     &self.client,
-                    self.params.require("refresh_token")?,
-                    self.params.get("scope"),
+                    required(request.refresh_token.as_deref(), "refresh_token")?,
+                    request.scope.as_deref(),
                 )
                 .await
             }
-            // OAuth 2.1 drops the implicit and password grants entirely.
-            other => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type '{other}' is not supported"),
-            )),
         }
     }
+}
+
+/// A parameter the grant cannot do without (RFC 6749 §5.2 `invalid_request`).
+fn required<'a>(value: Option<&'a str>, name: &str) -> OAuthResult<&'a str> {
+    value.ok_or_else(|| OAuthError::invalid_request(format!("missing parameter '{name}'")))
 }

@@ -1,35 +1,31 @@
-//! Where user grants run: one transaction per batch of grants, on SQLite several
-//! grants group-committed, on Postgres each grant in place in its own.
+//! Group commit: units of database work queued while the database lane is busy run
+//! one after another in one transaction (at most [`BATCH_MAX`]), so BEGIN, COMMIT and
+//! the write-ahead-log append are paid once per batch. The token endpoint's code and
+//! refresh grants run here (`oauth::token::exchange`); why it pays on SQLite, with
+//! numbers, is in `docs/design-notes.md` and `docs/performance.md`.
 //!
-//! On SQLite every code or refresh grant was a transaction of its own on the one
-//! connection: BEGIN, three statements and COMMIT, each a round trip to sqlx's
-//! connection thread, and a write-ahead-log append per commit. Here the grants queued
-//! when the database lane is free run one after another in one transaction (at most
-//! [`BATCH_MAX`]), so BEGIN, COMMIT and the log append are paid once per batch; under
-//! light load a batch is one grant, exactly as before. On Postgres, with a connection
-//! per request, each grant is a batch of one, run in place by the same code.
+//! Without a lane (Postgres, a connection per request) each unit is a batch of one, run
+//! in place by the same code, so both backends take the same path. Under light load a
+//! batch on SQLite is one unit, too.
 //!
-//! Each grant is all-or-nothing and answered only after its batch commits; its cache
-//! writes wait for that commit ([`Batched::committed`]). If a grant hits a storage
-//! failure or panics, the batch is rolled back, every grant that ran is told so
-//! ([`Batched::rolled_back`]: a taken code is put back), the failing grant alone gets
+//! Each unit is all-or-nothing and answered only after its batch commits; its cache
+//! writes wait for that commit ([`Batched::committed`]). If a unit hits a storage
+//! failure or panics, the batch is rolled back, every unit that ran is told so
+//! ([`Batched::rolled_back`]: a taken code is put back), the failing unit alone gets
 //! the failure (503, `temporarily_unavailable`, or its panic) and the others run again
 //! in a new transaction — so one bad grant never fails, nor turns into a "replay", the
-//! grants that shared its batch. If BEGIN or COMMIT fails, every grant of the batch
-//! fails as it would alone. Grants run in queue order, so two presenting the same
+//! grants that shared its batch. If BEGIN or COMMIT fails, every unit of the batch
+//! fails as it would alone. Units run in queue order, so two grants presenting the same
 //! refresh token in one batch see each other's writes, as two transactions would.
 
 use std::{future::Future, panic::AssertUnwindSafe};
 
 use futures_util::FutureExt;
-use tenancy::{
-    core::oauth_error::{OAuthError, OAuthResult},
-    sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait},
-};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::user_grant::UserGrant;
+use crate::{core::oauth_error::OAuthError, runtime::statements};
 
 /// Most grants committed in one transaction.
 pub const BATCH_MAX: usize = 64;
@@ -85,9 +81,6 @@ impl<G: Batched> Clone for Batcher<G> {
     }
 }
 
-/// The token endpoint's code and refresh grants.
-pub type UserGrants = Batcher<UserGrant>;
-
 impl<G: Batched> Batcher<G> {
     /// Group commit on `lane` (the database lane's runtime, SQLite); in place without.
     pub fn start(db: DatabaseConnection, lane: Option<&tokio::runtime::Handle>) -> Self {
@@ -117,20 +110,13 @@ impl<G: Batched> Batcher<G> {
                 answered.await.map_err(|_| stopped())?
             }
         };
-        crate::metrics::add_statements(statements);
+        statements::add(statements);
         outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 }
 
-impl UserGrants {
-    /// Runs a code or refresh grant; the tokens it decided are signed by the caller.
-    pub async fn grant(&self, grant: UserGrant) -> OAuthResult<tenancy::oauth::token::Minted> {
-        self.run(grant).await?
-    }
-}
-
 fn stopped() -> OAuthError {
-    tenancy::Error::Unavailable("the grant writer has stopped".into()).into()
+    crate::Error::Unavailable("the batch writer has stopped".into()).into()
 }
 
 async fn write_batches<G: Batched>(db: DatabaseConnection, mut pending: mpsc::Receiver<Job<G>>) {
@@ -234,12 +220,11 @@ async fn attempt<G: Batched>(
 ) -> Attempt<G::Outcome> {
     let txn = match db.begin().await {
         Ok(txn) => txn,
-        Err(err) => return Attempt::TransactionFailed(tenancy::Error::from(err).into()),
+        Err(err) => return Attempt::TransactionFailed(crate::Error::from(err).into()),
     };
     let mut outcomes = Vec::with_capacity(pending.len());
     for (at, slot) in pending.iter().enumerate() {
-        let write = crate::metrics::counting_statements(slot.work.write(&txn))
-            .instrument(slot.span.clone());
+        let write = statements::counting(slot.work.write(&txn)).instrument(slot.span.clone());
         let failure = match AssertUnwindSafe(write).catch_unwind().await {
             Ok((Ok(outcome), statements)) => {
                 outcomes.push((outcome, statements));
@@ -254,7 +239,7 @@ async fn attempt<G: Batched>(
     }
     match txn.commit().await {
         Ok(()) => Attempt::Committed(outcomes),
-        Err(err) => Attempt::TransactionFailed(tenancy::Error::from(err).into()),
+        Err(err) => Attempt::TransactionFailed(crate::Error::from(err).into()),
     }
 }
 
@@ -262,7 +247,7 @@ async fn attempt<G: Batched>(
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use tenancy::sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, Statement};
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, Statement};
 
     use super::*;
 
@@ -327,7 +312,7 @@ mod tests {
                 .unwrap();
             self.note("wrote");
             match self.act {
-                Act::Fail => Err(tenancy::Error::Unavailable("disk on fire".into()).into()),
+                Act::Fail => Err(crate::Error::Unavailable("disk on fire".into()).into()),
                 Act::Panic => panic!("probe {} panics", self.n),
                 _ => Ok(self.n),
             }
