@@ -686,15 +686,7 @@ impl Action<'_> {
         )
         .await?
         {
-            super::mfa::failed_attempt(
-                self.state,
-                self.issuer.settings(),
-                &tenant,
-                &actor,
-                user,
-                "totp",
-            )
-            .await?;
+            super::mfa::failed_attempt(self.state, self.issuer, &actor, user, "totp").await?;
             return Err(Failure::Page(Box::new(
                 totp_setup(
                     self.state,
@@ -756,15 +748,7 @@ impl Action<'_> {
                 .await?
                 .is_some_and(|u| u.id == user.id);
         if !verified {
-            super::mfa::failed_attempt(
-                self.state,
-                self.issuer.settings(),
-                &tenant,
-                &actor,
-                user,
-                "pwd",
-            )
-            .await?;
+            super::mfa::failed_attempt(self.state, self.issuer, &actor, user, "pwd").await?;
             return Err(Failure::Refused(
                 StatusCode::UNAUTHORIZED,
                 "Your current password is not right.",

@@ -11,12 +11,8 @@ use poem::{
     web::{Data, Path},
 };
 use tenancy::{
-    accounts::lockout,
-    accounts::login,
-    accounts::sessions::{self, Session},
-    core::TenantCtx,
-    journal::audit::{self, Actor, Event},
-    oauth::interactions,
+    accounts::login::{self, LoginOutcome},
+    accounts::sessions::Session,
 };
 
 use super::{LoginPage, PasskeyScript, flow, html, html_scripted, set_session_cookie};
@@ -111,8 +107,8 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
     }
 }
 
-/// Checks the submitted credentials; on success starts a fresh session and continues
-/// the authorization.
+/// Checks the submitted credentials through [`login::attempt`]; on success starts a
+/// fresh session and continues the authorization.
 #[handler]
 pub async fn submit(
     state: Data<&AppState>,
@@ -134,157 +130,49 @@ pub async fn submit(
         id,
         mut interaction,
     } = step;
-    // Where the forms of a login page shown again may be redirected to.
-    let redirect_uri = interaction.request.redirect_uri.clone();
     let username = form.get("username").unwrap_or_default();
-    let password = form.get("password").unwrap_or_default();
-    let tenant = TenantCtx::from(issuer.tenant());
-    let now = state.now();
-    let cache = state.cache.as_ref();
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
-    let settings = issuer.settings();
-    let policy = lockout::Policy::from_settings(settings);
-    let refuse = |wait| {
-        too_many(
-            &state,
-            &issuer,
-            (&id, &redirect_uri),
-            &session,
-            username,
-            wait,
-        )
+    let attempt = login::PasswordLogin {
+        username,
+        password: form.get("password").unwrap_or_default(),
+        client_id: &interaction.request.client_id,
+        ip,
+        mfa_requested: interaction.request.mfa,
     };
-    // Only failures count, so a user who gets it right is never refused here; an
-    // address with too many failures across accounts is (credential stuffing).
-    if let Some(ip) = ip {
-        match lockout::address_throttled(cache, tenant.id, ip, settings, now).await {
-            Ok(None) => {}
-            Ok(Some(wait)) => return refuse(wait),
-            Err(err) => return flow::unavailable(&issuer, &err),
+    let (db, cache, now) = (state.db(), state.cache.as_ref(), state.now());
+    let outcome = match login::attempt(db, cache, &issuer, &actor, attempt, now).await {
+        Ok(outcome) => outcome,
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
+    // Where the forms of a login page shown again may be redirected to.
+    let shown = (id.as_str(), interaction.request.redirect_uri.as_str());
+    let user = match outcome {
+        LoginOutcome::Throttled { retry_after } => {
+            return too_many(&state, &issuer, shown, &session, username, retry_after);
         }
-    }
-    let typed = lockout::Subjects::typed(username, None);
-    match lockout::locked_for(cache, tenant.id, &typed, now).await {
-        Ok(None) => {}
-        Ok(Some(left)) => return refuse(left),
-        Err(err) => return flow::unavailable(&issuer, &err),
-    }
-    // The lockout is keyed on the account too, so a username and its email address
-    // share one budget.
-    let found = match tenancy::accounts::users::find_by_login(state.db(), &tenant, username).await {
-        Ok(found) => found,
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
-    let subjects = lockout::Subjects::typed(username, found.as_ref().map(|u| u.id));
-    // Counted before the password is checked, so parallel guesses cannot overshoot.
-    let number = match lockout::begin_attempt(cache, tenant.id, &subjects, policy, now).await {
-        Ok(lockout::Attempt::Allowed { number, delay }) => {
-            tokio::time::sleep(delay).await;
-            number
+        LoginOutcome::Refused => {
+            state.metrics.login_failures.inc();
+            let error = Some("Invalid username or password.");
+            return login_page(&state, &issuer, shown, &session, username, error);
         }
-        Ok(lockout::Attempt::Locked { retry_after }) => return refuse(retry_after),
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
-    let user = match login::check_password(found, password).await {
-        Ok(user) => user,
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
-    let Some(user) = user else {
-        state.metrics.login_failures.inc();
-        let client_id = &interaction.request.client_id;
-        let recorded = async {
-            let locked =
-                lockout::attempt_failed(cache, tenant.id, &subjects, number, policy, now).await?;
-            let locked = locked.then_some(policy.lockout);
-            login::record_failure(state.db(), &actor, &tenant, client_id, locked, now).await?;
-            if let Some(ip) = ip
-                && lockout::address_failed(cache, tenant.id, ip, settings, now).await?
-            {
-                login::record_throttled_address(state.db(), &actor, &tenant, ip, now).await?;
-            }
-            Ok::<(), tenancy::Error>(())
-        };
-        if let Err(err) = recorded.await {
-            return flow::unavailable(&issuer, &err);
+        LoginOutcome::SecondFactorDue(user) => {
+            let pursued = (id.as_str(), interaction);
+            return super::mfa::begin(&state, &issuer, &slug, &actor, &cookie, pursued, &user)
+                .await;
         }
-        return login_page(
-            &state,
-            &issuer,
-            (&id, &redirect_uri),
-            &session,
-            username,
-            Some("Invalid username or password."),
-        );
+        LoginOutcome::SignedIn(user) => user,
     };
-    let factors = match tenancy::accounts::mfa::factors(state.db(), &tenant, user.id).await {
-        Ok(factors) => factors,
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
-    if tenancy::accounts::mfa::second_factor_due(
-        issuer.settings().mfa_policy,
-        factors.any(),
-        interaction.request.mfa,
-    ) {
-        // The failure count is cleared only once the whole login succeeds, so going
-        // through the password again cannot reset the second factor's attempts.
-        return super::mfa::begin(
-            &state,
-            &issuer,
-            &slug,
-            req,
-            &cookie,
-            &id,
-            interaction,
-            &user,
-        )
-        .await;
-    }
-    if let Err(err) = lockout::attempt_succeeded(cache, tenant.id, &subjects).await {
-        return flow::unavailable(&issuer, &err);
-    }
-    let ttl = Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));
-    let (new_cookie, new_session) = match sessions::log_in(
-        cache,
-        tenant.id,
-        Some(&cookie),
-        user.id,
-        vec!["pwd".into()],
-        now,
-        ttl,
-    )
-    .await
-    {
+    let pursued = Some((id.as_str(), &mut interaction));
+    let amr = vec![tenancy::core::amr::AMR_PWD.to_owned()];
+    let finished =
+        super::mfa::complete(&state, &issuer, &actor, &cookie, pursued, &user, amr).await;
+    let (new_cookie, new_session) = match finished {
         Ok(pair) => pair,
         Err(err) => return flow::unavailable(&issuer, &err),
     };
-    interaction.sid = new_session.sid.clone();
-    interaction.request.signed_in(&new_session);
-    let logged = Event {
-        tenant_id: Some(tenant.id),
-        action: "user.login",
-        target: Some(format!("user:{}", user.id)),
-        outcome: "success",
-        details: serde_json::json!({ "client_id": interaction.request.client_id, "amr": ["pwd"] }),
-    };
-    let saved = async {
-        interactions::put(cache, tenant.id, &id, &interaction).await?;
-        let actor = Actor {
-            id: format!("user:{}", user.id),
-            ..actor
-        };
-        audit::record(state.db(), &actor, logged, now).await
-    };
-    if let Err(err) = saved.await {
-        return flow::unavailable(&issuer, &err);
-    }
     let mut resp = flow::resume(&state, &issuer, &id, interaction, Some(&new_session)).await;
-    set_session_cookie(
-        &mut resp,
-        &state.settings,
-        &slug,
-        &new_cookie,
-        ttl.as_secs(),
-    );
+    let ttl = u64::from(issuer.settings().session_ttl_secs);
+    set_session_cookie(&mut resp, &state.settings, &slug, &new_cookie, ttl);
     resp
 }

@@ -19,11 +19,12 @@ use tenancy::core::amr;
 use tenancy::{
     accounts::lockout,
     accounts::mfa::{self, recovery, totp},
-    accounts::sessions::{self, Pending, Session},
+    accounts::sessions::{self, Session},
     core::TenantCtx,
     entity::users,
-    journal::audit::{self, Actor, Event},
+    journal::audit::Actor,
     oauth::interactions::{self, Interaction},
+    oauth::sign_in,
 };
 use uuid::Uuid;
 
@@ -43,172 +44,75 @@ pub fn subject(session: &Session) -> Option<(Uuid, Vec<String>)> {
 
 /// After a correct password when a second factor is due: a pending session (new id)
 /// replaces the browser's, and the flow goes on to the second-factor page.
-#[expect(clippy::too_many_arguments, reason = "the login step's whole context")]
 pub async fn begin(
     state: &AppState,
     issuer: &Issuer,
     slug: &str,
-    req: &Request,
+    actor: &Actor,
     cookie: &str,
-    id: &str,
-    mut interaction: Interaction,
+    (id, mut interaction): (&str, Interaction),
     user: &users::Model,
 ) -> Response {
-    let tenant = TenantCtx::from(issuer.tenant());
-    let ttl = interactions::INTERACTION_TTL;
-    let pending = Pending {
-        user_id: user.id,
-        amr: vec![amr::AMR_PWD.into()],
-    };
-    let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
-    let actor = crate::client_ip::actor(req, ip, format!("user:{}", user.id));
-    let started = async {
-        let (new_cookie, session) = sessions::begin_second_factor(
-            state.cache.as_ref(),
-            tenant.id,
-            Some(cookie),
-            pending,
-            ttl,
-        )
-        .await?;
-        interaction.sid = session.sid.clone();
-        interaction.request.prompt_login = false;
-        interactions::put(state.cache.as_ref(), tenant.id, id, &interaction).await?;
-        audit::record(
-            state.db(),
-            &actor,
-            Event::success(
-                Some(tenant.id),
-                "user.login_first_factor",
-                format!("user:{}", user.id),
-            )
-            .with_details(
-                serde_json::json!({ "client_id": interaction.request.client_id, "amr": ["pwd"] }),
-            ),
-            state.now(),
-        )
-        .await?;
-        Ok::<_, tenancy::Error>((new_cookie, session))
-    };
-    let (new_cookie, session) = match started.await {
+    let started = sign_in::second_factor_pending(
+        state.db(),
+        state.cache.as_ref(),
+        issuer,
+        actor,
+        cookie,
+        (id, &mut interaction),
+        user,
+        state.now(),
+    )
+    .await;
+    let (new_cookie, session) = match started {
         Ok(pair) => pair,
         Err(err) => return flow::unavailable(issuer, &err),
     };
     let mut resp = flow::resume(state, issuer, id, interaction, Some(&session)).await;
-    set_session_cookie(&mut resp, &state.settings, slug, &new_cookie, ttl.as_secs());
+    let ttl = interactions::INTERACTION_TTL.as_secs();
+    set_session_cookie(&mut resp, &state.settings, slug, &new_cookie, ttl);
     resp
 }
 
-/// Completes a login (or step-up) of `user` with `amr`: a new session replaces the
-/// browser's, the interaction follows it, the login is audited and the user's failure
-/// count cleared. Returns the new cookie value and session.
+/// Completes a login (or step-up) of `user` with `amr` through
+/// [`sign_in::finish`]. Returns the new cookie value and session.
 pub async fn complete(
     state: &AppState,
     issuer: &Issuer,
     actor: &Actor,
     cookie: &str,
-    interaction: Option<(&str, &mut Interaction)>,
+    interaction: Option<sign_in::Pursuing<'_>>,
     user: &users::Model,
     amr: Vec<String>,
 ) -> tenancy::Result<(String, Session)> {
-    let tenant = TenantCtx::from(issuer.tenant());
-    let cache = state.cache.as_ref();
-    let now = state.now();
-    let ttl = std::time::Duration::from_secs(u64::from(issuer.settings().session_ttl_secs));
-    let (new_cookie, session) = sessions::log_in(
+    let (db, cache, now) = (state.db(), state.cache.as_ref(), state.now());
+    sign_in::finish(
+        db,
         cache,
-        tenant.id,
-        Some(cookie),
-        user.id,
-        amr.clone(),
-        now,
-        ttl,
-    )
-    .await?;
-    let client_id = match interaction {
-        Some((id, interaction)) => {
-            interaction.sid = session.sid.clone();
-            interaction.request.signed_in(&session);
-            interactions::put(cache, tenant.id, id, interaction).await?;
-            interaction.request.client_id.clone()
-        }
-        None => String::new(),
-    };
-    lockout::attempt_succeeded(cache, tenant.id, &lockout::Subjects::user(user)).await?;
-    let actor = Actor {
-        id: format!("user:{}", user.id),
-        ..actor.clone()
-    };
-    audit::record(
-        state.db(),
-        &actor,
-        Event::success(Some(tenant.id), "user.login", format!("user:{}", user.id))
-            .with_details(serde_json::json!({ "client_id": client_id, "amr": amr })),
+        issuer,
+        actor,
+        cookie,
+        interaction,
+        user,
+        amr,
         now,
     )
-    .await?;
-    Ok((new_cookie, session))
+    .await
 }
 
-/// Counts a failed code (or re-authentication) toward the user's lockout and the
-/// address's failure budget, audits it, and raises the lockout or the
-/// `brute_force.detected` alert when this failure reaches a threshold.
+/// Counts a failed code (or re-authentication) of `user` through
+/// [`tenancy::accounts::login::second_factor_failed`], and in the failure metric.
 pub async fn failed_attempt(
     state: &AppState,
-    settings: &tenancy::core::TenantSettings,
-    tenant: &TenantCtx,
+    issuer: &Issuer,
     actor: &Actor,
     user: &users::Model,
     method: &str,
 ) -> tenancy::Result<()> {
-    let now = state.now();
     state.metrics.login_failures.inc();
-    audit::record(
-        state.db(),
-        actor,
-        Event {
-            tenant_id: Some(tenant.id),
-            action: "user.second_factor",
-            target: Some(format!("user:{}", user.id)),
-            outcome: "failure",
-            details: serde_json::json!({ "method": method }),
-        },
-        now,
-    )
-    .await?;
-    let cache = state.cache.as_ref();
-    if let Some(ip) = actor
-        .ip
-        .as_deref()
-        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-        && lockout::address_failed(cache, tenant.id, ip, settings, now).await?
-    {
-        tenancy::accounts::login::record_throttled_address(state.db(), actor, tenant, ip, now)
-            .await?;
-    }
-    let policy = lockout::Policy::from_settings(settings);
-    let subjects = lockout::Subjects::user(user);
-    if lockout::record_failure(cache, tenant.id, &subjects, policy, now).await? {
-        tenancy::journal::alerts::record_and_raise(
-            state.db(),
-            actor,
-            Event {
-                tenant_id: Some(tenant.id),
-                action: "user.login_locked",
-                target: Some(format!("user:{}", user.id)),
-                outcome: "failure",
-                details: serde_json::json!({ "lockout_secs": policy.lockout.as_secs(), "method": method }),
-            },
-            tenancy::journal::alerts::SecurityEvent::new(
-                Some(tenant.id),
-                tenancy::journal::alerts::kinds::ACCOUNT_LOCKED,
-                serde_json::json!({ "ip": actor.ip, "user_id": user.id, "method": method }),
-                now,
-            ),
-        )
-        .await?;
-    }
-    Ok(())
+    let (db, cache, now) = (state.db(), state.cache.as_ref(), state.now());
+    tenancy::accounts::login::second_factor_failed(db, cache, issuer, actor, user, method, now)
+        .await
 }
 
 struct View<'a> {
@@ -449,9 +353,7 @@ pub async fn submit(
     match checked {
         Ok(true) => {}
         Ok(false) => {
-            if let Err(err) =
-                failed_attempt(&state, settings, &tenant, &actor, &user, &method).await
-            {
+            if let Err(err) = failed_attempt(&state, &issuer, &actor, &user, &method).await {
                 return flow::unavailable(&issuer, &err);
             }
             let view = View {

@@ -12,5 +12,6 @@ pub mod consents;
 pub mod interactions;
 pub mod pkce;
 pub mod refresh;
+pub mod sign_in;
 pub mod token;
 pub mod tokens;
