@@ -148,7 +148,7 @@ pub async fn verify(
 /// account) if `password` is right and the account is enabled; `None` otherwise, after
 /// the same Argon2id work whatever the reason. [`crate::Error::Busy`] when the Argon2id
 /// queue is full.
-pub async fn check_password(
+async fn check_password(
     user: Option<users::Model>,
     password: &str,
 ) -> Result<Option<users::Model>> {
@@ -162,13 +162,13 @@ pub async fn check_password(
 
 /// Records a failed login (and, when it locked the name, the lockout and its
 /// `account.locked` alert) in one transaction.
-pub async fn record_failure<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
+async fn record_failure<C: ConnectionTrait + TransactionTrait>(
     db: &C,
-    actor: &crate::journal::audit::Actor,
+    actor: &Actor,
     tenant: &TenantCtx,
     client_id: &str,
-    locked_for: Option<std::time::Duration>,
-    now: chrono::DateTime<chrono::Utc>,
+    locked_for: Option<Duration>,
+    now: DateTime<Utc>,
 ) -> Result<()> {
     use sea_orm::TransactionSession;
     use serde_json::json;
@@ -210,12 +210,12 @@ pub async fn record_failure<C: sea_orm::ConnectionTrait + sea_orm::TransactionTr
 /// across accounts (credential stuffing; [`crate::accounts::lockout::address_failed`] reports
 /// that once per address and window): audited as `login.throttled` and raised as a
 /// `brute_force.detected` alert. Later refusals in the window are not recorded again.
-pub async fn record_throttled_address<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
+async fn record_throttled_address<C: ConnectionTrait + TransactionTrait>(
     db: &C,
-    actor: &crate::journal::audit::Actor,
+    actor: &Actor,
     tenant: &TenantCtx,
-    ip: std::net::IpAddr,
-    now: chrono::DateTime<chrono::Utc>,
+    ip: IpAddr,
+    now: DateTime<Utc>,
 ) -> Result<()> {
     use serde_json::json;
 

@@ -65,10 +65,7 @@ pub async fn finish(
         None => String::new(),
     };
     lockout::attempt_succeeded(cache, tenant.id, &lockout::Subjects::user(user)).await?;
-    let actor = Actor {
-        id: format!("user:{}", user.id),
-        ..actor.clone()
-    };
+    let actor = acting_as(actor, user);
     let logged = Event::success(Some(tenant.id), "user.login", format!("user:{}", user.id))
         .with_details(serde_json::json!({ "client_id": client_id, "amr": amr }));
     audit::record(db, &actor, logged, now).await?;
@@ -106,10 +103,7 @@ pub async fn second_factor_pending(
     interaction.sid = session.sid.clone();
     interaction.request.prompt_login = false;
     interactions::put(cache, tenant.id, id, interaction).await?;
-    let actor = Actor {
-        id: format!("user:{}", user.id),
-        ..actor.clone()
-    };
+    let actor = acting_as(actor, user);
     let proven = Event::success(
         Some(tenant.id),
         "user.login_first_factor",
@@ -121,4 +115,12 @@ pub async fn second_factor_pending(
     }));
     audit::record(db, &actor, proven, now).await?;
     Ok((new_cookie, session))
+}
+
+/// `actor` (its address and user agent) speaking as `user` from now on.
+fn acting_as(actor: &Actor, user: &users::Model) -> Actor {
+    Actor {
+        id: format!("user:{}", user.id),
+        ..actor.clone()
+    }
 }
