@@ -150,7 +150,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "TESSERA_ARGON2_QUEUE_CAPACITY",
-        default_value_t = tenancy::crypto::secrets::DEFAULT_ARGON2_QUEUE_CAPACITY,
+        default_value_t = tenancy::runtime::workers::DEFAULT_ARGON2_QUEUE_CAPACITY,
         global = true
     )]
     pub argon2_queue_capacity: usize,
@@ -184,7 +184,7 @@ impl Default for Settings {
             shutdown_grace_secs: 30,
             webhook_allow_private: false,
             token_requests_per_minute: 600,
-            argon2_queue_capacity: tenancy::crypto::secrets::DEFAULT_ARGON2_QUEUE_CAPACITY,
+            argon2_queue_capacity: tenancy::runtime::workers::DEFAULT_ARGON2_QUEUE_CAPACITY,
         }
     }
 }

@@ -20,7 +20,7 @@ use tenancy::{
     keys::signing::KeyStore,
     oauth::client_auth::SecretMemo,
     oauth::token::exchange::TokenEndpoint,
-    runtime::Storage,
+    runtime::{Storage, WorkerSettings, Workers},
     sea_orm::{ConnectOptions, Database},
 };
 use webhooks::mail::Mailer;
@@ -273,20 +273,24 @@ async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let storage = Storage::open(db).context("starting the database lane thread")?;
     let cache = connect_cache(&settings).await?;
     let keyring = load_keyring(&settings)?;
-    // The Argon2id workers are one per process; so is their queue bound.
-    secrets::set_argon2_queue_capacity(settings.argon2_queue_capacity);
+    let workers = Workers::start(&WorkerSettings {
+        threads: None,
+        argon2_queue_capacity: settings.argon2_queue_capacity,
+    });
     let admin_token_sha256 = settings.admin_token.as_deref().map(secrets::sha256_hex);
     let keyring = Arc::new(keyring);
     let mailer = build_mailer(&settings)?;
-    let secret_memo = SecretMemo::default();
+    let secret_memo = SecretMemo::new(workers.clone());
     Ok(AppState {
         tokens: TokenEndpoint::start(
             &storage,
+            &workers,
             cache.clone(),
             keyring.clone(),
             secret_memo.clone(),
         ),
         storage,
+        workers,
         cache,
         keys: KeyStore::new(keyring.clone()),
         secret_memo,

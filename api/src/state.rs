@@ -4,8 +4,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tenancy::{
-    cache::Cache, crypto::Keyring, keys::signing::KeyStore, oauth::client_auth::SecretMemo,
-    oauth::token::exchange::TokenEndpoint, runtime::Storage,
+    cache::Cache,
+    crypto::Keyring,
+    keys::signing::KeyStore,
+    oauth::client_auth::SecretMemo,
+    oauth::token::exchange::TokenEndpoint,
+    runtime::{Storage, Workers},
 };
 
 use crate::config::Settings;
@@ -35,6 +39,8 @@ impl Clock for SystemClock {
 pub struct AppState {
     /// The database, and where its transactions run: the only way to it.
     pub storage: Storage,
+    /// The Argon2id and signing threads: the only way to them.
+    pub workers: Workers,
     /// Sessions, codes, counters.
     pub cache: Arc<dyn Cache>,
     /// Master keys for secrets at rest.

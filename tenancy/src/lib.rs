@@ -12,7 +12,7 @@
 //! | folder | owns |
 //! |---|---|
 //! | [`core`] | errors, ids, validation, scopes, tenant context and settings, rate-limit settings, management principal, amr/acr, signing algorithms, access-token claims |
-//! | [`runtime`] | the worker pool type and the signing threads |
+//! | [`runtime`] | the one way to the database (`Storage`) and to the worker pools (`Workers`), the SQLite lane, group commit, the statement counter |
 //! | [`crypto`] | the master keyring, secrets and hashes, the Argon2id workers, the JWS provider |
 //! | [`cache`] | the cache (in-process or Redis) and the rate-limit counters kept in it |
 //! | [`journal`] | audit log, security alerts, webhook and email outbox, event catalogue |

@@ -18,3 +18,11 @@ pub(crate) async fn db() -> DatabaseConnection {
 pub(crate) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
 }
+
+/// The worker pools every unit test shares (started once per test binary).
+pub(crate) fn workers() -> crate::runtime::Workers {
+    static WORKERS: std::sync::LazyLock<crate::runtime::Workers> = std::sync::LazyLock::new(|| {
+        crate::runtime::Workers::start(&crate::runtime::WorkerSettings::default())
+    });
+    WORKERS.clone()
+}

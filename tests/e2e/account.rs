@@ -6,7 +6,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::mfa::{
+use e2e::flow::{
     PASSWORD, authorize, code, id_claims, location, mfa_page, password, pkce, query, redeem, setup,
     shown_key, submit_code,
 };
@@ -283,7 +283,7 @@ async fn the_last_factor_cannot_be_removed_under_the_required_policy() {
     )
     .await;
     assert_eq!(regenerated.status(), 200);
-    let codes = crate::mfa::shown_codes(&regenerated.text().await.unwrap());
+    let codes = e2e::flow::shown_codes(&regenerated.text().await.unwrap());
     assert_eq!(codes.len(), 10);
 
     // Under `optional` the same removal is allowed, and raises an audit event.

@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-const REDIRECT: &str = "https://app.example.com/callback";
-const PASSWORD: &str = "correct horse battery";
+use e2e::flow::{PASSWORD, REDIRECT, location, query};
 
 struct Rp {
     slug: String,
@@ -45,18 +44,6 @@ fn pkce() -> (String, String) {
     let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
-}
-
-/// Where a `303 See Other` points (every redirect of the flow is a 303).
-fn location(resp: &reqwest::Response) -> Url {
-    assert_eq!(resp.status(), 303, "expected a redirect");
-    e2e::location(resp)
-}
-
-fn query(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 async fn authorize(

@@ -10,7 +10,7 @@ use reqwest::Client;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::mfa::{PASSWORD, REDIRECT, authorize, location, password, pkce, setup};
+use e2e::flow::{PASSWORD, REDIRECT, authorize, location, password, pkce, setup};
 
 const STRICT: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";

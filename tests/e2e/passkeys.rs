@@ -15,9 +15,7 @@ use webauthn_rs::prelude::{
     CreationChallengeResponse, PublicKeyCredential, RequestChallengeResponse,
 };
 
-use crate::mfa::{
-    ACR_MFA, PASSWORD, authorize, id_claims, location, password, pkce, redeem, setup,
-};
+use e2e::flow::{ACR_MFA, PASSWORD, authorize, id_claims, location, password, pkce, redeem, setup};
 
 async fn spawn() -> (TestApp, String) {
     let app =

@@ -9,7 +9,7 @@ use tenancy::{
 };
 
 #[tokio::test]
-async fn no_plaintext_secret_password_or_private_key_is_stored() {
+async fn no_plaintext_secret_password_seed_recovery_code_or_private_key_is_stored() {
     let app = TestApp::spawn().await;
     let slug = app.create_tenant().await["slug"]
         .as_str()
@@ -50,13 +50,26 @@ async fn no_plaintext_secret_password_or_private_key_is_stored() {
         .unwrap()
         .to_owned();
 
+    // Second factors and a webhook secret, made the way users make them.
+    let rp = e2e::flow::setup(&app, &app.address, "required", true).await;
+    let (totp_key, recovery_codes, _) =
+        e2e::flow::enrol_at_login(&app, &app.browser(), &rp, &e2e::flow::pkce()).await;
+    let seed = totp_rs::Secret::try_from_base32(&totp_key)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let (_, webhook_secret) = app
+        .create_webhook(&slug, "https://93.184.216.34/hook", &[])
+        .await;
+    let webhook_key = webhook_secret.trim_start_matches("whsec_").to_owned();
+
     // Recover the real private key through the master key, to know what to look for.
     let keyring = Keyring::new(
         MasterKey::parse(&app.master_key.clone().into()).unwrap(),
         [],
     );
     let stored = signing_keys::Entity::find().all(&app.db).await.unwrap();
-    assert_eq!(stored.len(), 1);
+    assert_eq!(stored.len(), 2, "the two tenants' keys");
     let der = keys::decrypt_private_key(&keyring, &stored[0]).unwrap();
     assert!(der.len() > 1000, "a 2048-bit RSA PKCS#8 key");
 
@@ -77,7 +90,20 @@ async fn no_plaintext_secret_password_or_private_key_is_stored() {
         ("private key (base64url)", b64url[..64].to_owned()),
         ("private key (hex)", hex_of(&der[..48])),
         ("PEM armour", "PRIVATE KEY".to_owned()),
+        ("TOTP key (base32)", totp_key.clone()),
+        ("TOTP seed (hex)", hex_of(&seed)),
+        (
+            "TOTP seed (base64)",
+            base64::engine::general_purpose::STANDARD.encode(&seed),
+        ),
+        ("webhook secret", webhook_secret.clone()),
+        ("webhook signing key", webhook_key),
     ];
+    let needles: Vec<(&str, String)> = needles
+        .into_iter()
+        .chain(recovery_codes.iter().map(|c| ("recovery code", c.clone())))
+        .collect();
+    assert_eq!(recovery_codes.len(), 10);
     for (what, needle) in &needles {
         assert!(
             !dump.contains(needle.as_str()),

@@ -347,6 +347,27 @@ async fn the_token_endpoint_limits_each_client_and_says_when_to_retry() {
     let last = last.unwrap();
     assert!(last.headers.get("retry-after").is_some());
     assert_eq!(last.body["error"], "temporarily_unavailable");
+    // The budget is per client: another client of the tenant is not held back.
+    let other = app
+        .post(
+            &format!("/api/v1/tenants/{slug}/clients"),
+            json!({ "name": "m2m-2", "client_type": "confidential", "redirect_uris": [],
+                    "grant_types": ["client_credentials"], "allowed_scopes": ["api:read"] }),
+        )
+        .await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    let resp = app
+        .http
+        .post(format!("{}/t/{slug}/token", app.address))
+        .basic_auth(
+            other.body["client_id"].as_str().unwrap(),
+            Some(other.body["client_secret"].as_str().unwrap()),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the second client has its own budget");
     // Grants are audited with the client and grant type.
     let granted = app
         .get(&format!(

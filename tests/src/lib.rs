@@ -9,6 +9,7 @@
     reason = "test harness: a broken assumption must fail the test loudly"
 )]
 
+pub mod flow;
 pub mod receiver;
 pub mod smtp;
 

@@ -16,7 +16,10 @@ use tenancy::{
     DatabaseConnection,
     crypto::Keyring,
     crypto::secrets,
-    journal::alerts::{self, AttemptOutcome, Claimed, channel, kinds},
+    journal::alerts::{
+        channel, kinds,
+        outbox::{self, AttemptOutcome, Claimed},
+    },
 };
 
 use crate::{
@@ -30,7 +33,7 @@ pub const BATCH: u64 = 16;
 /// Most attempts of one tenant in flight at a time, on all nodes together: a tenant
 /// whose receivers are slow or failing takes at most this share of a pass, and the
 /// rest of the batch goes round robin to the other tenants with due alerts (see
-/// `tenancy::journal::alerts::claim_due`).
+/// `tenancy::journal::alerts::outbox::claim_due`).
 pub const MAX_IN_FLIGHT_PER_TENANT: u64 = 4;
 
 /// One node's delivery worker.
@@ -101,7 +104,7 @@ impl Worker {
     /// each outcome. Returns how many were attempted.
     pub async fn run_once(&self, now: DateTime<Utc>) -> tenancy::Result<Pass> {
         let claimed =
-            alerts::claim_due(&self.db, &self.owner, BATCH, MAX_IN_FLIGHT_PER_TENANT, now).await?;
+            outbox::claim_due(&self.db, &self.owner, BATCH, MAX_IN_FLIGHT_PER_TENANT, now).await?;
         let mut pass = Pass::default();
         let results = join_all(claimed.into_iter().map(|c| self.attempt(c, now))).await;
         for result in results {
@@ -141,7 +144,7 @@ impl Worker {
             started_at: now,
         };
         let finished_at = now + chrono::Duration::from_std(elapsed).unwrap_or_default();
-        alerts::finish(&self.db, &claimed.delivery, outcome, jitter(), finished_at).await?;
+        outbox::finish(&self.db, &claimed.delivery, outcome, jitter(), finished_at).await?;
         Ok(succeeded)
     }
 
@@ -161,10 +164,10 @@ impl Worker {
         let Ok(secret) = tenancy::journal::webhooks::secret(&self.keyring, endpoint) else {
             return Attempted::failed(None, "the endpoint's secret cannot be decrypted");
         };
-        let Ok(body) = serde_json::to_vec(&alerts::payload(&claimed.event, &claimed.tenant)) else {
+        let Ok(body) = serde_json::to_vec(&outbox::payload(&claimed.event, &claimed.tenant)) else {
             return Attempted::failed(None, "the event cannot be serialised");
         };
-        let msg_id = alerts::message_id(&claimed.event);
+        let msg_id = outbox::message_id(&claimed.event);
         let timestamp = now.timestamp();
         let Ok(signature) = signing::sign(secret.expose_secret(), &msg_id, timestamp, &body) else {
             return Attempted::failed(None, "the endpoint's secret is malformed");
@@ -247,7 +250,7 @@ pub fn email_text(claimed: &Claimed) -> (String, String) {
         slug = tenant.slug,
         kind = event.kind,
         when = event.occurred_at.to_rfc3339(),
-        id = alerts::message_id(event),
+        id = outbox::message_id(event),
     );
     (subject, body)
 }

@@ -91,6 +91,7 @@ impl ClientsApi {
         };
         let created = clients::create(
             self.0.db(),
+            &self.0.workers,
             &TenantCtx::from(&tenant),
             &caller.actor,
             input,
@@ -216,6 +217,7 @@ impl ClientsApi {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         let rotated = clients::rotate_secret(
             self.0.db(),
+            &self.0.workers,
             &TenantCtx::from(&tenant),
             &caller.actor,
             &client_id.0,

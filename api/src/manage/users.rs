@@ -94,6 +94,7 @@ impl UsersApi {
         };
         let user = users::create(
             self.0.db(),
+            &self.0.workers,
             &TenantCtx::from(&tenant),
             &caller.actor,
             input,
@@ -211,6 +212,7 @@ impl UsersApi {
         let (caller, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Write).await?;
         users::reset_password(
             self.0.db(),
+            &self.0.workers,
             self.0.cache.as_ref(),
             &TenantCtx::from(&tenant),
             &caller.actor,

@@ -15,7 +15,7 @@ use tenancy::{
     core::Access,
     core::TenantCtx,
     core::pagination::PageRequest,
-    journal::alerts,
+    journal::alerts::deliveries,
     journal::webhooks::{self, EndpointPatch, NewEndpoint},
 };
 use uuid::Uuid;
@@ -267,8 +267,9 @@ impl WebhooksApi {
         .await?;
         let ctx = TenantCtx::from(&tenant);
         let delivery =
-            alerts::send_test(self.0.db(), &ctx, &caller.actor, webhook_id.0, self.0.now()).await?;
-        let event = tenancy::journal::alerts::event_of(self.0.db(), &delivery).await?;
+            deliveries::send_test(self.0.db(), &ctx, &caller.actor, webhook_id.0, self.0.now())
+                .await?;
+        let event = deliveries::event_of(self.0.db(), &delivery).await?;
         Ok(DeliveryQueued::Accepted(Json(
             WebhookDeliveryResponse::new(delivery, event),
         )))
@@ -300,7 +301,7 @@ impl WebhooksApi {
         let ctx = TenantCtx::from(&tenant);
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         webhooks::get(self.0.db(), &ctx, webhook_id.0).await?;
-        let page = alerts::list_deliveries(self.0.db(), &ctx, webhook_id.0, page).await?;
+        let page = deliveries::list_deliveries(self.0.db(), &ctx, webhook_id.0, page).await?;
         Ok(Json(WebhookDeliveryPage {
             next_cursor: page.next_cursor,
             items: page
@@ -339,11 +340,11 @@ impl WebhooksApi {
         let (_, tenant) = tenant_caller(&self.0, &auth, req, &tenant.0, Access::Read).await?;
         let ctx = TenantCtx::from(&tenant);
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        let delivery = alerts::get_delivery(self.0.db(), &ctx, delivery_id.0).await?;
+        let delivery = deliveries::get_delivery(self.0.db(), &ctx, delivery_id.0).await?;
         if delivery.endpoint_id != Some(webhook_id.0) {
             return Err(tenancy::Error::NotFound("delivery").into());
         }
-        let page = alerts::list_attempts(self.0.db(), &ctx, delivery_id.0, page).await?;
+        let page = deliveries::list_attempts(self.0.db(), &ctx, delivery_id.0, page).await?;
         Ok(Json(WebhookAttemptPage {
             next_cursor: page.next_cursor,
             items: page.items.into_iter().map(Into::into).collect(),
@@ -381,7 +382,7 @@ impl WebhooksApi {
         )
         .await?;
         let ctx = TenantCtx::from(&tenant);
-        let delivery = alerts::redeliver(
+        let delivery = deliveries::redeliver(
             self.0.db(),
             &ctx,
             &caller.actor,
@@ -390,7 +391,7 @@ impl WebhooksApi {
             self.0.now(),
         )
         .await?;
-        let event = alerts::event_of(self.0.db(), &delivery).await?;
+        let event = deliveries::event_of(self.0.db(), &delivery).await?;
         Ok(DeliveryQueued::Accepted(Json(
             WebhookDeliveryResponse::new(delivery, event),
         )))

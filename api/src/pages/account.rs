@@ -743,10 +743,15 @@ impl Action<'_> {
             ));
         }
         let actor = self.actor();
-        let verified =
-            tenancy::accounts::login::verify(self.state.db(), &tenant, &user.username, current)
-                .await?
-                .is_some_and(|u| u.id == user.id);
+        let verified = tenancy::accounts::login::verify(
+            self.state.db(),
+            &self.state.workers,
+            &tenant,
+            &user.username,
+            current,
+        )
+        .await?
+        .is_some_and(|u| u.id == user.id);
         if !verified {
             super::mfa::failed_attempt(self.state, self.issuer, &actor, user, "pwd").await?;
             return Err(Failure::Refused(
@@ -763,6 +768,7 @@ impl Action<'_> {
         let now = self.state.now();
         tenancy::accounts::users::change_password(
             self.state.db(),
+            &self.state.workers,
             &tenant,
             &actor,
             user.id,

@@ -13,6 +13,7 @@ use poem::{
 use tenancy::{
     accounts::login::{self, LoginOutcome},
     accounts::sessions::Session,
+    oauth::sign_in,
 };
 
 use super::{LoginPage, PasskeyScript, flow, html, html_scripted, set_session_cookie};
@@ -141,10 +142,11 @@ pub async fn submit(
         mfa_requested: interaction.request.mfa,
     };
     let (db, cache, now) = (state.db(), state.cache.as_ref(), state.now());
-    let outcome = match login::attempt(db, cache, &issuer, &actor, attempt, now).await {
-        Ok(outcome) => outcome,
-        Err(err) => return flow::unavailable(&issuer, &err),
-    };
+    let outcome =
+        match login::attempt(db, &state.workers, cache, &issuer, &actor, attempt, now).await {
+            Ok(outcome) => outcome,
+            Err(err) => return flow::unavailable(&issuer, &err),
+        };
     // Where the forms of a login page shown again may be redirected to.
     let shown = (id.as_str(), interaction.request.redirect_uri.as_str());
     let user = match outcome {
@@ -165,8 +167,10 @@ pub async fn submit(
     };
     let pursued = Some((id.as_str(), &mut interaction));
     let amr = vec![tenancy::core::amr::AMR_PWD.to_owned()];
-    let finished =
-        super::mfa::complete(&state, &issuer, &actor, &cookie, pursued, &user, amr).await;
+    let finished = sign_in::finish(
+        db, cache, &issuer, &actor, &cookie, pursued, &user, amr, now,
+    )
+    .await;
     let (new_cookie, new_session) = match finished {
         Ok(pair) => pair,
         Err(err) => return flow::unavailable(&issuer, &err),

@@ -74,32 +74,6 @@ pub async fn begin(
     resp
 }
 
-/// Completes a login (or step-up) of `user` with `amr` through
-/// [`sign_in::finish`]. Returns the new cookie value and session.
-pub async fn complete(
-    state: &AppState,
-    issuer: &Issuer,
-    actor: &Actor,
-    cookie: &str,
-    interaction: Option<sign_in::Pursuing<'_>>,
-    user: &users::Model,
-    amr: Vec<String>,
-) -> tenancy::Result<(String, Session)> {
-    let (db, cache, now) = (state.db(), state.cache.as_ref(), state.now());
-    sign_in::finish(
-        db,
-        cache,
-        issuer,
-        actor,
-        cookie,
-        interaction,
-        user,
-        amr,
-        now,
-    )
-    .await
-}
-
 /// Counts a failed code (or re-authentication) of `user` through
 /// [`tenancy::accounts::login::second_factor_failed`], and in the failure metric.
 pub async fn failed_attempt(
@@ -395,14 +369,16 @@ pub async fn submit(
     } else {
         amr::add_methods(&amr, &[amr::AMR_OTP], false)
     };
-    let (new_cookie, session) = match complete(
-        &state,
+    let (new_cookie, session) = match sign_in::finish(
+        state.db(),
+        state.cache.as_ref(),
         &issuer,
         &actor,
         &cookie,
         Some((id.as_str(), &mut interaction)),
         &user,
         amr,
+        state.now(),
     )
     .await
     {

@@ -17,13 +17,14 @@ use poem::{
     web::{Data, Json, Path},
 };
 use serde_json::json;
-use tenancy::core::amr;
 use tenancy::{
+    accounts::login,
     accounts::mfa::{
         self,
         passkeys::{self, webauthn},
     },
     core::TenantCtx,
+    oauth::sign_in,
 };
 
 use super::{flow, set_session_cookie};
@@ -142,51 +143,31 @@ pub async fn login_finish(
     ) else {
         return json_error(StatusCode::BAD_REQUEST, "the passkey response is malformed");
     };
-    let tenant = TenantCtx::from(issuer.tenant());
+    let _tenant = TenantCtx::from(issuer.tenant());
     let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
     let actor = crate::client_ip::actor(req, ip, "anonymous");
-    let second_factor = form.get("purpose") == Some("mfa");
     let subject = super::mfa::subject(&step.session);
-    let verified = match passkeys::finish_authentication(
-        state.db(),
-        state.cache.as_ref(),
+    let purpose = if form.get("purpose") == Some("mfa") {
+        login::PasskeyPurpose::SecondFactor(subject.as_ref().map(|(id, amr)| (*id, amr.as_slice())))
+    } else {
+        login::PasskeyPurpose::SignIn
+    };
+    let (db, cache, now) = (state.db(), state.cache.as_ref(), state.now());
+    let signed_in = login::passkey(
+        db,
+        cache,
         &rp,
-        &tenant,
+        &issuer,
+        &actor,
         &step.session.sid,
         &credential,
-        state.now(),
+        purpose,
+        now,
     )
-    .await
-    {
-        Ok(v) => v,
-        Err(err) => return unavailable(&err),
-    };
-    let (user_id, amr) = match (verified, second_factor, subject) {
-        (Some(v), true, Some((user, amr))) if v.user_id == user => {
-            (user, amr::add_methods(&amr, &[v.amr], false))
-        }
-        (Some(v), false, _) => (v.user_id, amr::add_methods(&[], &[v.amr], true)),
-        _ => {
-            let event = tenancy::journal::audit::Event {
-                tenant_id: Some(tenant.id),
-                action: "user.passkey_login",
-                target: None,
-                outcome: "failure",
-                details: json!({ "second_factor": second_factor }),
-            };
-            if let Err(err) =
-                tenancy::journal::audit::record(state.db(), &actor, event, state.now()).await
-            {
-                return unavailable(&err);
-            }
-            return json_error(StatusCode::UNAUTHORIZED, "the passkey was not accepted");
-        }
-    };
-    let user = match tenancy::accounts::users::get(state.db(), &tenant, user_id).await {
-        Ok(user) if user.enabled => user,
-        Ok(_) | Err(tenancy::Error::NotFound(_)) => {
-            return json_error(StatusCode::UNAUTHORIZED, "the passkey was not accepted");
-        }
+    .await;
+    let (user, amr) = match signed_in {
+        Ok(Some(found)) => found,
+        Ok(None) => return json_error(StatusCode::UNAUTHORIZED, "the passkey was not accepted"),
         Err(err) => return unavailable(&err),
     };
     let flow::Step {
@@ -195,14 +176,16 @@ pub async fn login_finish(
         mut interaction,
         ..
     } = step;
-    let (new_cookie, session) = match super::mfa::complete(
-        &state,
+    let (new_cookie, session) = match sign_in::finish(
+        state.db(),
+        state.cache.as_ref(),
         &issuer,
         &actor,
         &cookie,
         Some((id.as_str(), &mut interaction)),
         &user,
         amr,
+        state.now(),
     )
     .await
     {
@@ -434,14 +417,16 @@ pub async fn register_finish(
             let amr = super::mfa::subject(&session)
                 .map(|(_, amr)| amr)
                 .unwrap_or_default();
-            let (new_cookie, session) = match super::mfa::complete(
-                &state,
+            let (new_cookie, session) = match sign_in::finish(
+                state.db(),
+                state.cache.as_ref(),
                 &issuer,
                 &actor,
                 &cookie,
                 Some((id.as_str(), &mut interaction)),
                 &user,
                 amr,
+                state.now(),
             )
             .await
             {

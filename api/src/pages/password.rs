@@ -277,9 +277,17 @@ pub async fn submit_reset(
     let actor = crate::client_ip::actor(req, ip, "anonymous");
     let now = state.now();
     let password = SecretString::from(password.to_owned());
-    let completed =
-        password_reset::complete(state.db(), &tenant, &actor, token, password, &removals, now)
-            .await;
+    let completed = password_reset::complete(
+        state.db(),
+        &state.workers,
+        &tenant,
+        &actor,
+        token,
+        password,
+        &removals,
+        now,
+    )
+    .await;
     let user = match completed {
         Ok(user) => user,
         Err(tenancy::Error::Invalid(problems))

@@ -9,14 +9,20 @@ use std::{net::IpAddr, sync::OnceLock, time::Duration};
 use chrono::{DateTime, Utc};
 use entity::users;
 use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde_json::json;
+use uuid::Uuid;
 
 use crate::{
     Result,
     accounts::{lockout, mfa},
     cache::Cache,
-    core::TenantCtx,
+    core::{TenantCtx, amr},
     crypto::secrets,
-    journal::audit::Actor,
+    journal::{
+        alerts::{self, kinds},
+        audit::{self, Actor, Event},
+    },
+    runtime::Workers,
     tenants::issuer::Issuer,
 };
 
@@ -65,6 +71,7 @@ pub enum LoginOutcome {
 /// the fourth attempt on it waits the progressive delay first.
 pub async fn attempt<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     cache: &dyn Cache,
     issuer: &Issuer,
     actor: &Actor,
@@ -98,7 +105,7 @@ pub async fn attempt<C: ConnectionTrait + TransactionTrait>(
             return Ok(LoginOutcome::Throttled { retry_after });
         }
     };
-    let Some(user) = check_password(found, login.password).await? else {
+    let Some(user) = check_password(workers, found, login.password).await? else {
         let locked = lockout::attempt_failed(cache, tenant.id, &subjects, number, policy, now)
             .await?
             .then_some(policy.lockout);
@@ -116,6 +123,62 @@ pub async fn attempt<C: ConnectionTrait + TransactionTrait>(
     }
     lockout::attempt_succeeded(cache, tenant.id, &subjects).await?;
     Ok(LoginOutcome::SignedIn(user))
+}
+
+/// Whom a passkey sign-in is for.
+#[derive(Clone, Copy, Debug)]
+pub enum PasskeyPurpose<'a> {
+    /// Signing in with the passkey alone (it is multi-factor by itself).
+    SignIn,
+    /// The second factor of the user part-way signed in with `amr` (if anyone is).
+    SecondFactor(Option<(Uuid, &'a [String])>),
+}
+
+/// Verifies the passkey assertion `credential` of the ceremony started in session
+/// `sid` at `issuer`, for `purpose`: the user and the methods the sign-in then has, to
+/// complete with `oauth::sign_in::finish`. `None` (audited as a failed
+/// `user.passkey_login`) when the assertion does not verify or is another user's;
+/// `None` without a record when the account is gone or disabled.
+#[expect(clippy::too_many_arguments, reason = "a sign-in's whole context")]
+pub async fn passkey(
+    db: &impl ConnectionTrait,
+    cache: &dyn Cache,
+    rp: &webauthn_rs::Webauthn,
+    issuer: &Issuer,
+    actor: &Actor,
+    sid: &str,
+    credential: &webauthn_rs::prelude::PublicKeyCredential,
+    purpose: PasskeyPurpose<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<(users::Model, Vec<String>)>> {
+    let tenant = TenantCtx::from(issuer.tenant());
+    let verified =
+        mfa::passkeys::finish_authentication(db, cache, rp, &tenant, sid, credential, now).await?;
+    let signed_in = match (verified, purpose) {
+        (Some(v), PasskeyPurpose::SecondFactor(Some((user, amr)))) if v.user_id == user => {
+            Some((user, amr::add_methods(amr, &[v.amr], false)))
+        }
+        (Some(v), PasskeyPurpose::SignIn) => {
+            Some((v.user_id, amr::add_methods(&[], &[v.amr], true)))
+        }
+        _ => None,
+    };
+    let Some((user_id, amr)) = signed_in else {
+        let failed = Event {
+            tenant_id: Some(tenant.id),
+            action: "user.passkey_login",
+            target: None,
+            outcome: "failure",
+            details: json!({ "second_factor": matches!(purpose, PasskeyPurpose::SecondFactor(_)) }),
+        };
+        audit::record(db, actor, failed, now).await?;
+        return Ok(None);
+    };
+    match crate::accounts::users::get(db, &tenant, user_id).await {
+        Ok(user) if user.enabled => Ok(Some((user, amr))),
+        Ok(_) | Err(crate::Error::NotFound(_)) => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// A valid Argon2id hash of a random value, verified against when there is no real
@@ -136,12 +199,13 @@ fn dummy_hash() -> &'static str {
 /// the account is enabled; `None` otherwise, whatever the reason.
 pub async fn verify(
     db: &impl ConnectionTrait,
+    workers: &Workers,
     tenant: &TenantCtx,
     login: &str,
     password: &str,
 ) -> Result<Option<users::Model>> {
     let user = crate::accounts::users::find_by_login(db, tenant, login).await?;
-    check_password(user, password).await
+    check_password(workers, user, password).await
 }
 
 /// `user` (already looked up by its login name, so the lockout can be keyed on the
@@ -149,6 +213,7 @@ pub async fn verify(
 /// the same Argon2id work whatever the reason. [`crate::Error::Busy`] when the Argon2id
 /// queue is full.
 async fn check_password(
+    workers: &Workers,
     user: Option<users::Model>,
     password: &str,
 ) -> Result<Option<users::Model>> {
@@ -156,7 +221,7 @@ async fn check_password(
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| dummy_hash().to_owned());
-    let password_ok = secrets::verify_password(password.to_owned(), hash).await?;
+    let password_ok = secrets::verify_password(workers, password.to_owned(), hash).await?;
     Ok(user.filter(|u| password_ok && u.enabled && u.password_hash.is_some()))
 }
 
@@ -171,12 +236,6 @@ async fn record_failure<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<()> {
     use sea_orm::TransactionSession;
-    use serde_json::json;
-
-    use crate::{
-        journal::alerts::{self, SecurityEvent, kinds},
-        journal::audit::{self, Event},
-    };
     let txn = db.begin().await?;
     let failed = Event {
         tenant_id: Some(tenant.id),
@@ -195,12 +254,7 @@ async fn record_failure<C: ConnectionTrait + TransactionTrait>(
             outcome: "failure",
             details: details.clone(),
         };
-        audit::record(&txn, actor, locked, now).await?;
-        alerts::raise(
-            &txn,
-            SecurityEvent::new(Some(tenant.id), kinds::ACCOUNT_LOCKED, details, now),
-        )
-        .await?;
+        alerts::record_alerted(&txn, actor, locked, kinds::ACCOUNT_LOCKED, details, now).await?;
     }
     txn.commit().await?;
     Ok(())
@@ -217,12 +271,6 @@ async fn record_throttled_address<C: ConnectionTrait + TransactionTrait>(
     ip: IpAddr,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    use serde_json::json;
-
-    use crate::{
-        journal::alerts::{self, SecurityEvent, kinds},
-        journal::audit::Event,
-    };
     let address = crate::core::limits::address_key(ip);
     let details =
         json!({ "ip": address, "reason": "too many failed sign-in attempts from this address" });
@@ -236,7 +284,9 @@ async fn record_throttled_address<C: ConnectionTrait + TransactionTrait>(
             outcome: "failure",
             details: details.clone(),
         },
-        SecurityEvent::new(Some(tenant.id), kinds::BRUTE_FORCE_DETECTED, details, now),
+        kinds::BRUTE_FORCE_DETECTED,
+        details,
+        now,
     )
     .await
 }
@@ -255,12 +305,6 @@ pub async fn second_factor_failed<C: ConnectionTrait + TransactionTrait>(
     method: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    use serde_json::json;
-
-    use crate::journal::{
-        alerts::{self, SecurityEvent, kinds},
-        audit::{self, Event},
-    };
     let tenant = TenantCtx::from(issuer.tenant());
     let settings = issuer.settings();
     let failed = Event {
@@ -296,12 +340,9 @@ pub async fn second_factor_failed<C: ConnectionTrait + TransactionTrait>(
                 outcome: "failure",
                 details: json!({ "lockout_secs": policy.lockout.as_secs(), "method": method }),
             },
-            SecurityEvent::new(
-                Some(tenant.id),
-                kinds::ACCOUNT_LOCKED,
-                json!({ "ip": actor.ip, "user_id": user.id, "method": method }),
-                now,
-            ),
+            kinds::ACCOUNT_LOCKED,
+            json!({ "ip": actor.ip, "user_id": user.id, "method": method }),
+            now,
         )
         .await?;
     }
@@ -358,6 +399,7 @@ mod tests {
             .unwrap();
             let user = crate::accounts::users::create(
                 &db,
+                &test_support::workers(),
                 &TenantCtx::from(&tenant),
                 &Actor::system(),
                 crate::accounts::users::NewUser {
@@ -402,6 +444,7 @@ mod tests {
             };
             attempt(
                 &self.db,
+                &test_support::workers(),
                 &self.cache,
                 &self.issuer,
                 &actor,

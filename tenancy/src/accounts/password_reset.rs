@@ -30,6 +30,7 @@ use crate::{
     core::TenantCtx,
     crypto::secrets,
     journal::audit::{self, Actor, Event},
+    runtime::Workers,
 };
 
 /// Reset emails one account can be sent per hour; more requests are answered as
@@ -186,8 +187,10 @@ fn invalid_link() -> Error {
 /// Completes a reset: uses the token, sets `password`, removes the second factors in
 /// `removals`, revokes the user's refresh tokens. Returns the user, whose sessions the
 /// caller then ends.
+#[expect(clippy::too_many_arguments, reason = "a reset's whole context")]
 pub async fn complete<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     tenant: &TenantCtx,
     actor: &Actor,
     token: &str,
@@ -202,7 +205,7 @@ pub async fn complete<C: ConnectionTrait + TransactionTrait>(
     if live(db, tenant, token, now).await?.is_none() {
         return Err(invalid_link());
     }
-    let hash = secrets::hash_password(password.expose_secret().to_owned()).await?;
+    let hash = secrets::hash_password(workers, password.expose_secret().to_owned()).await?;
     let txn = db.begin().await?;
     let used = email_tokens::redeem(&txn, tenant, token, Purpose::PasswordReset, now).await?;
     let Some(used) = used else {
@@ -233,7 +236,7 @@ pub async fn complete<C: ConnectionTrait + TransactionTrait>(
         now,
     )
     .await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         &user_actor,
         Event::success(
@@ -245,17 +248,9 @@ pub async fn complete<C: ConnectionTrait + TransactionTrait>(
             "refresh_tokens_revoked": revoked,
             "factors_removed": removed,
         })),
+        crate::journal::alerts::kinds::PASSWORD_RESET,
+        serde_json::json!({ "user_id": user.id, "ip": actor.ip, "via": "email link" }),
         now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            crate::journal::alerts::kinds::PASSWORD_RESET,
-            serde_json::json!({ "user_id": user.id, "ip": actor.ip, "via": "email link" }),
-            now,
-        ),
     )
     .await?;
     txn.commit().await?;
@@ -288,6 +283,7 @@ mod tests {
         let tenant = TenantCtx::from(&tenant);
         let user = users::create(
             db,
+            &test_support::workers(),
             &tenant,
             &Actor::system(),
             NewUser {
@@ -313,6 +309,7 @@ mod tests {
         // Act
         let (result, jobs) = secrets::count_argon2_jobs(complete(
             &db,
+            &test_support::workers(),
             &tenant,
             &Actor::system(),
             "made-up-token-0123456789abcdefghijklmnopqrstuvw",
@@ -341,6 +338,7 @@ mod tests {
         // Act
         let (result, jobs) = secrets::count_argon2_jobs(complete(
             &db,
+            &test_support::workers(),
             &tenant,
             &Actor::system(),
             mail.token.expose_secret(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::{refresh_tokens, users};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait, sea_query::Expr,
+    QueryFilter, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -20,6 +20,7 @@ use crate::{
     core::validate::{self, Problems},
     crypto::secrets,
     journal::audit::{self, Actor, Event},
+    runtime::Workers,
 };
 
 /// Shortest password accepted.
@@ -129,6 +130,7 @@ async fn ensure_unique(
 /// Creates a user.
 pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     tenant: &TenantCtx,
     actor: &Actor,
     input: NewUser,
@@ -148,7 +150,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     problems.finish()?;
 
     let password_hash = match input.password {
-        Some(p) => Some(secrets::hash_password(p.expose_secret().to_owned()).await?),
+        Some(p) => Some(secrets::hash_password(workers, p.expose_secret().to_owned()).await?),
         None => None,
     };
     let txn = db.begin().await?;
@@ -227,15 +229,7 @@ pub async fn list(
     if let Some(username) = filter.username {
         query = query.filter(users::Column::Username.eq(fold(&username)));
     }
-    if let Some(after) = page.after {
-        query = query.filter(users::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(users::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(page.finish(rows, |u| u.id))
+    page.fetch(db, query, users::Column::Id, |u| u.id).await
 }
 
 /// Applies `patch` to a user.
@@ -351,6 +345,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
 /// hold one.
 pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     tenant: &TenantCtx,
     actor: &Actor,
     id: Uuid,
@@ -359,6 +354,7 @@ pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<()> {
     store_password(
         db,
+        workers,
         tenant,
         actor,
         id,
@@ -376,6 +372,7 @@ pub async fn set_password<C: ConnectionTrait + TransactionTrait>(
 /// A user changes their own password (the caller has checked the current one).
 pub async fn change_password<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     tenant: &TenantCtx,
     actor: &Actor,
     id: Uuid,
@@ -384,6 +381,7 @@ pub async fn change_password<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<()> {
     store_password(
         db,
+        workers,
         tenant,
         actor,
         id,
@@ -404,6 +402,7 @@ pub async fn change_password<C: ConnectionTrait + TransactionTrait>(
 )]
 async fn store_password<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     tenant: &TenantCtx,
     actor: &Actor,
     id: Uuid,
@@ -414,7 +413,7 @@ async fn store_password<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<()> {
     use secrecy::ExposeSecret;
     validate_password(password.expose_secret()).map_err(|m| Error::invalid("password", m))?;
-    let hash = secrets::hash_password(password.expose_secret().to_owned()).await?;
+    let hash = secrets::hash_password(workers, password.expose_secret().to_owned()).await?;
     let txn = db.begin().await?;
     let user = get(&txn, tenant, id).await?;
     let mut model = user.into_active_model();
@@ -426,22 +425,14 @@ async fn store_password<C: ConnectionTrait + TransactionTrait>(
     } else {
         0
     };
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(Some(tenant.id), action, format!("user:{id}"))
             .with_details(serde_json::json!({ "refresh_tokens_revoked": revoked })),
+        alert,
+        serde_json::json!({ "user_id": id, "actor": actor.id }),
         now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            alert,
-            serde_json::json!({ "user_id": id, "actor": actor.id }),
-            now,
-        ),
     )
     .await?;
     txn.commit().await?;
@@ -459,6 +450,7 @@ async fn store_password<C: ConnectionTrait + TransactionTrait>(
 )]
 pub async fn reset_password<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     cache: &dyn crate::cache::Cache,
     tenant: &TenantCtx,
     actor: &Actor,
@@ -467,7 +459,7 @@ pub async fn reset_password<C: ConnectionTrait + TransactionTrait>(
     session_ttl: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    set_password(db, tenant, actor, id, password, now).await?;
+    set_password(db, workers, tenant, actor, id, password, now).await?;
     let user = get(db, tenant, id).await?;
     crate::accounts::sessions::end_all_for_user(cache, tenant.id, user.id, None, session_ttl)
         .await?;

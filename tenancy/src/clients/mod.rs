@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::clients;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    QueryFilter, TransactionSession, TransactionTrait,
 };
 use serde_json::json;
 
@@ -32,6 +32,7 @@ use crate::{
     core::validate::{self, Problems},
     crypto::secrets,
     journal::audit::{self, Actor, Event},
+    runtime::Workers,
 };
 
 /// Grant types a client may be registered for (OAuth 2.1 has no implicit or password).
@@ -250,15 +251,16 @@ pub fn allowed_scopes(client: &clients::Model) -> Vec<String> {
     strings(&client.allowed_scopes)
 }
 
-async fn new_secret() -> Result<(secrecy::SecretString, String)> {
+async fn new_secret(workers: &Workers) -> Result<(secrecy::SecretString, String)> {
     let secret = secrets::random_token("")?;
-    let hash = secrets::hash_password(secret.clone()).await?;
+    let hash = secrets::hash_password(workers, secret.clone()).await?;
     Ok((secrecy::SecretString::from(secret), hash))
 }
 
 /// Registers a client; confidential clients get a secret, returned once.
 pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     tenant: &TenantCtx,
     actor: &Actor,
     input: NewClient,
@@ -292,7 +294,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     problems.finish()?;
 
     let secret = match client_type {
-        ClientType::Confidential => Some(new_secret().await?),
+        ClientType::Confidential => Some(new_secret(workers).await?),
         ClientType::Public => None,
     };
     let client_id = secrets::random_token("")?
@@ -364,16 +366,8 @@ pub async fn list(
     tenant: &TenantCtx,
     page: PageRequest,
 ) -> Result<Page<clients::Model>> {
-    let mut query = clients::Entity::find().filter(clients::Column::TenantId.eq(tenant.id));
-    if let Some(after) = page.after {
-        query = query.filter(clients::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(clients::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(page.finish(rows, |c| c.id))
+    let query = clients::Entity::find().filter(clients::Column::TenantId.eq(tenant.id));
+    page.fetch(db, query, clients::Column::Id, |c| c.id).await
 }
 
 /// Applies `patch` to a client after re-checking the whole registration.
@@ -480,6 +474,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
 /// working until then (at most [`MAX_SECRET_GRACE_SECS`]), otherwise it dies at once.
 pub async fn rotate_secret<C: ConnectionTrait + TransactionTrait>(
     db: &C,
+    workers: &Workers,
     tenant: &TenantCtx,
     actor: &Actor,
     client_id: &str,
@@ -502,7 +497,7 @@ pub async fn rotate_secret<C: ConnectionTrait + TransactionTrait>(
             "public clients have no secret to rotate",
         ));
     }
-    let (plain, hash) = new_secret().await?;
+    let (plain, hash) = new_secret(workers).await?;
     let txn = db.begin().await?;
     let client = get(&txn, tenant, client_id).await?;
     if !is_confidential(&client) {
@@ -525,22 +520,14 @@ pub async fn rotate_secret<C: ConnectionTrait + TransactionTrait>(
     }
     model.updated_at = Set(now);
     let client = model.update(&txn).await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(Some(tenant.id), "client.secret_rotated", target)
             .with_details(json!({ "grace_period_secs": grace_secs })),
-        now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            crate::journal::alerts::kinds::CLIENT_SECRET_ROTATED,
+        crate::journal::alerts::kinds::CLIENT_SECRET_ROTATED,
             json!({ "client_id": client.client_id, "grace_period_secs": grace_secs, "actor": actor.id }),
-            now,
-        ),
+        now,
     )
     .await?;
     txn.commit().await?;

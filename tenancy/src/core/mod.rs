@@ -23,5 +23,7 @@ pub use algorithm::Algorithm;
 pub use claims::AccessClaims;
 pub use limits::{EndpointLimit, EndpointLimitPatch, RateLimits, RateLimitsPatch};
 pub use principal::{Access, Principal};
-pub use settings::{MfaPolicy, SettingsPatch, TenantSettings};
+pub use settings::{
+    Bounds, MfaPolicy, SETTINGS, SettingDoc, SettingValue, SettingsPatch, TenantSettings,
+};
 pub use tenant::TenantCtx;

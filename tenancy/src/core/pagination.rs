@@ -1,6 +1,9 @@
 //! Cursor pagination shared by every list: ids are UUIDv7, so "after this id" is a
 //! stable, index-friendly cursor that never skips or repeats rows under inserts.
 
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use uuid::Uuid;
 
 use crate::{Error, Result};
@@ -40,7 +43,7 @@ impl PageRequest {
     }
 
     /// Splits `rows` (fetched with `limit + 1`) into a page and the next cursor.
-    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> Page<T> {
+    fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> Page<T> {
         let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);
@@ -54,8 +57,29 @@ impl PageRequest {
         }
     }
 
+    /// Runs `query` for this page: its rows with ids (the column `id`, read by `id_of`)
+    /// after the cursor, in id order, and the cursor of the next page. The one keyset
+    /// query every list shares.
+    pub async fn fetch<E: EntityTrait>(
+        &self,
+        db: &impl ConnectionTrait,
+        mut query: Select<E>,
+        id: E::Column,
+        id_of: impl Fn(&E::Model) -> Uuid,
+    ) -> Result<Page<E::Model>> {
+        if let Some(after) = self.after {
+            query = query.filter(id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(id)
+            .limit(self.fetch_limit())
+            .all(db)
+            .await?;
+        Ok(self.finish(rows, id_of))
+    }
+
     /// How many rows to fetch: one more than the limit, to learn whether more exist.
-    pub fn fetch_limit(&self) -> u64 {
+    fn fetch_limit(&self) -> u64 {
         self.limit + 1
     }
 }

@@ -7,44 +7,17 @@
 //! memory blocks between verifications, so a verification neither allocates nor
 //! page-faults 19 MiB afresh, and resident memory stays at cores × 19 MiB.
 //!
-//! The queue in front of them is bounded ([`DEFAULT_QUEUE_CAPACITY`] jobs, or the
-//! `TESSERA_ARGON2_QUEUE_CAPACITY` setting through [`set_queue_capacity`]): a job
-//! beyond it is refused at once with [`Error::Busy`], and a job whose request was
-//! cancelled while it waited is skipped (see `worker_pool`).
-
-use std::sync::LazyLock;
+//! The threads themselves and their bounded queue are [`crate::runtime::Workers`]'s
+//! (a value the server builds at start-up, sized by `TESSERA_ARGON2_QUEUE_CAPACITY`):
+//! a job beyond the queue is refused at once with [`Error::Busy`], and a job whose
+//! request was cancelled while it waited is skipped (see `worker_pool`).
 
 use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
     password_hash::phc::{Output, ParamsString, Salt},
 };
 
-use crate::{Error, Result, runtime::worker_pool::WorkerPool};
-
-/// Most memory a worker keeps between jobs, in 1 KiB blocks (64 MiB); a stored hash
-/// with a larger cost still verifies, and the worker gives the excess back afterwards.
-const KEPT_BLOCKS_MAX: usize = 64 * 1024;
-
-/// Argon2id jobs that may wait for a worker by default: at about 25 ms per job and
-/// core, a full queue drains in under two seconds on two cores.
-pub(crate) const DEFAULT_QUEUE_CAPACITY: usize = 128;
-
-/// The process's Argon2id workers (one per available core).
-static WORKERS: LazyLock<WorkerPool<Vec<Block>>> = LazyLock::new(|| {
-    let pool = WorkerPool::per_core("argon2", |blocks: &mut Vec<Block>| {
-        if blocks.len() > KEPT_BLOCKS_MAX {
-            *blocks = Vec::new();
-        }
-    });
-    pool.set_capacity(DEFAULT_QUEUE_CAPACITY);
-    pool
-});
-
-/// Sets how many Argon2id jobs may wait for a worker (at least one); beyond that a
-/// hash or verification fails at once with [`Error::Busy`].
-pub(crate) fn set_queue_capacity(capacity: usize) {
-    WORKERS.set_capacity(capacity);
-}
+use crate::{Error, Result, runtime::Workers};
 
 /// The worker's kept blocks, grown to what `params` needs.
 fn memory<'a>(blocks: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {
@@ -55,8 +28,9 @@ fn memory<'a>(blocks: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {
 }
 
 /// Argon2id PHC string of `secret` with the default (OWASP) parameters.
-pub(crate) async fn hash(secret: String) -> Result<String> {
-    WORKERS
+pub(crate) async fn hash(workers: &Workers, secret: String) -> Result<String> {
+    workers
+        .argon2()
         .run(move |blocks| hash_with(blocks, secret.as_bytes()))
         .await?
 }
@@ -85,8 +59,9 @@ fn hash_with(blocks: &mut Vec<Block>, secret: &[u8]) -> Result<String> {
 
 /// Whether `secret` matches the PHC string `phc`; any malformed hash is "no". A full
 /// queue is [`Error::Busy`], never "no": a refused check must not count as a failure.
-pub(crate) async fn verify(secret: String, phc: String) -> Result<bool> {
-    WORKERS
+pub(crate) async fn verify(workers: &Workers, secret: String, phc: String) -> Result<bool> {
+    workers
+        .argon2()
         .run(move |blocks| verify_with(blocks, secret.as_bytes(), &phc))
         .await
 }
@@ -123,6 +98,19 @@ mod tests {
     use argon2::{PasswordHasher, PasswordVerifier};
 
     use super::*;
+    use crate::runtime::WorkerSettings;
+
+    fn workers() -> Workers {
+        Workers::start(&WorkerSettings::default())
+    }
+
+    async fn hash(secret: String) -> Result<String> {
+        super::hash(&workers(), secret).await
+    }
+
+    async fn verify(secret: String, phc: String) -> Result<bool> {
+        super::verify(&workers(), secret, phc).await
+    }
 
     #[tokio::test]
     async fn verifies_what_the_reference_verifier_verifies() {

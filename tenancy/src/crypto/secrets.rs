@@ -9,7 +9,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{Error, Result};
+use crate::{Error, Result, runtime::Workers};
 
 /// `N` bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
@@ -55,29 +55,18 @@ fn count_argon2_job() {
 }
 
 /// Argon2id PHC string of `secret`, computed by the Argon2id workers (one per core).
-pub async fn hash_password(secret: String) -> Result<String> {
+pub async fn hash_password(workers: &Workers, secret: String) -> Result<String> {
     count_argon2_job();
-    crate::crypto::argon2_workers::hash(secret).await
+    crate::crypto::argon2_workers::hash(workers, secret).await
 }
 
 /// Whether `secret` matches the Argon2id PHC string `phc`, checked by the Argon2id
 /// workers: at most one verification per core runs at a time, so a login flood
 /// queues instead of filling memory with 19 MiB blocks. When that queue is full the
 /// answer is [`crate::Error::Busy`] (503), never "does not match".
-pub async fn verify_password(secret: String, phc: String) -> Result<bool> {
+pub async fn verify_password(workers: &Workers, secret: String, phc: String) -> Result<bool> {
     count_argon2_job();
-    crate::crypto::argon2_workers::verify(secret, phc).await
-}
-
-/// How many Argon2id jobs may wait for a worker unless configured otherwise.
-pub const DEFAULT_ARGON2_QUEUE_CAPACITY: usize =
-    crate::crypto::argon2_workers::DEFAULT_QUEUE_CAPACITY;
-
-/// Bounds the Argon2id queue: at most `capacity` hashes or verifications wait for a
-/// worker; more are refused at once with [`crate::Error::Busy`]. Set once at start
-/// from the process settings (default [`DEFAULT_ARGON2_QUEUE_CAPACITY`]).
-pub fn set_argon2_queue_capacity(capacity: usize) {
-    crate::crypto::argon2_workers::set_queue_capacity(capacity);
+    crate::crypto::argon2_workers::verify(workers, secret, phc).await
 }
 
 #[cfg(test)]
@@ -102,6 +91,9 @@ mod tests {
 
     #[tokio::test]
     async fn argon2id_hashes_verify_only_the_right_secret() {
+        let workers = Workers::start(&crate::runtime::WorkerSettings::default());
+        let hash_password = |secret: String| hash_password(&workers, secret);
+        let verify_password = |secret: String, phc: String| verify_password(&workers, secret, phc);
         let phc = hash_password("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(

@@ -248,15 +248,8 @@ pub async fn list_filtered(
     if let Some(until) = filter.until {
         query = query.filter(audit_events::Column::OccurredAt.lt(until));
     }
-    if let Some(after) = page.after {
-        query = query.filter(audit_events::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(audit_events::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(page.finish(rows, |r| r.id))
+    page.fetch(db, query, audit_events::Column::Id, |r| r.id)
+        .await
 }
 
 /// Rows deleted per statement by the retention job.

@@ -210,17 +210,10 @@ pub async fn list(
     tenant: &TenantCtx,
     page: PageRequest,
 ) -> Result<Page<webhook_endpoints::Model>> {
-    let mut query =
+    let query =
         webhook_endpoints::Entity::find().filter(webhook_endpoints::Column::TenantId.eq(tenant.id));
-    if let Some(after) = page.after {
-        query = query.filter(webhook_endpoints::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(webhook_endpoints::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(page.finish(rows, |e| e.id))
+    page.fetch(db, query, webhook_endpoints::Column::Id, |e| e.id)
+        .await
 }
 
 /// Applies `patch` to an endpoint.

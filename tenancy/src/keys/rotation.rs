@@ -32,7 +32,7 @@ use crate::{
     core::TenantSettings,
     crypto::Keyring,
     journal::alerts::{self, SecurityEvent, kinds},
-    journal::audit::{self, Actor, Event},
+    journal::audit::{Actor, Event},
     keys::{self, KeyState, Schedule},
 };
 
@@ -381,7 +381,7 @@ pub async fn rotate_by<C: ConnectionTrait + TransactionTrait>(
     let txn = db.begin().await?;
     let added = rotate(&txn, keyring, tenant, settings, generated, immediate, now).await?;
     let kids: Vec<_> = added.iter().map(|k| k.kid.clone()).collect();
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(
@@ -390,17 +390,9 @@ pub async fn rotate_by<C: ConnectionTrait + TransactionTrait>(
             format!("tenant:{}", tenant.slug),
         )
         .with_details(json!({ "kids": kids, "immediate": immediate })),
+        crate::journal::alerts::kinds::SIGNING_KEY_ROTATED,
+        json!({ "kids": kids, "immediate": immediate, "scheduled": false }),
         now,
-    )
-    .await?;
-    alerts::raise(
-        &txn,
-        SecurityEvent::new(
-            Some(tenant.id),
-            kinds::SIGNING_KEY_ROTATED,
-            json!({ "kids": kids, "immediate": immediate, "scheduled": false }),
-            now,
-        ),
     )
     .await?;
     txn.commit().await?;
@@ -419,7 +411,7 @@ pub async fn revoke_by<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<signing_keys::Model> {
     let txn = db.begin().await?;
     let revoked = revoke(&txn, keyring, tenant, settings, kid, now).await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(
@@ -428,17 +420,9 @@ pub async fn revoke_by<C: ConnectionTrait + TransactionTrait>(
             format!("signing_key:{kid}"),
         )
         .with_details(json!({ "alg": revoked.alg, "state": revoked.state })),
+        crate::journal::alerts::kinds::SIGNING_KEY_REVOKED,
+        json!({ "kid": revoked.kid, "alg": revoked.alg, "state": revoked.state }),
         now,
-    )
-    .await?;
-    alerts::raise(
-        &txn,
-        SecurityEvent::new(
-            Some(tenant.id),
-            kinds::SIGNING_KEY_REVOKED,
-            json!({ "kid": revoked.kid, "alg": revoked.alg, "state": revoked.state }),
-            now,
-        ),
     )
     .await?;
     txn.commit().await?;

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::api_keys;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    QueryFilter, TransactionSession, TransactionTrait,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -173,7 +173,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     let tenant_id = tenant.map(|t| t.id);
     let txn = db.begin().await?;
     let created = insert(&txn, tenant_id, name, scope, now).await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(
@@ -182,17 +182,9 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
             format!("api_key:{}", created.key.id),
         )
         .with_details(json!({ "scope": scope.as_str() })),
-        now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            tenant_id,
-            crate::journal::alerts::kinds::API_KEY_CREATED,
+        crate::journal::alerts::kinds::API_KEY_CREATED,
             json!({ "api_key_id": created.key.id, "name": created.key.name, "scope": scope.as_str(), "actor": actor.id }),
-            now,
-        ),
+        now,
     )
     .await?;
     txn.commit().await?;
@@ -249,15 +241,7 @@ pub async fn list(
         Some(t) => query.filter(api_keys::Column::TenantId.eq(t.id)),
         None => query.filter(api_keys::Column::TenantId.is_null()),
     };
-    if let Some(after) = page.after {
-        query = query.filter(api_keys::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(api_keys::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(page.finish(rows, |k| k.id))
+    page.fetch(db, query, api_keys::Column::Id, |k| k.id).await
 }
 
 /// Revokes a key of the tenant (or a platform key when `tenant` is none). Revoking an
@@ -282,21 +266,13 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
     let mut model = key.into_active_model();
     model.revoked_at = Set(Some(now));
     let key = model.update(&txn).await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(tenant_id, "api_key.revoked", format!("api_key:{id}")),
+        crate::journal::alerts::kinds::API_KEY_REVOKED,
+        json!({ "api_key_id": id, "name": key.name, "actor": actor.id }),
         now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            tenant_id,
-            crate::journal::alerts::kinds::API_KEY_REVOKED,
-            json!({ "api_key_id": id, "name": key.name, "actor": actor.id }),
-            now,
-        ),
     )
     .await?;
     txn.commit().await?;

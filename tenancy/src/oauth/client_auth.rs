@@ -32,6 +32,7 @@ use uuid::Uuid;
 use crate::{
     core::oauth_error::{OAuthError, OAuthResult},
     crypto::secrets,
+    runtime::Workers,
     tenants::directory::Resolved,
 };
 
@@ -113,18 +114,22 @@ struct MemoEntry {
     stored_hash: String,
 }
 
-/// Remembers recently verified client secrets; cheap to clone.
+/// Checks client secrets on the Argon2id workers and remembers recently verified
+/// ones; cheap to clone.
 #[derive(Clone)]
 pub struct SecretMemo {
     memo: moka::future::Cache<(Uuid, [u8; 32]), Arc<MemoEntry>>,
+    workers: Workers,
     /// Argon2id verifications started through this memo (tests assert on it).
     #[cfg(test)]
     argon2_runs: Arc<AtomicU64>,
 }
 
-impl Default for SecretMemo {
-    fn default() -> Self {
+impl SecretMemo {
+    /// An empty memo whose misses are verified on `workers`.
+    pub fn new(workers: Workers) -> Self {
         Self {
+            workers,
             memo: moka::future::Cache::builder()
                 .max_capacity(SECRET_MEMO_CAPACITY)
                 .time_to_live(SECRET_MEMO_TTL)
@@ -133,9 +138,7 @@ impl Default for SecretMemo {
             argon2_runs: Arc::default(),
         }
     }
-}
 
-impl SecretMemo {
     async fn recalls(&self, client: &clients::Model, digest: &[u8; 32], stored_hash: &str) -> bool {
         match self.memo.get(&(client.id, *digest)).await {
             Some(entry) => {
@@ -171,7 +174,9 @@ impl SecretMemo {
         }
         #[cfg(test)]
         self.argon2_runs.fetch_add(1, Ordering::SeqCst);
-        if secrets::verify_password(secret.to_owned(), stored_hash.to_owned()).await? {
+        if secrets::verify_password(&self.workers, secret.to_owned(), stored_hash.to_owned())
+            .await?
+        {
             self.remember(client, digest, stored_hash).await;
             return Ok(true);
         }
@@ -307,6 +312,7 @@ mod tests {
         };
         let confidential = registry::create(
             &db,
+            &crate::test_support::workers(),
             &tenant,
             &Actor::system(),
             client("confidential"),
@@ -314,9 +320,16 @@ mod tests {
         )
         .await
         .unwrap();
-        let public = registry::create(&db, &tenant, &Actor::system(), client("public"), now())
-            .await
-            .unwrap();
+        let public = registry::create(
+            &db,
+            &crate::test_support::workers(),
+            &tenant,
+            &Actor::system(),
+            client("public"),
+            now(),
+        )
+        .await
+        .unwrap();
         Fixture {
             db,
             tenant,
@@ -347,7 +360,7 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap();
-            let memo = SecretMemo::default();
+            let memo = SecretMemo::new(crate::test_support::workers());
             let outcome = match how {
                 Check::Any => authenticate(&self.db, &resolved, &memo, &credentials, now()).await,
                 Check::Confidential => {

@@ -96,7 +96,7 @@ impl<G: Batched> Batcher<G> {
     pub async fn run(&self, work: G) -> Result<G::Outcome, OAuthError> {
         let (outcome, statements) = match &self.batches {
             None => {
-                let mut answers = write_batch(&self.db, &[&work]).await;
+                let mut answers = write_batch(&self.db, &[(&work, tracing::Span::current())]).await;
                 answers.pop().unwrap_or_else(|| (Ok(Err(stopped())), 0))
             }
             Some(queue) => {
@@ -123,20 +123,16 @@ async fn write_batches<G: Batched>(db: DatabaseConnection, mut pending: mpsc::Re
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        let work: Vec<&G> = jobs.iter().map(|job| &job.work).collect();
-        let spans: Vec<_> = jobs.iter().map(|job| job.span.clone()).collect();
-        let answers = write_batch_in(&db, &work, &spans).await;
+        let work: Vec<_> = jobs
+            .iter()
+            .map(|job| (&job.work, job.span.clone()))
+            .collect();
+        let answers = write_batch(&db, &work).await;
         drop(work);
         for (job, answer) in jobs.into_iter().zip(answers) {
             let _ = job.answer.send(answer);
         }
     }
-}
-
-/// Runs `work` as one batch; the answers are in the same order.
-async fn write_batch<G: Batched>(db: &DatabaseConnection, work: &[&G]) -> Vec<Answer<G::Outcome>> {
-    let spans = vec![tracing::Span::current(); work.len()];
-    write_batch_in(db, work, &spans).await
 }
 
 /// How one attempt at the pending grants ended.
@@ -160,10 +156,11 @@ struct Slot<'a, G> {
     span: &'a tracing::Span,
 }
 
-async fn write_batch_in<G: Batched>(
+/// Runs `work` (each grant with its request's span) as one batch; the answers are in
+/// the same order.
+async fn write_batch<G: Batched>(
     db: &DatabaseConnection,
-    work: &[&G],
-    spans: &[tracing::Span],
+    work: &[(&G, tracing::Span)],
 ) -> Vec<Answer<G::Outcome>> {
     let mut answers: Vec<Option<Answer<G::Outcome>>> = work.iter().map(|_| None).collect();
     let mut answer = |n: usize, a: Answer<G::Outcome>| {
@@ -174,9 +171,12 @@ async fn write_batch_in<G: Batched>(
     // Every round either commits or takes one grant out, so this ends.
     let mut pending: Vec<Slot<'_, G>> = work
         .iter()
-        .zip(spans)
         .enumerate()
-        .map(|(n, (&work, span))| Slot { n, work, span })
+        .map(|(n, (work, span))| Slot {
+            n,
+            work: *work,
+            span,
+        })
         .collect();
     while !pending.is_empty() {
         match attempt(db, &pending).await {
@@ -384,7 +384,7 @@ mod tests {
     async fn a_failing_grant_fails_alone_and_the_rest_of_its_batch_commits() {
         let db = db().await;
         let (work, log) = probes(&[Act::Insert, Act::Fail, Act::Insert]);
-        let refs: Vec<&Probe> = work.iter().collect();
+        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
         let answers = outcomes(write_batch(&db, &refs).await);
         assert_eq!(answers[0], Ok(1));
         assert!(answers[1].is_err(), "{answers:?}");
@@ -413,7 +413,7 @@ mod tests {
     async fn a_panicking_grant_panics_alone_and_nothing_of_it_is_written() {
         let db = db().await;
         let (work, log) = probes(&[Act::Insert, Act::Panic, Act::Insert]);
-        let refs: Vec<&Probe> = work.iter().collect();
+        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
         let answers = outcomes(write_batch(&db, &refs).await);
         assert_eq!(answers, vec![Ok(1), Err("panicked".into()), Ok(3)]);
         assert_eq!(rows(&db).await, vec![1, 3]);
@@ -425,7 +425,7 @@ mod tests {
     async fn grants_run_in_queue_order_and_see_each_others_writes() {
         let db = db().await;
         let (work, _) = probes(&[Act::Insert, Act::Count, Act::Insert, Act::Count]);
-        let refs: Vec<&Probe> = work.iter().collect();
+        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
         let answers = outcomes(write_batch(&db, &refs).await);
         assert_eq!(answers, vec![Ok(1), Ok(1), Ok(3), Ok(2)]);
     }
@@ -434,7 +434,7 @@ mod tests {
     async fn a_failed_commit_fails_every_grant_and_undoes_them_all() {
         let db = db().await;
         let (work, log) = probes(&[Act::Insert, Act::BreakCommit, Act::Insert]);
-        let refs: Vec<&Probe> = work.iter().collect();
+        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
         let answers = outcomes(write_batch(&db, &refs).await);
         assert!(answers.iter().all(Result::is_err), "{answers:?}");
         assert_eq!(rows(&db).await, Vec::<i64>::new());

@@ -35,18 +35,9 @@ pub(crate) struct WorkerPool<S> {
 }
 
 impl<S: 'static> WorkerPool<S> {
-    /// One thread per available core, named `{name}-{n}`, each starting from `S::default()`
-    /// and calling `tidy` on its state after every job. The queue is unbounded until
-    /// [`WorkerPool::set_capacity`] bounds it.
-    pub(crate) fn per_core(name: &'static str, tidy: fn(&mut S)) -> Self
-    where
-        S: Default,
-    {
-        let count = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        Self::with_threads(name, count, tidy)
-    }
-
-    /// `threads` threads (at least one), as [`WorkerPool::per_core`].
+    /// `threads` threads (at least one), named `{name}-{n}`, each starting from
+    /// `S::default()` and calling `tidy` on its state after every job. The queue is
+    /// unbounded until [`WorkerPool::set_capacity`] bounds it.
     pub(crate) fn with_threads(name: &'static str, threads: usize, tidy: fn(&mut S)) -> Self
     where
         S: Default,
@@ -135,8 +126,8 @@ mod tests {
 
     #[tokio::test]
     async fn runs_jobs_on_its_threads_with_their_kept_state() {
-        let pool = WorkerPool::<u32>::per_core("test-pool", |_| {});
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let pool = WorkerPool::<u32>::with_threads("test-pool", threads, |_| {});
         let jobs = 4 * threads;
         let mut most = 0;
         for _ in 0..jobs {

@@ -15,24 +15,44 @@ use uuid::Uuid;
 
 use crate::Result;
 
-/// Declares the tables owned through one column, the function that deletes their
-/// rows, and the list of their names the schema test checks.
+/// Declares the tables owned by a tenant or by one of its users, the function that
+/// deletes their rows, and the list of their names the schema test checks.
 macro_rules! owned_tables {
-    (
-        $(#[$doc:meta])* $erase:ident, $names:ident, $column:ident,
-        [$($table:ident),* $(,)?]
-    ) => {
-        #[doc = concat!("The names of the tables [`", stringify!($erase), "`] deletes from.")]
+    (@names $names:ident, [$($table:ident),*]) => {
+        /// The names of the tables the matching erase function deletes from.
         pub fn $names() -> Vec<&'static str> {
             vec![$($table::Entity.table_name()),*]
         }
+    };
+    (
+        $(#[$doc:meta])* by tenant: $erase:ident, $names:ident,
+        [$($table:ident),* $(,)?]
+    ) => {
+        owned_tables!(@names $names, [$($table),*]);
 
         $(#[$doc])*
-        pub async fn $erase(db: &impl ConnectionTrait, tenant_id: Uuid, owner: Uuid) -> Result<()> {
+        pub async fn $erase(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<()> {
             $(
                 $table::Entity::delete_many()
                     .filter($table::Column::TenantId.eq(tenant_id))
-                    .filter($table::Column::$column.eq(owner))
+                    .exec(db)
+                    .await?;
+            )*
+            Ok(())
+        }
+    };
+    (
+        $(#[$doc:meta])* by user: $erase:ident, $names:ident,
+        [$($table:ident),* $(,)?]
+    ) => {
+        owned_tables!(@names $names, [$($table),*]);
+
+        $(#[$doc])*
+        pub async fn $erase(db: &impl ConnectionTrait, tenant_id: Uuid, user_id: Uuid) -> Result<()> {
+            $(
+                $table::Entity::delete_many()
+                    .filter($table::Column::TenantId.eq(tenant_id))
+                    .filter($table::Column::UserId.eq(user_id))
                     .exec(db)
                     .await?;
             )*
@@ -42,11 +62,10 @@ macro_rules! owned_tables {
 }
 
 owned_tables!(
-    /// Deletes every row of tenant `owner` (the tenant row itself excepted); the
+    /// Deletes every row of tenant `tenant_id` (the tenant row itself excepted); the
     /// caller runs it in the deletion's transaction.
-    tenant_rows,
+    by tenant: tenant_rows,
     tenant_owned,
-    TenantId,
     [
         signing_keys,
         clients,
@@ -67,14 +86,13 @@ owned_tables!(
 );
 
 owned_tables!(
-    /// Deletes every row user `owner` holds — consents, refresh tokens, pending email
+    /// Deletes every row user `user_id` holds — consents, refresh tokens, pending email
     /// tokens and second factors (TOTP seed, recovery codes, passkeys) — so a user
     /// created later inherits nothing and a deleted account keeps no secrets. The
     /// user row itself and the audit log (which names users only as targets) stay to
     /// the caller.
-    user_rows,
+    by user: user_rows,
     user_owned,
-    UserId,
     [
         consents,
         refresh_tokens,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use entity::tenants;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    QueryFilter, TransactionSession, TransactionTrait,
 };
 use serde_json::json;
 
@@ -169,15 +169,7 @@ pub async fn list_visible(
     if let Some(only) = principal.tenant_id() {
         query = query.filter(tenants::Column::Id.eq(only));
     }
-    if let Some(after) = page.after {
-        query = query.filter(tenants::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(tenants::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(page.finish(rows, |t| t.id))
+    page.fetch(db, query, tenants::Column::Id, |t| t.id).await
 }
 
 /// Applies `patch` to a tenant, in one transaction with its audit event.
@@ -271,7 +263,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<()> {
     let txn = db.begin().await?;
     let id = tenant.id;
-    crate::tenants::erase::tenant_rows(&txn, id, id).await?;
+    crate::tenants::erase::tenant_rows(&txn, id).await?;
     tenants::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,

@@ -36,7 +36,7 @@ use crate::{
     Error, Result,
     core::MfaPolicy,
     core::TenantCtx,
-    journal::audit::{self, Actor, Event},
+    journal::audit::{Actor, Event},
 };
 
 /// How recent (seconds) the sign-in must be for the session to add a second factor.
@@ -233,7 +233,7 @@ pub(crate) async fn remove_for_recovery(
     if factors.is_empty() {
         return Ok(0);
     }
-    audit::record(
+    crate::journal::alerts::record_alerted(
         db,
         actor,
         Event::success(
@@ -242,17 +242,9 @@ pub(crate) async fn remove_for_recovery(
             format!("user:{user_id}"),
         )
         .with_details(serde_json::json!({ "removed": factors })),
-        now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        db,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            crate::journal::alerts::kinds::MFA_REMOVED,
+        crate::journal::alerts::kinds::MFA_REMOVED,
             serde_json::json!({ "user_id": user_id, "factors": factors, "actor": actor.id, "via": "password reset" }),
-            now,
-        ),
+        now,
     )
     .await?;
     Ok(removed)
@@ -271,22 +263,14 @@ pub async fn reset<C: ConnectionTrait + TransactionTrait>(
     let txn = db.begin().await?;
     crate::accounts::users::get(&txn, tenant, user_id).await?;
     let removed = forget_user(&txn, tenant, user_id).await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(Some(tenant.id), "user.mfa_reset", format!("user:{user_id}"))
             .with_details(serde_json::json!({ "removed": removed })),
+        crate::journal::alerts::kinds::MFA_RESET,
+        serde_json::json!({ "user_id": user_id, "actor": actor.id, "removed": removed }),
         now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            crate::journal::alerts::kinds::MFA_RESET,
-            serde_json::json!({ "user_id": user_id, "actor": actor.id, "removed": removed }),
-            now,
-        ),
     )
     .await?;
     txn.commit().await?;

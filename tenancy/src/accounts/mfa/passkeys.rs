@@ -202,7 +202,7 @@ pub async fn finish_registration<C: ConnectionTrait + TransactionTrait>(
     }
     .insert(&txn)
     .await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(
@@ -211,17 +211,9 @@ pub async fn finish_registration<C: ConnectionTrait + TransactionTrait>(
             format!("user:{user_id}"),
         )
         .with_details(serde_json::json!({ "passkey_id": row.id, "name": row.name })),
-        now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            crate::journal::alerts::kinds::MFA_ADDED,
+        crate::journal::alerts::kinds::MFA_ADDED,
             serde_json::json!({ "user_id": user_id, "factor": "passkey", "passkey_id": row.id, "name": row.name, "actor": actor.id, "ip": actor.ip }),
-            now,
-        ),
+        now,
     )
     .await?;
     txn.commit().await?;
@@ -419,7 +411,7 @@ pub async fn remove<C: ConnectionTrait + TransactionTrait>(
     let row = find(&txn, tenant, user_id, passkey_id).await?;
     super::ensure_removable(&txn, tenant, policy, user_id).await?;
     passkeys::Entity::delete_by_id(row.id).exec(&txn).await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(
@@ -428,17 +420,9 @@ pub async fn remove<C: ConnectionTrait + TransactionTrait>(
             format!("user:{user_id}"),
         )
         .with_details(serde_json::json!({ "passkey_id": passkey_id, "name": row.name })),
-        now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            crate::journal::alerts::kinds::MFA_REMOVED,
+        crate::journal::alerts::kinds::MFA_REMOVED,
             serde_json::json!({ "user_id": user_id, "factor": "passkey", "passkey_id": passkey_id, "actor": actor.id }),
-            now,
-        ),
+        now,
     )
     .await?;
     txn.commit().await?;

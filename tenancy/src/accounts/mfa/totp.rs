@@ -276,7 +276,7 @@ pub async fn confirm<C: ConnectionTrait + TransactionTrait>(
     }
     .insert(&txn)
     .await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(
@@ -284,17 +284,9 @@ pub async fn confirm<C: ConnectionTrait + TransactionTrait>(
             "user.totp_enrolled",
             format!("user:{user_id}"),
         ),
-        now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            crate::journal::alerts::kinds::MFA_ADDED,
+        crate::journal::alerts::kinds::MFA_ADDED,
             serde_json::json!({ "user_id": user_id, "factor": "totp", "actor": actor.id, "ip": actor.ip }),
-            now,
-        ),
+        now,
     )
     .await?;
     txn.commit().await?;
@@ -341,7 +333,7 @@ pub async fn remove<C: ConnectionTrait + TransactionTrait>(
     user_totp::Entity::delete_by_id(existing.id)
         .exec(&txn)
         .await?;
-    audit::record(
+    crate::journal::alerts::record_alerted(
         &txn,
         actor,
         Event::success(
@@ -349,17 +341,9 @@ pub async fn remove<C: ConnectionTrait + TransactionTrait>(
             "user.totp_removed",
             format!("user:{user_id}"),
         ),
+        crate::journal::alerts::kinds::MFA_REMOVED,
+        serde_json::json!({ "user_id": user_id, "factor": "totp", "actor": actor.id }),
         now,
-    )
-    .await?;
-    crate::journal::alerts::raise(
-        &txn,
-        crate::journal::alerts::SecurityEvent::new(
-            Some(tenant.id),
-            crate::journal::alerts::kinds::MFA_REMOVED,
-            serde_json::json!({ "user_id": user_id, "factor": "totp", "actor": actor.id }),
-            now,
-        ),
     )
     .await?;
     txn.commit().await?;

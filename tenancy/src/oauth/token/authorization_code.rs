@@ -16,8 +16,7 @@ use crate::{
     clients as registry,
     core::oauth_error::{ErrorCode, OAuthError, OAuthResult},
     core::scopes::ScopeSet,
-    journal::alerts::{self, SecurityEvent, kinds},
-    journal::audit::{self, Event},
+    journal::audit::Event,
     oauth::codes::{self, CodeOwner, UsedCode},
     oauth::pkce,
     oauth::refresh,
@@ -151,7 +150,7 @@ async fn replay<C: ConnectionTrait>(
         "revoked_family": if proven { used.family_id } else { None },
         "ip": ctx.actor.ip,
     });
-    audit::record(
+    crate::journal::alerts::record_alerted(
         ctx.db,
         &ctx.actor,
         Event {
@@ -161,17 +160,9 @@ async fn replay<C: ConnectionTrait>(
             outcome: "failure",
             details: details.clone(),
         },
+        crate::journal::alerts::kinds::AUTHORIZATION_CODE_REUSE,
+        details,
         ctx.now,
-    )
-    .await?;
-    alerts::raise(
-        ctx.db,
-        SecurityEvent::new(
-            Some(ctx.tenant.id),
-            kinds::AUTHORIZATION_CODE_REUSE,
-            details,
-            ctx.now,
-        ),
     )
     .await?;
     Ok(())

@@ -23,7 +23,7 @@ use crate::{
             user_grant::{UserGrant, UserGrantType},
         },
     },
-    runtime::{Storage, batch::Batcher},
+    runtime::{Storage, Workers, batch::Batcher},
     tenants::issuer::Issuer,
 };
 
@@ -95,6 +95,7 @@ pub struct TokenEndpoint {
     cache: Arc<dyn Cache>,
     keyring: Arc<Keyring>,
     memo: SecretMemo,
+    workers: Workers,
     grants: Batcher<UserGrant>,
     audit: GroupWriter,
 }
@@ -104,6 +105,7 @@ impl TokenEndpoint {
     /// audit events that are a request's only write (client credentials) group-written.
     pub fn start(
         storage: &Storage,
+        workers: &Workers,
         cache: Arc<dyn Cache>,
         keyring: Arc<Keyring>,
         memo: SecretMemo,
@@ -113,6 +115,7 @@ impl TokenEndpoint {
             cache,
             keyring,
             memo,
+            workers: workers.clone(),
             grants: storage.batcher(),
             audit: GroupWriter::start(storage.db().clone(), &storage.runtime()),
         }
@@ -164,7 +167,7 @@ impl TokenEndpoint {
             effects: Default::default(),
         };
         let minted = self.grants.run(grant).await??;
-        Ok(minted.sign(issuer.keys.clone()).await?)
+        Ok(minted.sign(&self.workers, issuer.keys.clone()).await?)
     }
 
     /// Client credentials have nothing to store but the audit event, so it is
@@ -196,7 +199,7 @@ impl TokenEndpoint {
         let (recorded, signed) =
             tokio::join!(self.audit.record(&request.actor, event, now), async {
                 match result {
-                    Ok(minted) => Ok(minted.sign(keys).await),
+                    Ok(minted) => Ok(minted.sign(&self.workers, keys).await),
                     Err(refused) => Err(refused),
                 }
             });
@@ -259,6 +262,7 @@ mod tests {
             let ctx = TenantCtx::from(&tenant);
             let created = crate::clients::create(
                 db,
+                &crate::test_support::workers(),
                 &ctx,
                 &Actor::system(),
                 crate::clients::NewClient {
@@ -286,6 +290,7 @@ mod tests {
             .unwrap();
             let user = crate::accounts::users::create(
                 db,
+                &crate::test_support::workers(),
                 &ctx,
                 &Actor::system(),
                 crate::accounts::users::NewUser {
@@ -308,8 +313,14 @@ mod tests {
                 .await
                 .unwrap();
             let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new("test"));
-            let endpoint =
-                TokenEndpoint::start(&storage, cache.clone(), keyring, SecretMemo::default());
+            let workers = crate::test_support::workers();
+            let endpoint = TokenEndpoint::start(
+                &storage,
+                &workers,
+                cache.clone(),
+                keyring,
+                SecretMemo::new(workers.clone()),
+            );
             Self {
                 issuer: Issuer::new(resolved, "https://id.example/t/acme".into(), keys),
                 client_id: created.client.client_id,

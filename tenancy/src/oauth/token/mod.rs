@@ -27,6 +27,7 @@ use crate::{
     oauth::refresh::{self, NewRefresh},
     oauth::tokens::access::{self, Subject},
     oauth::tokens::id_token::{self, Authentication, IdClaims},
+    runtime::Workers,
 };
 
 /// Everything a user grant needs about the tenant and the moment.
@@ -108,9 +109,9 @@ impl Minted {
     }
 
     /// Signs the access token and the ID token (with the access token's `at_hash`) on
-    /// a signing thread (`signing_workers`), off the async runtime.
-    pub async fn sign(self, keys: Arc<TenantKeys>) -> Result<TokenResponse> {
-        crate::runtime::signing::run(move || self.sign_now(&keys)).await?
+    /// a signing thread of `workers`, off the async runtime.
+    pub async fn sign(self, workers: &Workers, keys: Arc<TenantKeys>) -> Result<TokenResponse> {
+        workers.sign(move || self.sign_now(&keys)).await?
     }
 
     fn sign_now(self, keys: &TenantKeys) -> Result<TokenResponse> {

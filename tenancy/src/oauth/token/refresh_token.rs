@@ -12,8 +12,7 @@ use crate::{
     clients as registry,
     core::oauth_error::{ErrorCode, OAuthError, OAuthResult},
     core::scopes::ScopeSet,
-    journal::alerts::{self, SecurityEvent, kinds},
-    journal::audit::{self, Event},
+    journal::audit::Event,
     oauth::refresh::{self, Redemption},
     oauth::tokens::id_token::Authentication,
 };
@@ -124,7 +123,8 @@ async fn replayed<C: ConnectionTrait>(
         "revoked_family": row.family_id,
         "ip": ctx.actor.ip,
     });
-    audit::record(
+    // RFC 9700 §4.14.2: a replay means the token leaked; tell the tenant.
+    crate::journal::alerts::record_alerted(
         ctx.db,
         &ctx.actor,
         Event {
@@ -134,18 +134,9 @@ async fn replayed<C: ConnectionTrait>(
             outcome: "failure",
             details: details.clone(),
         },
+        crate::journal::alerts::kinds::REFRESH_TOKEN_REUSE,
+        details,
         ctx.now,
-    )
-    .await?;
-    // RFC 9700 §4.14.2: a replay means the token leaked; tell the tenant.
-    alerts::raise(
-        ctx.db,
-        SecurityEvent::new(
-            Some(ctx.tenant.id),
-            kinds::REFRESH_TOKEN_REUSE,
-            details,
-            ctx.now,
-        ),
     )
     .await?;
     Ok(OAuthError::invalid_grant(

@@ -1,20 +1,13 @@
-//! Security alerts and their durable outbox.
+//! The outbox side of alerts, for the delivery workers (the `webhooks` crate, on
+//! every node).
 //!
-//! Code that notices something alert-worthy calls [`raise`] with the connection (or,
-//! better, the transaction) that makes the change. `raise` writes the event to
-//! `security_events` and, in the same transaction, one `alert_deliveries` row per
-//! channel that wants it: each enabled webhook endpoint of the tenant whose filter
-//! matches, and the tenant's security contacts by email. If the transaction rolls
-//! back, no alert leaves; if it commits, the alert is on disk and will be delivered
-//! even if the process dies the next instant (a transactional outbox).
-//!
-//! Delivery workers (the `webhooks` crate, on every node) take due rows with
-//! [`claim_due`], which leases each row to exactly one worker for one attempt —
-//! `FOR UPDATE SKIP LOCKED` on Postgres, a conditional `UPDATE` on SQLite — and
-//! record the outcome with [`finish`], which logs the attempt and schedules the next
-//! one with exponential backoff and jitter ([`backoff`]) until [`RETRY_WINDOW`]
-//! has passed, then marks the delivery failed. A worker that dies mid-attempt loses
-//! its lease after [`LEASE`], and another worker retries: delivery is at least once.
+//! Workers take due rows with [`claim_due`], which leases each row to exactly one
+//! worker for one attempt — `FOR UPDATE SKIP LOCKED` on Postgres, a conditional
+//! `UPDATE` on SQLite — and record the outcome with [`finish`], which logs the attempt
+//! and schedules the next one with exponential backoff and jitter ([`backoff`]) until
+//! [`RETRY_WINDOW`] has passed, then marks the delivery failed. A worker that dies
+//! mid-attempt loses its lease after [`LEASE`], and another worker retries: delivery
+//! is at least once.
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{alert_attempts, alert_deliveries, security_events, tenants, webhook_endpoints};
@@ -26,93 +19,9 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::journal::alerts::status;
 pub use crate::journal::events::SecurityEvent;
-use crate::{
-    Error, Result,
-    core::TenantCtx,
-    core::TenantSettings,
-    core::ids,
-    core::pagination::{Page, PageRequest},
-    journal::audit::{self, Actor, Event},
-};
-
-/// The event types Tessera raises (webhook endpoints filter on these).
-pub mod kinds {
-    /// Many failed sign-in steps (passwords, second factors, recovery codes) from one
-    /// client address across accounts: it reached the tenant's
-    /// `address_failure_threshold` and is refused until the window ends (raised once
-    /// per address and window).
-    pub const BRUTE_FORCE_DETECTED: &str = "brute_force.detected";
-    /// An account (or a login name) reached the tenant's lockout threshold and is
-    /// locked for a while.
-    pub const ACCOUNT_LOCKED: &str = "account.locked";
-    /// A used refresh token was presented again; its family was revoked.
-    pub const REFRESH_TOKEN_REUSE: &str = "refresh_token.reuse_detected";
-    /// A redeemed authorization code was presented again.
-    pub const AUTHORIZATION_CODE_REUSE: &str = "authorization_code.reuse_detected";
-    /// A second factor (authenticator app or passkey) was added to a user's account.
-    pub const MFA_ADDED: &str = "mfa.added";
-    /// A user's second factor was removed.
-    pub const MFA_REMOVED: &str = "mfa.removed";
-    /// A user's second factor was reset by an administrator.
-    pub const MFA_RESET: &str = "mfa.reset";
-    /// A user changed their password.
-    pub const PASSWORD_CHANGED: &str = "password.changed";
-    /// A user's password was reset (by an administrator or a recovery flow).
-    pub const PASSWORD_RESET: &str = "password.reset";
-    /// A management API key was created.
-    pub const API_KEY_CREATED: &str = "api_key.created";
-    /// A management API key was revoked.
-    pub const API_KEY_REVOKED: &str = "api_key.revoked";
-    /// A client's secret was rotated.
-    pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
-    /// Signing keys were rotated (by an operator or on schedule).
-    pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
-    /// A signing key was revoked in an emergency.
-    pub const SIGNING_KEY_REVOKED: &str = "signing_key.revoked";
-    /// The tenant's signing algorithms or rotation schedule changed.
-    pub const SIGNING_KEY_SETTINGS_CHANGED: &str = "signing_key.settings_changed";
-    /// A test event sent on request through the management API.
-    pub const WEBHOOK_TEST: &str = "webhook.test";
-
-    /// Every event type, for validating endpoint filters.
-    pub const ALL: &[&str] = &[
-        BRUTE_FORCE_DETECTED,
-        ACCOUNT_LOCKED,
-        REFRESH_TOKEN_REUSE,
-        AUTHORIZATION_CODE_REUSE,
-        MFA_ADDED,
-        MFA_REMOVED,
-        MFA_RESET,
-        PASSWORD_CHANGED,
-        PASSWORD_RESET,
-        API_KEY_CREATED,
-        API_KEY_REVOKED,
-        CLIENT_SECRET_ROTATED,
-        SIGNING_KEY_ROTATED,
-        SIGNING_KEY_REVOKED,
-        SIGNING_KEY_SETTINGS_CHANGED,
-        WEBHOOK_TEST,
-    ];
-}
-
-/// Delivery channels.
-pub mod channel {
-    /// A signed POST to a webhook endpoint.
-    pub const WEBHOOK: &str = "webhook";
-    /// An email to the tenant's security contacts.
-    pub const EMAIL: &str = "email";
-}
-
-/// Delivery states.
-pub mod status {
-    /// Waiting for its next attempt (or being attempted, while leased).
-    pub const PENDING: &str = "pending";
-    /// The receiver accepted it.
-    pub const DELIVERED: &str = "delivered";
-    /// Every attempt within the retry window failed.
-    pub const FAILED: &str = "failed";
-}
+use crate::{Result, core::ids};
 
 /// How long failed deliveries are retried before they are marked failed.
 pub const RETRY_WINDOW: Duration = Duration::hours(24);
@@ -123,167 +32,6 @@ pub const LEASE: Duration = Duration::minutes(2);
 pub const FIRST_BACKOFF: Duration = Duration::seconds(10);
 /// Longest pause between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::hours(2);
-
-/// An event with a fresh id, for callers that build one by hand.
-impl SecurityEvent {
-    /// An event of `kind` about `tenant_id` at `now` with `details`.
-    pub fn new(
-        tenant_id: Option<Uuid>,
-        kind: &str,
-        details: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            tenant_id,
-            kind: kind.to_owned(),
-            occurred_at: now,
-            details,
-        }
-    }
-}
-
-/// Raises a security alert: records it and queues its deliveries, on `db` — pass
-/// the transaction that makes the change so the alert commits (or not) with it.
-///
-/// ```ignore
-/// let txn = db.begin().await?;
-/// // ... the change, its audit event ...
-/// tenancy::journal::alerts::raise(&txn, SecurityEvent::new(Some(tenant.id),
-///     alerts::kinds::PASSWORD_CHANGED, json!({ "user_id": id }), now)).await?;
-/// txn.commit().await?;
-/// ```
-pub async fn raise(db: &impl ConnectionTrait, event: SecurityEvent) -> Result<()> {
-    queue(db, event, None).await.map(|_| ())
-}
-
-/// Records an audit event and raises an alert in one transaction.
-pub async fn record_and_raise<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    actor: &Actor,
-    audit_event: Event<'_>,
-    alert: SecurityEvent,
-) -> Result<()> {
-    let txn = db.begin().await?;
-    audit::record(&txn, actor, audit_event, alert.occurred_at).await?;
-    raise(&txn, alert).await?;
-    txn.commit().await?;
-    Ok(())
-}
-
-/// Writes the event and its deliveries; with `only`, just that endpoint (test events).
-async fn queue(
-    db: &impl ConnectionTrait,
-    event: SecurityEvent,
-    only: Option<&webhook_endpoints::Model>,
-) -> Result<(security_events::Model, Vec<alert_deliveries::Model>)> {
-    let now = event.occurred_at;
-    tracing::warn!(
-        tenant_id = ?event.tenant_id,
-        kind = %event.kind,
-        details = %event.details,
-        "security event"
-    );
-    let stored = security_events::ActiveModel {
-        id: Set(ids::new_id(now)),
-        tenant_id: Set(event.tenant_id),
-        kind: Set(event.kind.clone()),
-        occurred_at: Set(now),
-        details: Set(event.details),
-    }
-    .insert(db)
-    .await?;
-    let Some(tenant_id) = event.tenant_id else {
-        return Ok((stored, Vec::new()));
-    };
-    let mut deliveries = Vec::new();
-    let endpoints = match only {
-        Some(endpoint) => vec![endpoint.clone()],
-        None => webhook_endpoints::Entity::find()
-            .filter(webhook_endpoints::Column::TenantId.eq(tenant_id))
-            .filter(webhook_endpoints::Column::Enabled.eq(true))
-            .all(db)
-            .await?
-            .into_iter()
-            .filter(|e| wants(e, &event.kind))
-            .collect(),
-    };
-    for endpoint in endpoints {
-        deliveries.push(
-            new_delivery(
-                db,
-                tenant_id,
-                stored.id,
-                channel::WEBHOOK,
-                Some(endpoint.id),
-                json!([]),
-                now,
-            )
-            .await?,
-        );
-    }
-    if only.is_none() {
-        let contacts = tenants::Entity::find_by_id(tenant_id)
-            .one(db)
-            .await?
-            .map(|t| TenantSettings::from_json(&t.settings).security_contacts)
-            .unwrap_or_default();
-        // One delivery per contact: each is retried on its own.
-        for contact in contacts {
-            deliveries.push(
-                new_delivery(
-                    db,
-                    tenant_id,
-                    stored.id,
-                    channel::EMAIL,
-                    None,
-                    json!([contact]),
-                    now,
-                )
-                .await?,
-            );
-        }
-    }
-    Ok((stored, deliveries))
-}
-
-/// Whether `endpoint`'s filter lets `kind` through (an empty filter takes all).
-fn wants(endpoint: &webhook_endpoints::Model, kind: &str) -> bool {
-    let types: Vec<String> =
-        serde_json::from_value(endpoint.event_types.clone()).unwrap_or_default();
-    types.is_empty() || types.iter().any(|t| t == kind)
-}
-
-async fn new_delivery(
-    db: &impl ConnectionTrait,
-    tenant_id: Uuid,
-    event_id: Uuid,
-    channel: &str,
-    endpoint_id: Option<Uuid>,
-    recipients: serde_json::Value,
-    now: DateTime<Utc>,
-) -> Result<alert_deliveries::Model> {
-    Ok(alert_deliveries::ActiveModel {
-        id: Set(ids::new_id(now)),
-        tenant_id: Set(tenant_id),
-        event_id: Set(event_id),
-        channel: Set(channel.to_owned()),
-        endpoint_id: Set(endpoint_id),
-        recipients: Set(recipients),
-        status: Set(status::PENDING.to_owned()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        retry_until: Set(now + RETRY_WINDOW),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        last_status: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        completed_at: Set(None),
-    }
-    .insert(db)
-    .await?)
-}
 
 /// A delivery leased to one worker for one attempt, with what it needs to send it.
 #[derive(Clone, Debug)]
@@ -496,7 +244,7 @@ async fn claim_for_tenant(
     Ok(won)
 }
 
-fn lease_free(now: DateTime<Utc>) -> Condition {
+pub(super) fn lease_free(now: DateTime<Utc>) -> Condition {
     Condition::any()
         .add(alert_deliveries::Column::LeaseExpiresAt.is_null())
         .add(alert_deliveries::Column::LeaseExpiresAt.lte(now))
@@ -619,177 +367,6 @@ pub fn payload(event: &security_events::Model, tenant: &tenants::Model) -> serde
     })
 }
 
-/// A page of one endpoint's deliveries, oldest first.
-pub async fn list_deliveries(
-    db: &impl ConnectionTrait,
-    tenant: &TenantCtx,
-    endpoint_id: Uuid,
-    page: PageRequest,
-) -> Result<Page<(alert_deliveries::Model, Option<security_events::Model>)>> {
-    let mut query = alert_deliveries::Entity::find()
-        .filter(alert_deliveries::Column::TenantId.eq(tenant.id))
-        .filter(alert_deliveries::Column::EndpointId.eq(endpoint_id));
-    if let Some(after) = page.after {
-        query = query.filter(alert_deliveries::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(alert_deliveries::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?;
-    let page = page.finish(rows, |d| d.id);
-    let mut items = Vec::with_capacity(page.items.len());
-    for delivery in page.items {
-        let event = security_events::Entity::find_by_id(delivery.event_id)
-            .one(db)
-            .await?;
-        items.push((delivery, event));
-    }
-    Ok(Page {
-        items,
-        next_cursor: page.next_cursor,
-    })
-}
-
-/// One delivery of the tenant.
-pub async fn get_delivery(
-    db: &impl ConnectionTrait,
-    tenant: &TenantCtx,
-    id: Uuid,
-) -> Result<alert_deliveries::Model> {
-    alert_deliveries::Entity::find_by_id(id)
-        .filter(alert_deliveries::Column::TenantId.eq(tenant.id))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("delivery"))
-}
-
-/// The event a delivery carries.
-pub async fn event_of(
-    db: &impl ConnectionTrait,
-    delivery: &alert_deliveries::Model,
-) -> Result<Option<security_events::Model>> {
-    Ok(security_events::Entity::find_by_id(delivery.event_id)
-        .one(db)
-        .await?)
-}
-
-/// A page of one delivery's attempts (the delivery log), oldest first.
-pub async fn list_attempts(
-    db: &impl ConnectionTrait,
-    tenant: &TenantCtx,
-    delivery_id: Uuid,
-    page: PageRequest,
-) -> Result<Page<alert_attempts::Model>> {
-    get_delivery(db, tenant, delivery_id).await?;
-    let mut query = alert_attempts::Entity::find()
-        .filter(alert_attempts::Column::TenantId.eq(tenant.id))
-        .filter(alert_attempts::Column::DeliveryId.eq(delivery_id));
-    if let Some(after) = page.after {
-        query = query.filter(alert_attempts::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(alert_attempts::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(page.finish(rows, |a| a.id))
-}
-
-/// Queues a delivery again (same event, same message id) with a fresh retry window,
-/// due at once. A delivery being attempted right now cannot be redelivered (409).
-pub async fn redeliver<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    tenant: &TenantCtx,
-    actor: &Actor,
-    endpoint_id: Uuid,
-    delivery_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<alert_deliveries::Model> {
-    let txn = db.begin().await?;
-    let delivery = get_delivery(&txn, tenant, delivery_id).await?;
-    if delivery.endpoint_id != Some(endpoint_id) {
-        return Err(Error::NotFound("delivery"));
-    }
-    let updated = alert_deliveries::Entity::update_many()
-        .col_expr(
-            alert_deliveries::Column::Status,
-            Expr::value(status::PENDING),
-        )
-        .col_expr(alert_deliveries::Column::NextAttemptAt, Expr::value(now))
-        .col_expr(
-            alert_deliveries::Column::RetryUntil,
-            Expr::value(now + RETRY_WINDOW),
-        )
-        .col_expr(
-            alert_deliveries::Column::CompletedAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(alert_deliveries::Column::UpdatedAt, Expr::value(now))
-        .filter(alert_deliveries::Column::Id.eq(delivery.id))
-        .filter(alert_deliveries::Column::Attempts.eq(delivery.attempts))
-        .filter(lease_free(now))
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(Error::Conflict(
-            "the delivery is being attempted right now; try again shortly".into(),
-        ));
-    }
-    audit::record(
-        &txn,
-        actor,
-        Event::success(
-            Some(tenant.id),
-            "webhook.redelivered",
-            format!("webhook:{endpoint_id}"),
-        )
-        .with_details(json!({ "delivery_id": delivery.id, "event_id": delivery.event_id })),
-        now,
-    )
-    .await?;
-    let delivery = get_delivery(&txn, tenant, delivery_id).await?;
-    txn.commit().await?;
-    Ok(delivery)
-}
-
-/// Sends a `webhook.test` event to one endpoint (whatever its filter says).
-pub async fn send_test<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    tenant: &TenantCtx,
-    actor: &Actor,
-    endpoint_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<alert_deliveries::Model> {
-    let txn = db.begin().await?;
-    let endpoint = crate::journal::webhooks::get(&txn, tenant, endpoint_id).await?;
-    let event = SecurityEvent::new(
-        Some(tenant.id),
-        kinds::WEBHOOK_TEST,
-        json!({ "endpoint_id": endpoint.id, "message": "This is a test event from Tessera." }),
-        now,
-    );
-    let (_, deliveries) = queue(&txn, event, Some(&endpoint)).await?;
-    let delivery = deliveries
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Internal("test event queued no delivery".into()))?;
-    audit::record(
-        &txn,
-        actor,
-        Event::success(
-            Some(tenant.id),
-            "webhook.test_sent",
-            format!("webhook:{endpoint_id}"),
-        )
-        .with_details(json!({ "delivery_id": delivery.id })),
-        now,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(delivery)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -810,6 +387,9 @@ mod tests {
 
 #[cfg(test)]
 mod domain_tests {
+    use crate::core::TenantCtx;
+    use crate::journal::alerts::{SecurityEvent, channel, kinds, raise};
+    use crate::journal::audit::Actor;
     use sea_orm::DatabaseConnection;
 
     use super::*;
@@ -1040,7 +620,9 @@ mod domain_tests {
                 started_at: at,
             };
             finish(&db, &c.delivery, failed, 0.5, at).await.unwrap();
-            let row = get_delivery(&db, &ctx, c.delivery.id).await.unwrap();
+            let row = crate::journal::alerts::deliveries::get_delivery(&db, &ctx, c.delivery.id)
+                .await
+                .unwrap();
             if row.status == status::FAILED {
                 assert!(at - now() <= RETRY_WINDOW);
                 break;

@@ -1,0 +1,290 @@
+//! Browser flows the end-to-end tests share: a tenant with a client and the user
+//! `ann`, an authorization with PKCE, the login form, the second-factor page, TOTP
+//! codes (computed with totp-rs), recovery codes and code redemption.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a broken assumption must fail the test loudly"
+)]
+
+use api::state::Clock;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::Client;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::{TestApp, hidden_field};
+
+/// The redirect URI every flow client registers.
+pub const REDIRECT: &str = "https://app.example.com/callback";
+/// `ann`'s password.
+pub const PASSWORD: &str = "correct horse battery";
+/// The `acr` value that asks for a second factor.
+pub const ACR_MFA: &str = "urn:tessera:acr:mfa";
+
+/// A relying party of a fresh tenant, and its user `ann`.
+pub struct Rp {
+    /// The tenant.
+    pub slug: String,
+    /// The issuer URL the browser uses.
+    pub issuer: String,
+    /// The confidential client.
+    pub client_id: String,
+    /// Its secret.
+    pub secret: String,
+    /// `ann`'s id.
+    pub user_id: String,
+}
+
+/// A tenant with `policy`, a first-party confidential client and the user `ann`;
+/// `base` is the address the browser uses (the public URL).
+pub async fn setup(app: &TestApp, base: &str, policy: &str, first_party: bool) -> Rp {
+    let slug = crate::unique_slug("mfa");
+    let tenant = app
+        .post(
+            "/api/v1/tenants",
+            json!({ "slug": slug, "display_name": "Acme", "settings": { "mfa_policy": policy } }),
+        )
+        .await;
+    assert_eq!(tenant.status, 201, "{}", tenant.body);
+    let client = app
+        .post(
+            &format!("/api/v1/tenants/{slug}/clients"),
+            json!({ "name": "Web", "client_type": "confidential", "redirect_uris": [REDIRECT],
+                    "first_party": first_party }),
+        )
+        .await;
+    assert_eq!(client.status, 201, "{}", client.body);
+    let user = app.create_user(&slug, "ann", PASSWORD).await;
+    Rp {
+        issuer: format!("{base}/t/{slug}"),
+        slug,
+        client_id: client.body["client_id"].as_str().unwrap().to_owned(),
+        secret: client.body["client_secret"].as_str().unwrap().to_owned(),
+        user_id: user["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Where a 303 answer sends the browser (fails on any other status).
+pub fn location(resp: &reqwest::Response) -> Url {
+    assert_eq!(resp.status(), 303, "expected a redirect");
+    crate::location(resp)
+}
+
+/// The query parameter `name` of `url`.
+pub fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A PKCE pair (RFC 7636).
+pub struct Pkce {
+    /// The `code_verifier`.
+    pub verifier: String,
+    /// Its S256 `code_challenge`.
+    pub challenge: String,
+}
+
+/// A fresh PKCE pair.
+pub fn pkce() -> Pkce {
+    let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    Pkce {
+        verifier,
+        challenge,
+    }
+}
+
+/// Starts an authorization in `browser`; returns where the server sends it.
+pub async fn authorize(browser: &Client, rp: &Rp, pkce: &Pkce, extra: &[(&str, &str)]) -> Url {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("client_id", &rp.client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("state", "st"),
+        ("nonce", "n"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    let resp = browser
+        .get(format!("{}/authorize", rp.issuer))
+        .query(&params)
+        .send()
+        .await
+        .unwrap();
+    location(&resp)
+}
+
+/// Submits the password on the login page at `login_url`.
+pub async fn password(browser: &Client, login_url: &Url, password: &str) -> reqwest::Response {
+    let html = browser
+        .get(login_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser
+        .post(login_url.join("login").unwrap())
+        .form(&[
+            ("interaction", hidden_field(&html, "interaction").as_str()),
+            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
+            ("username", "ann"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The second-factor page's HTML.
+pub async fn mfa_page(browser: &Client, mfa_url: &Url) -> String {
+    let page = browser.get(mfa_url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    page.text().await.unwrap()
+}
+
+/// Posts `method` with `code` on the second-factor page.
+pub async fn submit_code(
+    browser: &Client,
+    mfa_url: &Url,
+    html: &str,
+    method: &str,
+    code: &str,
+) -> reqwest::Response {
+    let mut action = mfa_url.clone();
+    action.set_query(None);
+    browser
+        .post(action)
+        .form(&[
+            ("interaction", hidden_field(html, "interaction").as_str()),
+            ("csrf_token", hidden_field(html, "csrf_token").as_str()),
+            ("method", method),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The base32 key shown on an enrolment page.
+pub fn shown_key(html: &str) -> String {
+    let start = html.find("Key: <code>").unwrap() + "Key: <code>".len();
+    html[start..].split('<').next().unwrap().to_owned()
+}
+
+/// The TOTP code for `key` at the server's current time, `steps` steps later.
+pub fn code(app: &TestApp, key: &str, steps: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(key).unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret.as_ref().to_vec())
+        .build()
+        .unwrap();
+    let now = app.clock.now().timestamp() + steps * 30;
+    totp.generate(u64::try_from(now).unwrap()).to_string()
+}
+
+/// The recovery codes listed on a page.
+pub fn shown_codes(html: &str) -> Vec<String> {
+    html.split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Redeems the code in `callback`; returns the token response.
+pub async fn redeem(app: &TestApp, rp: &Rp, callback: &Url, pkce: &Pkce) -> Value {
+    assert!(callback.as_str().starts_with(REDIRECT), "{callback}");
+    let code = query(callback, "code").unwrap();
+    let resp = app
+        .http
+        .post(format!("{}/token", rp.issuer))
+        .basic_auth(&rp.client_id, Some(&rp.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &pkce.verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// The (unverified) claims of the ID token in a token response.
+pub fn id_claims(tokens: &Value) -> Value {
+    jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
+        .unwrap()
+        .claims
+}
+
+/// Enrols TOTP at login under `required`; returns (key, recovery codes, callback).
+pub async fn enrol_at_login(
+    app: &TestApp,
+    browser: &Client,
+    rp: &Rp,
+    pkce: &Pkce,
+) -> (String, Vec<String>, Url) {
+    let login = authorize(browser, rp, pkce, &[]).await;
+    let to_mfa = password(browser, &login, PASSWORD).await;
+    let mfa_url = location(&to_mfa);
+    assert!(mfa_url.path().ends_with("/login/mfa"), "{mfa_url}");
+    let html = mfa_page(browser, &mfa_url).await;
+    assert!(html.contains("<svg"), "a server-rendered QR code");
+    let key = shown_key(&html);
+    let wrong = submit_code(browser, &mfa_url, &html, "enrol_totp", "000000").await;
+    assert_eq!(wrong.status(), 401);
+    let html = mfa_page(browser, &mfa_url).await;
+    assert_eq!(shown_key(&html), key, "the pending seed is kept");
+    let done = submit_code(browser, &mfa_url, &html, "enrol_totp", &code(app, &key, 0)).await;
+    assert_eq!(done.status(), 200);
+    let codes_html = done.text().await.unwrap();
+    let codes = shown_codes(&codes_html);
+    assert_eq!(codes.len(), 10);
+    let next = submit_code(browser, &mfa_url, &codes_html, "continue", "").await;
+    (key, codes, location(&next))
+}
+
+/// Signs `ann` in with the password in a fresh browser under `rp` (optional policy,
+/// no factor yet); returns the browser.
+pub async fn signed_in_with_password(app: &TestApp, rp: &Rp) -> Client {
+    let browser = app.browser();
+    let login = authorize(&browser, rp, &pkce(), &[]).await;
+    let back = location(&password(&browser, &login, PASSWORD).await);
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+    browser
+}
+
+/// Sets up TOTP on the account page of a signed-in `browser`; returns the key.
+pub async fn add_totp_on_account_page(app: &TestApp, browser: &Client, rp: &Rp) -> String {
+    let page = browser
+        .get(format!("{}/account/totp", rp.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the setup page");
+    let html = page.text().await.unwrap();
+    let key = shown_key(&html);
+    let done = browser
+        .post(format!("{}/account/totp", rp.issuer))
+        .form(&[
+            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
+            ("code", code(app, &key, 0).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        done.status().is_success() || done.status() == 303,
+        "{}",
+        done.status()
+    );
+    key
+}
