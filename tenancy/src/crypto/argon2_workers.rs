@@ -98,11 +98,7 @@ mod tests {
     use argon2::{PasswordHasher, PasswordVerifier};
 
     use super::*;
-    use crate::runtime::WorkerSettings;
-
-    fn workers() -> Workers {
-        Workers::start(&WorkerSettings::default())
-    }
+    use crate::test_support::workers;
 
     async fn hash(secret: String) -> Result<String> {
         super::hash(&workers(), secret).await

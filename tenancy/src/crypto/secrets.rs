@@ -91,7 +91,7 @@ mod tests {
 
     #[tokio::test]
     async fn argon2id_hashes_verify_only_the_right_secret() {
-        let workers = Workers::start(&crate::runtime::WorkerSettings::default());
+        let workers = crate::test_support::workers();
         let hash_password = |secret: String| hash_password(&workers, secret);
         let verify_password = |secret: String, phc: String| verify_password(&workers, secret, phc);
         let phc = hash_password("correct horse".into()).await.unwrap();
