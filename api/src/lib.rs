@@ -6,6 +6,7 @@
 pub mod client_ip;
 pub mod config;
 pub mod configuration_doc;
+pub mod drain;
 pub mod emails;
 pub mod error;
 pub mod jobs;

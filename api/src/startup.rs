@@ -27,6 +27,7 @@ use webhooks::mail::Mailer;
 
 use crate::{
     config::Settings,
+    drain::{self, DrainingAcceptor},
     limits, manage, middleware, oauth, oidc, ops, pages,
     state::{AppState, Clock, SystemClock},
 };
@@ -91,8 +92,9 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish for up
-    /// to the configured grace period.
+    /// Serves until `shutdown` completes, then closes the listening socket, gives
+    /// accepted connections [`drain::DRAIN`] to send their request, and lets in-flight
+    /// requests finish for up to the configured grace period.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
@@ -113,7 +115,9 @@ impl Application {
             stopped,
         ));
         let retention = tokio::spawn(crate::jobs::audit_retention_loop(self.state.clone()));
-        let served = Server::new_with_acceptor(self.acceptor)
+        let (acceptor, stop_accepting) = DrainingAcceptor::new(self.acceptor);
+        let shutdown = drain::after_drain(shutdown, stop_accepting, grace);
+        let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(grace))
             .await
             .context("server failed");

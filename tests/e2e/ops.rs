@@ -293,3 +293,42 @@ async fn the_server_refuses_to_start_on_a_redis_that_evicts_keys() {
         redis.wait().unwrap();
     }
 }
+
+/// A connection accepted just before SIGTERM whose request arrives just after it is
+/// answered, not dropped; connections after the signal are refused (see `api::drain`).
+#[tokio::test]
+async fn shutdown_answers_a_connection_accepted_before_the_signal_and_refuses_new_ones() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut app = TestApp::spawn().await;
+    let addr = app.address.trim_start_matches("http://").to_string();
+    let mut early = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // Let the server accept it: the connection is open with no request started.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    app.signal_shutdown();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let refused = tokio::net::TcpStream::connect(&addr).await;
+    assert!(
+        refused.is_err(),
+        "the listening socket closes at the signal"
+    );
+
+    early
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("send the request");
+    let mut answer = Vec::new();
+    early
+        .read_to_end(&mut answer)
+        .await
+        .expect("read the answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the accepted connection is answered: {answer:?}"
+    );
+    app.stop().await;
+}

@@ -233,11 +233,16 @@ impl TestApp {
     /// Stops the server (and its background jobs) and waits until it has stopped; the
     /// database stays, so another `TestApp` can be started on it (see `database`).
     pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.signal_shutdown();
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+    }
+
+    /// Sends the server its shutdown signal (as SIGTERM would) without waiting for it.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
 
