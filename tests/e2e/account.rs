@@ -216,7 +216,7 @@ async fn revoking_a_consent_revokes_the_apps_refresh_tokens() {
     let refreshed = app
         .http
         .post(format!("{}/token", rp.issuer))
-        .basic_auth(&rp.client_id, Some(&rp.secret))
+        .basic_auth(&rp.client_id, rp.secret.as_deref())
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh.as_str()),

@@ -1,90 +1,29 @@
 //! Password reset and email verification by email, end to end: a real SMTP server
 //! receives the message and the test follows the link in it like a person would.
 
+use e2e::flow::{PASSWORD, REDIRECT, Rp, refresh, refresh_token_in};
 use e2e::{TestApp, hidden_field, smtp::SmtpSink};
-use reqwest::Client;
 use serde_json::json;
 
-const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
-const REDIRECT: &str = "https://app.example.com/callback";
 
-struct Tenant {
-    slug: String,
-    issuer: String,
-    client_id: String,
-    secret: String,
-    user_id: String,
+/// A tenant with `ann` and a first-party client that may go without PKCE.
+async fn setup(app: &TestApp) -> Rp {
+    let slug = e2e::flow::tenant(app, json!({})).await;
+    e2e::flow::client(
+        app,
+        &app.address,
+        &slug,
+        json!({ "client_type": "confidential", "first_party": true, "require_pkce": false }),
+    )
+    .await
 }
 
-async fn setup(app: &TestApp) -> Tenant {
-    let slug = app.create_tenant().await["slug"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let client = app
-        .post(
-            &format!("/api/v1/tenants/{slug}/clients"),
-            json!({ "name": "Web", "client_type": "confidential", "redirect_uris": [REDIRECT],
-                    "first_party": true, "require_pkce": false }),
-        )
-        .await;
-    assert_eq!(client.status, 201, "{}", client.body);
-    let user = app.create_user(&slug, "ann", PASSWORD).await;
-    Tenant {
-        issuer: format!("{}/t/{slug}", app.address),
-        slug,
-        client_id: client.body["client_id"].as_str().unwrap().to_owned(),
-        secret: client.body["client_secret"].as_str().unwrap().to_owned(),
-        user_id: user["id"].as_str().unwrap().to_owned(),
-    }
-}
-
-fn authorize_url(t: &Tenant) -> String {
+fn authorize_url(t: &Rp) -> String {
     format!(
         "{}/authorize?client_id={}&redirect_uri={REDIRECT}&response_type=code&scope=openid%20offline_access&nonce=n1&state=s1",
         t.issuer, t.client_id
     )
-}
-
-/// Signs in through the pages and redeems the code; returns the refresh token.
-async fn sign_in_for_refresh_token(app: &TestApp, t: &Tenant, browser: &Client) -> String {
-    let back = app
-        .sign_in(browser, &authorize_url(t), "ann", PASSWORD)
-        .await;
-    let code = back
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
-    let tokens: serde_json::Value = app
-        .http
-        .post(format!("{}/token", t.issuer))
-        .basic_auth(&t.client_id, Some(&t.secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["refresh_token"].as_str().unwrap().to_owned()
-}
-
-async fn refresh(app: &TestApp, t: &Tenant, token: &str) -> u16 {
-    app.http
-        .post(format!("{}/token", t.issuer))
-        .basic_auth(&t.client_id, Some(&t.secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 /// The first line of `text` that is a link into `path`.
@@ -97,7 +36,7 @@ fn link_in(text: &str, path: &str) -> String {
     link.unwrap().to_owned()
 }
 
-async fn ask_for_reset(app: &TestApp, t: &Tenant, login: &str) -> String {
+async fn ask_for_reset(app: &TestApp, t: &Rp, login: &str) -> String {
     let resp = app
         .http
         .post(format!("{}/password/forgot", t.issuer))
@@ -111,7 +50,7 @@ async fn ask_for_reset(app: &TestApp, t: &Tenant, login: &str) -> String {
     resp.text().await.unwrap()
 }
 
-async fn submit_reset(app: &TestApp, t: &Tenant, token: &str, password: &str) -> reqwest::Response {
+async fn submit_reset(app: &TestApp, t: &Rp, token: &str, password: &str) -> reqwest::Response {
     app.http
         .post(format!("{}/password/reset", t.issuer))
         .form(&[
@@ -130,7 +69,7 @@ async fn a_password_reset_by_email_sets_the_password_and_ends_every_refresh_toke
     let app = TestApp::spawn_with(|s| s.smtp_url = Some(sink.url())).await;
     let t = setup(&app).await;
     let browser = app.browser();
-    let refresh_token = sign_in_for_refresh_token(&app, &t, &browser).await;
+    let refresh_token = refresh_token_in(&app, &t, &browser).await;
     let account = format!("{}/account", t.issuer);
     assert_eq!(browser.get(&account).send().await.unwrap().status(), 200);
 
@@ -194,7 +133,7 @@ async fn a_password_reset_by_email_sets_the_password_and_ends_every_refresh_toke
     assert!(e2e::location(&after).path().ends_with("/login"));
 
     // Refresh tokens issued before the reset are dead; the new password works.
-    assert_eq!(refresh(&app, &t, &refresh_token).await, 400);
+    assert_eq!(refresh(&app, &t, &refresh_token).await.status, 400);
     let fresh = app.browser();
     let back = app
         .sign_in(&fresh, &authorize_url(&t), "ann", NEW_PASSWORD)
@@ -413,7 +352,7 @@ pub async fn wait_for_eml(app: &TestApp, needle: &str) -> String {
 }
 
 /// Asks for a reset of `ann` and returns the link and its token from the email.
-async fn reset_link(app: &TestApp, t: &Tenant, sink: &SmtpSink, to: &str) -> (String, String) {
+async fn reset_link(app: &TestApp, t: &Rp, sink: &SmtpSink, to: &str) -> (String, String) {
     ask_for_reset(app, t, "ann").await;
     let link = link_in(&sink.wait_for_mail_to(to).await.text, "/password/reset");
     let token = url::Url::parse(&link)
@@ -573,7 +512,7 @@ async fn an_administrators_password_change_ends_every_session_and_refresh_token(
     let app = TestApp::spawn().await;
     let t = setup(&app).await;
     let first = app.browser();
-    let refresh_token = sign_in_for_refresh_token(&app, &t, &first).await;
+    let refresh_token = refresh_token_in(&app, &t, &first).await;
     let second = app.browser();
     app.sign_in(&second, &authorize_url(&t), "ann", PASSWORD)
         .await;
@@ -596,5 +535,5 @@ async fn an_administrators_password_change_ends_every_session_and_refresh_token(
         let after = browser.get(&account).send().await.unwrap();
         assert_eq!(after.status(), 303, "the session is over");
     }
-    assert_eq!(refresh(&app, &t, &refresh_token).await, 400);
+    assert_eq!(refresh(&app, &t, &refresh_token).await.status, 400);
 }

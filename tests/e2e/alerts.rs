@@ -2,7 +2,7 @@
 //! durable outbox (retries, restarts, several workers), the SSRF guard, and the alerts
 //! the rest of the server raises.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use e2e::flow::{Rp, refresh_token_of, token};
 use e2e::{
     TestApp,
     receiver::{Received, Receiver},
@@ -10,7 +10,6 @@ use e2e::{
 };
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 fn verify(secret: &str, r: &Received) -> bool {
     let timestamp: i64 = r.header("webhook-timestamp").parse().unwrap();
@@ -484,74 +483,16 @@ async fn webhook_targets_on_internal_addresses_are_refused_by_default() {
     );
 }
 
-struct Rp {
-    slug: String,
-    issuer: String,
-    client_id: String,
-    secret: String,
-}
-
+/// A first-party confidential client of `slug` and its user `ann`.
 async fn first_party_rp(app: &TestApp, slug: &str) -> Rp {
-    let client = app
-        .post(
-            &format!("/api/v1/tenants/{slug}/clients"),
-            json!({ "name": "Web", "client_type": "confidential", "first_party": true,
-                    "redirect_uris": ["https://app.example.com/callback"] }),
-        )
-        .await;
-    assert_eq!(client.status, 201, "{}", client.body);
-    app.create_user(slug, "ann", "correct horse battery").await;
-    Rp {
-        slug: slug.to_owned(),
-        issuer: format!("{}/t/{slug}", app.address),
-        client_id: client.body["client_id"].as_str().unwrap().to_owned(),
-        secret: client.body["client_secret"].as_str().unwrap().to_owned(),
-    }
-}
-
-async fn token(app: &TestApp, rp: &Rp, form: &[(&str, &str)]) -> e2e::Reply {
-    let resp = app
-        .http
-        .post(format!("{}/token", rp.issuer))
-        .basic_auth(&rp.client_id, Some(&rp.secret))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(resp).await
-}
-
-/// Signs ann in and redeems the code; returns the refresh token.
-async fn refresh_token(app: &TestApp, rp: &Rp) -> String {
-    let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let authorize = format!(
-        "{}/authorize?client_id={}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback\
-         &response_type=code&scope=openid%20offline_access&code_challenge={challenge}\
-         &code_challenge_method=S256&nonce=n",
-        rp.issuer, rp.client_id
-    );
-    let back = app
-        .sign_in(&app.browser(), &authorize, "ann", "correct horse battery")
-        .await;
-    let code = back
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
-    let tokens = token(
+    app.create_user(slug, "ann", e2e::flow::PASSWORD).await;
+    e2e::flow::client(
         app,
-        rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://app.example.com/callback"),
-            ("code_verifier", &verifier),
-        ],
+        &app.address,
+        slug,
+        json!({ "client_type": "confidential", "first_party": true }),
     )
-    .await;
-    assert_eq!(tokens.status, 200, "{}", tokens.body);
-    tokens.body["refresh_token"].as_str().unwrap().to_owned()
+    .await
 }
 
 #[tokio::test]
@@ -573,7 +514,7 @@ async fn a_refresh_token_reuse_produces_the_audit_event_the_webhook_and_the_emai
         .create_webhook(&slug, &receiver.url, &["refresh_token.reuse_detected"])
         .await;
     let rp = first_party_rp(&app, &slug).await;
-    let refresh = refresh_token(&app, &rp).await;
+    let refresh = refresh_token_of(&app, &rp).await;
     let rotated = token(
         &app,
         &rp,

@@ -1,189 +1,27 @@
 //! The authorization code flow end to end, with a cookie-jar browser.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use e2e::{Reply, TestApp, hidden_field};
+use e2e::flow::{
+    PASSWORD, Pkce, REDIRECT, Rp, authorize_request, consent, get_code, introspect, location,
+    password, pkce, query, redeem_code, refresh_token_of, token,
+};
+use e2e::{TestApp, hidden_field};
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use url::Url;
 
-use e2e::flow::{PASSWORD, REDIRECT, location, query};
-
-struct Rp {
-    slug: String,
-    issuer: String,
-    client_id: String,
-    secret: Option<String>,
-    user_id: String,
-}
-
+/// A tenant with `ann` and a `client_type` client whose name needs escaping, with a
+/// post-logout redirect URI.
 async fn setup(app: &TestApp, client_type: &str, first_party: bool) -> Rp {
-    let slug = app.create_tenant().await["slug"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let client = app
-        .post(
-            &format!("/api/v1/tenants/{slug}/clients"),
-            json!({ "name": "Web <app>", "client_type": client_type, "redirect_uris": [REDIRECT],
-                    "post_logout_redirect_uris": ["https://app.example.com/bye"], "first_party": first_party }),
-        )
-        .await;
-    assert_eq!(client.status, 201, "{}", client.body);
-    let user = app.create_user(&slug, "ann", PASSWORD).await;
-    Rp {
-        issuer: format!("{}/t/{slug}", app.address),
-        slug,
-        client_id: client.body["client_id"].as_str().unwrap().to_owned(),
-        secret: client.body["client_secret"].as_str().map(str::to_owned),
-        user_id: user["id"].as_str().unwrap().to_owned(),
-    }
-}
-
-fn pkce() -> (String, String) {
-    let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
-async fn authorize(
-    browser: &Client,
-    rp: &Rp,
-    extra: &[(&str, &str)],
-    challenge: &str,
-) -> reqwest::Response {
-    let mut params: Vec<(&str, &str)> = vec![
-        ("client_id", &rp.client_id),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid profile email offline_access"),
-        ("state", "st-123"),
-        ("nonce", "n-456"),
-        ("code_challenge", challenge),
-        ("code_challenge_method", "S256"),
-    ];
-    for (k, v) in extra {
-        params.retain(|(key, _)| key != k);
-        if !v.is_empty() {
-            params.push((k, v));
-        }
-    }
-    browser
-        .get(format!("{}/authorize", rp.issuer))
-        .query(&params)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Logs in on the page `login_url` points to; returns the next redirect.
-async fn log_in(browser: &Client, login_url: &Url, password: &str) -> reqwest::Response {
-    let page = browser.get(login_url.as_str()).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert_eq!(page.headers()["cache-control"], "no-store");
-    assert!(
-        page.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
-    );
-    let html = page.text().await.unwrap();
-    let action = login_url.join("login").unwrap();
-    browser
-        .post(action)
-        .form(&[
-            ("interaction", hidden_field(&html, "interaction").as_str()),
-            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
-            ("username", "ann"),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn consent(browser: &Client, consent_url: &Url, decision: &str) -> reqwest::Response {
-    let page = browser.get(consent_url.as_str()).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    assert!(
-        html.contains("Web &lt;app&gt;") || html.contains("Web &#60;app&#62;"),
-        "client name is escaped"
-    );
-    assert!(html.contains("offline_access"));
-    browser
-        .post(consent_url.join("consent").unwrap())
-        .form(&[
-            ("interaction", hidden_field(&html, "interaction").as_str()),
-            ("csrf_token", hidden_field(&html, "csrf_token").as_str()),
-            ("decision", decision),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Runs authorize → login → consent (if asked) and returns the code.
-async fn get_code(browser: &Client, rp: &Rp, challenge: &str) -> String {
-    let mut resp = authorize(browser, rp, &[], challenge).await;
-    let mut next = location(&resp);
-    if next.path().ends_with("/login") {
-        resp = log_in(browser, &next, PASSWORD).await;
-        next = location(&resp);
-    }
-    if next.path().ends_with("/consent") {
-        resp = consent(browser, &next, "allow").await;
-        next = location(&resp);
-    }
-    assert!(next.as_str().starts_with(REDIRECT), "{next}");
-    assert_eq!(query(&next, "state").as_deref(), Some("st-123"));
-    assert_eq!(query(&next, "iss").as_deref(), Some(rp.issuer.as_str()));
-    query(&next, "code").unwrap()
-}
-
-async fn redeem(app: &TestApp, rp: &Rp, code: &str, verifier: &str) -> Reply {
-    token(
+    let slug = e2e::flow::tenant(app, json!({})).await;
+    e2e::flow::client(
         app,
-        rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ],
+        &app.address,
+        &slug,
+        json!({ "name": "Web <app>", "client_type": client_type, "first_party": first_party,
+                "post_logout_redirect_uris": ["https://app.example.com/bye"] }),
     )
     .await
-}
-
-/// A code flow's refresh token (the signed-in test user, a fresh code).
-async fn refresh_token_of(app: &TestApp, rp: &Rp) -> String {
-    let (verifier, challenge) = pkce();
-    let code = get_code(&app.browser(), rp, &challenge).await;
-    redeem(app, rp, &code, &verifier).await.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn token(app: &TestApp, rp: &Rp, params: &[(&str, &str)]) -> Reply {
-    let mut form: Vec<(&str, &str)> = params.to_vec();
-    let mut req = app.http.post(format!("{}/token", rp.issuer));
-    match &rp.secret {
-        Some(secret) => req = req.basic_auth(&rp.client_id, Some(secret)),
-        None => form.push(("client_id", &rp.client_id)),
-    }
-    TestApp::reply(req.form(&form).send().await.unwrap()).await
-}
-
-async fn introspect(app: &TestApp, rp: &Rp, token: &str) -> Value {
-    let mut req = app
-        .http
-        .post(format!("{}/introspect", rp.issuer))
-        .form(&[("token", token)]);
-    if let Some(secret) = &rp.secret {
-        req = req.basic_auth(&rp.client_id, Some(secret));
-    }
-    req.send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test]
@@ -191,10 +29,13 @@ async fn the_code_flow_works_for_a_confidential_client_with_consent_sso_refresh_
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", false).await;
     let browser = app.browser();
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
 
     // First run: login page, then consent page, then the code.
-    let first = authorize(&browser, &rp, &[], &challenge).await;
+    let first = authorize_request(&browser, &rp, &challenge, &[]).await;
     let login_url = location(&first);
     assert!(login_url.path().ends_with("/login"));
     let anon_cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
@@ -203,9 +44,9 @@ async fn the_code_flow_works_for_a_confidential_client_with_consent_sso_refresh_
         "{anon_cookie}"
     );
     // A wrong password re-shows the form with the same answer as an unknown user.
-    let wrong = log_in(&browser, &login_url, "wrong password").await;
+    let wrong = password(&browser, &login_url, "wrong password").await;
     assert_eq!(wrong.status(), 401);
-    let logged_in = log_in(&browser, &login_url, PASSWORD).await;
+    let logged_in = password(&browser, &login_url, PASSWORD).await;
     let new_cookie = logged_in.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -218,12 +59,21 @@ async fn the_code_flow_works_for_a_confidential_client_with_consent_sso_refresh_
     );
     let consent_url = location(&logged_in);
     assert!(consent_url.path().ends_with("/consent"), "{consent_url}");
-    let done = location(&consent(&browser, &consent_url, "allow").await);
+    let (consent_html, allowed) = consent(&browser, &consent_url, "allow").await;
+    assert!(
+        consent_html.contains("Web &lt;app&gt;") || consent_html.contains("Web &#60;app&#62;"),
+        "the client name is escaped"
+    );
+    assert!(
+        consent_html.contains("offline_access"),
+        "the scopes are listed"
+    );
+    let done = location(&allowed);
     let code = query(&done, "code").unwrap();
     assert_eq!(query(&done, "state").as_deref(), Some("st-123"));
     assert_eq!(query(&done, "iss").as_deref(), Some(rp.issuer.as_str()));
 
-    let tokens = redeem(&app, &rp, &code, &verifier).await;
+    let tokens = redeem_code(&app, &rp, &code, &verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     assert_eq!(tokens.headers["cache-control"], "no-store");
     let access = tokens.body["access_token"].as_str().unwrap().to_owned();
@@ -271,14 +121,17 @@ async fn the_code_flow_works_for_a_confidential_client_with_consent_sso_refresh_
     );
 
     // SSO: the second authorization in this browser skips login and consent.
-    let (verifier2, challenge2) = pkce();
-    let again = location(&authorize(&browser, &rp, &[], &challenge2).await);
+    let Pkce {
+        verifier: verifier2,
+        challenge: challenge2,
+    } = pkce();
+    let again = location(&authorize_request(&browser, &rp, &challenge2, &[]).await);
     assert!(
         again.as_str().starts_with(REDIRECT),
         "no pages the second time: {again}"
     );
     let code2 = query(&again, "code").unwrap();
-    assert_eq!(redeem(&app, &rp, &code2, &verifier2).await.status, 200);
+    assert_eq!(redeem_code(&app, &rp, &code2, &verifier2).await.status, 200);
 
     // Refresh: rotated on use; narrower scope allowed, wider refused.
     let rotated = token(
@@ -337,9 +190,12 @@ async fn a_public_first_party_client_uses_pkce_without_a_secret() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "public", true).await;
     let browser = app.browser();
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&browser, &rp, &challenge).await;
-    let tokens = redeem(&app, &rp, &code, &verifier).await;
+    let tokens = redeem_code(&app, &rp, &code, &verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     assert!(tokens.body["id_token"].is_string());
 }
@@ -349,7 +205,7 @@ async fn bad_clients_and_redirect_uris_get_an_error_page_and_never_a_redirect() 
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
     let browser = app.browser();
-    let (_, challenge) = pkce();
+    let Pkce { challenge, .. } = pkce();
     for (what, extra) in [
         ("unknown client", vec![("client_id", "nope")]),
         ("missing client", vec![("client_id", "")]),
@@ -375,7 +231,7 @@ async fn bad_clients_and_redirect_uris_get_an_error_page_and_never_a_redirect() 
         ),
         ("missing", vec![("redirect_uri", "")]),
     ] {
-        let resp = authorize(&browser, &rp, &extra, &challenge).await;
+        let resp = authorize_request(&browser, &rp, &challenge, &extra).await;
         assert_eq!(resp.status(), 400, "{what}");
         assert!(
             resp.headers().get("location").is_none(),
@@ -395,7 +251,7 @@ async fn protocol_errors_go_back_to_the_client_with_state_and_iss() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
     let browser = app.browser();
-    let (_, challenge) = pkce();
+    let Pkce { challenge, .. } = pkce();
     for (what, extra, error) in [
         (
             "implicit",
@@ -429,7 +285,7 @@ async fn protocol_errors_go_back_to_the_client_with_state_and_iss() {
         ),
         ("prompt none", vec![("prompt", "none")], "login_required"),
     ] {
-        let next = location(&authorize(&browser, &rp, &extra, &challenge).await);
+        let next = location(&authorize_request(&browser, &rp, &challenge, &extra).await);
         assert!(next.as_str().starts_with(REDIRECT), "{what}: {next}");
         assert_eq!(query(&next, "error").as_deref(), Some(error), "{what}");
         assert_eq!(query(&next, "state").as_deref(), Some("st-123"), "{what}");
@@ -447,21 +303,22 @@ async fn consent_is_asked_once_can_be_denied_and_prompt_none_reports_what_is_mis
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", false).await;
     let browser = app.browser();
-    let (_, challenge) = pkce();
-    let login_url = location(&authorize(&browser, &rp, &[], &challenge).await);
-    let consent_url = location(&log_in(&browser, &login_url, PASSWORD).await);
-    let denied = location(&consent(&browser, &consent_url, "deny").await);
+    let Pkce { challenge, .. } = pkce();
+    let login_url = location(&authorize_request(&browser, &rp, &challenge, &[]).await);
+    let consent_url = location(&password(&browser, &login_url, PASSWORD).await);
+    let denied = location(&consent(&browser, &consent_url, "deny").await.1);
     assert_eq!(query(&denied, "error").as_deref(), Some("access_denied"));
     assert_eq!(query(&denied, "state").as_deref(), Some("st-123"));
 
-    let none = location(&authorize(&browser, &rp, &[("prompt", "none")], &challenge).await);
+    let none = location(&authorize_request(&browser, &rp, &challenge, &[("prompt", "none")]).await);
     assert_eq!(query(&none, "error").as_deref(), Some("consent_required"));
 
-    let consent_again = location(&authorize(&browser, &rp, &[], &challenge).await);
+    let consent_again = location(&authorize_request(&browser, &rp, &challenge, &[]).await);
     assert!(consent_again.path().ends_with("/consent"));
-    let ok = location(&consent(&browser, &consent_again, "allow").await);
+    let ok = location(&consent(&browser, &consent_again, "allow").await.1);
     assert!(query(&ok, "code").is_some());
-    let silent = location(&authorize(&browser, &rp, &[("prompt", "none")], &challenge).await);
+    let silent =
+        location(&authorize_request(&browser, &rp, &challenge, &[("prompt", "none")]).await);
     assert!(query(&silent, "code").is_some(), "consent remembered");
     let audit = app
         .get(&format!(
@@ -480,12 +337,14 @@ async fn consent_is_asked_once_can_be_denied_and_prompt_none_reports_what_is_mis
         rp.client_id.as_str(),
         "consent is audited"
     );
-    let forced = location(&authorize(&browser, &rp, &[("prompt", "consent")], &challenge).await);
+    let forced =
+        location(&authorize_request(&browser, &rp, &challenge, &[("prompt", "consent")]).await);
     assert!(
         forced.path().ends_with("/consent"),
         "prompt=consent asks again"
     );
-    let relogin = location(&authorize(&browser, &rp, &[("prompt", "login")], &challenge).await);
+    let relogin =
+        location(&authorize_request(&browser, &rp, &challenge, &[("prompt", "login")]).await);
     assert!(
         relogin.path().ends_with("/login"),
         "prompt=login asks again"
@@ -503,7 +362,10 @@ async fn code_redemption_refusals_and_replay_revocation() {
         (Some("x".repeat(43)), REDIRECT),
         (None, "https://app.example.com/other"),
     ] {
-        let (verifier, challenge) = pkce();
+        let Pkce {
+            verifier,
+            challenge,
+        } = pkce();
         let code = get_code(&browser, &rp, &challenge).await;
         let v = verifier_override.unwrap_or(verifier);
         let reply = token(
@@ -519,7 +381,7 @@ async fn code_redemption_refusals_and_replay_revocation() {
         .await;
         assert_eq!(reply.body["error"], "invalid_grant", "{}", reply.body);
     }
-    let (_, challenge) = pkce();
+    let Pkce { challenge, .. } = pkce();
     let code = get_code(&browser, &rp, &challenge).await;
     let reply = token(
         &app,
@@ -547,23 +409,29 @@ async fn code_redemption_refusals_and_replay_revocation() {
         secret: other.body["client_secret"].as_str().map(str::to_owned),
         user_id: rp.user_id.clone(),
     };
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&browser, &rp, &challenge).await;
     assert_eq!(
-        redeem(&app, &thief, &code, &verifier).await.body["error"],
+        redeem_code(&app, &thief, &code, &verifier).await.body["error"],
         "invalid_grant"
     );
 
     // Replay with the wrong verifier revokes nothing; replay by the rightful client does.
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&browser, &rp, &challenge).await;
-    let first = redeem(&app, &rp, &code, &verifier).await;
+    let first = redeem_code(&app, &rp, &code, &verifier).await;
     assert_eq!(first.status, 200);
     let access = first.body["access_token"].as_str().unwrap().to_owned();
     let refresh = first.body["refresh_token"].as_str().unwrap().to_owned();
-    let wrong = redeem(&app, &rp, &code, &"y".repeat(43)).await;
+    let wrong = redeem_code(&app, &rp, &code, &"y".repeat(43)).await;
     assert_eq!(wrong.body["error"], "invalid_grant");
-    let by_thief = redeem(&app, &thief, &code, &verifier).await;
+    let by_thief = redeem_code(&app, &thief, &code, &verifier).await;
     assert_eq!(by_thief.body["error"], "invalid_grant");
     assert_eq!(
         introspect(&app, &rp, &access).await["active"],
@@ -571,7 +439,7 @@ async fn code_redemption_refusals_and_replay_revocation() {
         "a bad replay revokes nothing"
     );
     assert_eq!(introspect(&app, &rp, &refresh).await["active"], true);
-    let replay = redeem(&app, &rp, &code, &verifier).await;
+    let replay = redeem_code(&app, &rp, &code, &verifier).await;
     assert_eq!(replay.body["error"], "invalid_grant");
     assert_eq!(
         introspect(&app, &rp, &access).await["active"],
@@ -589,9 +457,12 @@ async fn code_redemption_refusals_and_replay_revocation() {
 async fn fifty_parallel_redemptions_of_one_code_yield_exactly_one_token_response() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&app.browser(), &rp, &challenge).await;
-    let attempts = (0..50).map(|_| redeem(&app, &rp, &code, &verifier));
+    let attempts = (0..50).map(|_| redeem_code(&app, &rp, &code, &verifier));
     let replies = futures_util::future::join_all(attempts).await;
     let ok = replies.iter().filter(|r| r.status == 200).count();
     assert_eq!(ok, 1);
@@ -674,9 +545,12 @@ async fn tokens_of_one_tenant_are_useless_at_another() {
     let app = TestApp::spawn().await;
     let a = setup(&app, "confidential", true).await;
     let b = setup(&app, "confidential", true).await;
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&app.browser(), &a, &challenge).await;
-    let tokens = redeem(&app, &a, &code, &verifier).await;
+    let tokens = redeem_code(&app, &a, &code, &verifier).await;
     let access = tokens.body["access_token"].as_str().unwrap();
     let refresh = tokens.body["refresh_token"].as_str().unwrap();
     // A's client id and code mean nothing at B.
@@ -688,7 +562,7 @@ async fn tokens_of_one_tenant_are_useless_at_another() {
         user_id: a.user_id.clone(),
     };
     assert_eq!(
-        redeem(&app, &at_b, &code, &verifier).await.body["error"],
+        redeem_code(&app, &at_b, &code, &verifier).await.body["error"],
         "invalid_client"
     );
     assert_eq!(
@@ -721,9 +595,12 @@ async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uri
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
     let browser = app.browser();
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&browser, &rp, &challenge).await;
-    let id_token = redeem(&app, &rp, &code, &verifier).await.body["id_token"]
+    let id_token = redeem_code(&app, &rp, &code, &verifier).await.body["id_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -751,8 +628,8 @@ async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uri
     let back = location(&out);
     assert_eq!(back.as_str(), "https://app.example.com/bye?state=bye-1");
     // The session is gone: the next authorization asks for a login again.
-    let (_, challenge) = pkce();
-    let next = location(&authorize(&browser, &rp, &[], &challenge).await);
+    let Pkce { challenge, .. } = pkce();
+    let next = location(&authorize_request(&browser, &rp, &challenge, &[]).await);
     assert!(next.path().ends_with("/login"), "{next}");
     let _ = app.call(Method::GET, "/healthz", None, None).await;
 }
@@ -763,20 +640,23 @@ async fn rp_initiated_logout_without_a_hint_for_this_session_asks_the_user_to_co
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
     let browser = app.browser();
-    let (_, challenge) = pkce();
+    let Pkce { challenge, .. } = pkce();
     get_code(&browser, &rp, &challenge).await;
     let other = app.browser();
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&other, &rp, &challenge).await;
-    let foreign_hint = redeem(&app, &rp, &code, &verifier).await.body["id_token"]
+    let foreign_hint = redeem_code(&app, &rp, &code, &verifier).await.body["id_token"]
         .as_str()
         .unwrap()
         .to_owned();
     let still_signed_in = |browser: Client| {
         let rp = &rp;
         async move {
-            let (_, challenge) = pkce();
-            let next = location(&authorize(&browser, rp, &[], &challenge).await);
+            let Pkce { challenge, .. } = pkce();
+            let next = location(&authorize_request(&browser, rp, &challenge, &[]).await);
             next.as_str().starts_with(REDIRECT)
         }
     };
@@ -859,11 +739,14 @@ async fn rp_initiated_logout_without_a_hint_for_this_session_asks_the_user_to_co
 async fn an_expired_code_is_refused() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&app.browser(), &rp, &challenge).await;
     app.clock.advance(61);
     assert_eq!(
-        redeem(&app, &rp, &code, &verifier).await.body["error"],
+        redeem_code(&app, &rp, &code, &verifier).await.body["error"],
         "invalid_grant"
     );
 }
@@ -937,10 +820,10 @@ async fn a_confidential_client_without_pkce_must_send_a_nonce() {
     let no_pkce = [("code_challenge", ""), ("code_challenge_method", "")];
     let mut without_nonce = no_pkce.to_vec();
     without_nonce.push(("nonce", ""));
-    let refused = location(&authorize(&browser, &rp, &without_nonce, "").await);
+    let refused = location(&authorize_request(&browser, &rp, "", &without_nonce).await);
     assert_eq!(query(&refused, "error").as_deref(), Some("invalid_request"));
-    let login = location(&authorize(&browser, &rp, &no_pkce, "").await);
-    let done = location(&log_in(&browser, &login, PASSWORD).await);
+    let login = location(&authorize_request(&browser, &rp, "", &no_pkce).await);
+    let done = location(&password(&browser, &login, PASSWORD).await);
     let code = query(&done, "code").unwrap();
     let reply = token(
         &app,
@@ -972,15 +855,15 @@ async fn max_age_forces_a_fresh_login_and_oversized_parameters_are_refused() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
     let browser = app.browser();
-    let (_, challenge) = pkce();
+    let Pkce { challenge, .. } = pkce();
     get_code(&browser, &rp, &challenge).await;
     app.clock.advance(120);
-    let fresh = location(&authorize(&browser, &rp, &[("max_age", "60")], &challenge).await);
+    let fresh = location(&authorize_request(&browser, &rp, &challenge, &[("max_age", "60")]).await);
     assert!(fresh.path().ends_with("/login"), "{fresh}");
-    let ok = location(&authorize(&browser, &rp, &[("max_age", "3600")], &challenge).await);
+    let ok = location(&authorize_request(&browser, &rp, &challenge, &[("max_age", "3600")]).await);
     assert!(query(&ok, "code").is_some());
     let huge = "s".repeat(5000);
-    let resp = authorize(&browser, &rp, &[("state", &huge)], &challenge).await;
+    let resp = authorize_request(&browser, &rp, &challenge, &[("state", &huge)]).await;
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
 }
@@ -1054,18 +937,21 @@ async fn revoking_a_refresh_token_ends_its_family_and_disabled_users_cannot_log_
     .await;
     assert_eq!(reply.body["error"], "invalid_grant", "{}", reply.body);
     let browser = app.browser();
-    let (_, challenge) = pkce();
-    let login = location(&authorize(&browser, &rp, &[], &challenge).await);
-    assert_eq!(log_in(&browser, &login, PASSWORD).await.status(), 401);
+    let Pkce { challenge, .. } = pkce();
+    let login = location(&authorize_request(&browser, &rp, &challenge, &[]).await);
+    assert_eq!(password(&browser, &login, PASSWORD).await.status(), 401);
 }
 
 #[tokio::test]
 async fn access_tokens_expire_on_the_server_clock() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&app.browser(), &rp, &challenge).await;
-    let access = redeem(&app, &rp, &code, &verifier).await.body["access_token"]
+    let access = redeem_code(&app, &rp, &code, &verifier).await.body["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1090,13 +976,13 @@ async fn ten_failed_logins_lock_the_account_name_even_for_the_right_password() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
     let browser = app.browser();
-    let (_, challenge) = pkce();
-    let login = location(&authorize(&browser, &rp, &[], &challenge).await);
+    let Pkce { challenge, .. } = pkce();
+    let login = location(&authorize_request(&browser, &rp, &challenge, &[]).await);
     for attempt in 1..=10 {
-        let reply = log_in(&browser, &login, "wrong password").await;
+        let reply = password(&browser, &login, "wrong password").await;
         assert_eq!(reply.status(), 401, "attempt {attempt}");
     }
-    let locked = log_in(&browser, &login, PASSWORD).await;
+    let locked = password(&browser, &login, PASSWORD).await;
     assert_eq!(locked.status(), 429, "locked even with the right password");
     assert!(locked.headers().get("retry-after").is_some());
     assert!(
@@ -1121,8 +1007,8 @@ async fn one_address_cannot_try_more_than_thirty_logins_a_minute() {
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
     let browser = app.browser();
-    let (_, challenge) = pkce();
-    let login = location(&authorize(&browser, &rp, &[], &challenge).await);
+    let Pkce { challenge, .. } = pkce();
+    let login = location(&authorize_request(&browser, &rp, &challenge, &[]).await);
     let page = browser
         .get(login.as_str())
         .send()
@@ -1187,16 +1073,22 @@ async fn hot_flows_stay_within_their_sql_statement_budget() {
     let app = TestApp::spawn().await;
     let rp = setup(&app, "confidential", true).await;
     let browser = app.browser();
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     // Log in once; then measure a flow on the existing session, like a returning user.
     let code = get_code(&browser, &rp, &challenge).await;
-    assert_eq!(redeem(&app, &rp, &code, &verifier).await.status, 200);
+    assert_eq!(redeem_code(&app, &rp, &code, &verifier).await.status, 200);
 
     let authorize_before = statements_so_far(&app, "/t/{slug}/authorize").await;
     let token_before = statements_so_far(&app, "/t/{slug}/token").await;
-    let (verifier, challenge) = pkce();
+    let Pkce {
+        verifier,
+        challenge,
+    } = pkce();
     let code = get_code(&browser, &rp, &challenge).await;
-    let tokens = redeem(&app, &rp, &code, &verifier).await;
+    let tokens = redeem_code(&app, &rp, &code, &verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     let code_flow = statements_so_far(&app, "/t/{slug}/authorize").await - authorize_before
         + statements_so_far(&app, "/t/{slug}/token").await

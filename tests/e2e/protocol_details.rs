@@ -4,70 +4,17 @@
 //! family, a nonce replaces PKCE only for OpenID requests, and `max_age=0` is satisfied
 //! by the sign-in just completed.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use e2e::{Reply, TestApp, hidden_field};
+use e2e::flow::{
+    PASSWORD, Pkce, REDIRECT, Rp, client, location, password, pkce, query, refresh, submit, tenant,
+};
+use e2e::{Reply, TestApp};
 use reqwest::Client;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use url::Url;
 
-const REDIRECT: &str = "https://app.example.com/callback";
-const PASSWORD: &str = "correct horse battery";
-
-/// A tenant with a user `ann` and one client.
-struct Rp {
-    issuer: String,
-    client_id: String,
-    secret: Option<String>,
-}
-
-async fn tenant(app: &TestApp, settings: Value) -> String {
-    let slug = app.create_tenant().await["slug"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    if settings != json!({}) {
-        let patched = app
-            .patch(
-                &format!("/api/v1/tenants/{slug}"),
-                json!({ "settings": settings }),
-            )
-            .await;
-        assert_eq!(patched.status, 200, "{}", patched.body);
-    }
-    app.create_user(&slug, "ann", PASSWORD).await;
-    slug
-}
-
-async fn client(app: &TestApp, slug: &str, registration: Value) -> Rp {
-    let mut body = json!({ "name": "App", "redirect_uris": [REDIRECT] });
-    for (k, v) in registration.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let created = app
-        .post(&format!("/api/v1/tenants/{slug}/clients"), body)
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    Rp {
-        issuer: format!("{}/t/{slug}", app.address),
-        client_id: created.body["client_id"].as_str().unwrap().to_owned(),
-        secret: created.body["client_secret"].as_str().map(str::to_owned),
-    }
-}
-
-fn pkce() -> (String, String) {
-    let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
-fn query(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Sends the browser to `/authorize` with `params`; returns where it is sent next.
+/// Sends the browser to `/authorize` with only `params` beside the client, redirect URI,
+/// response type and state (no scope, nonce or PKCE unless given); returns where it is
+/// sent next.
 async fn authorize(browser: &Client, rp: &Rp, params: &[(&str, &str)]) -> Url {
     let mut all = vec![
         ("client_id", rp.client_id.as_str()),
@@ -85,104 +32,21 @@ async fn authorize(browser: &Client, rp: &Rp, params: &[(&str, &str)]) -> Url {
     e2e::location(&resp)
 }
 
-/// Fills in and posts the form of the page at `url` (login or consent).
-async fn submit(browser: &Client, url: &Url, fields: &[(&str, &str)]) -> Url {
-    let html = browser
-        .get(url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let interaction = hidden_field(&html, "interaction");
-    let csrf = hidden_field(&html, "csrf_token");
-    let mut form = vec![
-        ("interaction", interaction.as_str()),
-        ("csrf_token", csrf.as_str()),
-    ];
-    form.extend_from_slice(fields);
-    let resp = browser.post(url.as_str()).form(&form).send().await.unwrap();
-    e2e::location(&resp)
-}
-
-async fn log_in(browser: &Client, login: &Url) -> Url {
-    submit(
-        browser,
-        login,
-        &[("username", "ann"), ("password", PASSWORD)],
-    )
-    .await
-}
-
-/// A token request authenticated the way the client is registered by default
-/// (`client_secret_basic`, or `client_id` alone for a public client).
-async fn token(app: &TestApp, rp: &Rp, params: &[(&str, &str)]) -> Reply {
-    let mut form: Vec<(&str, &str)> = params.to_vec();
-    let mut req = app.http.post(format!("{}/token", rp.issuer));
-    match &rp.secret {
-        Some(secret) => req = req.basic_auth(&rp.client_id, Some(secret)),
-        None => form.push(("client_id", &rp.client_id)),
-    }
-    TestApp::reply(req.form(&form).send().await.unwrap()).await
-}
-
 /// A code flow for a first-party client: access and refresh token.
 async fn tokens(app: &TestApp, rp: &Rp) -> (String, String) {
     let browser = app.browser();
-    let (verifier, challenge) = pkce();
-    let login = authorize(
-        &browser,
-        rp,
-        &[
-            ("scope", "openid offline_access"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .await;
-    let back = log_in(&browser, &login).await;
-    let code = query(&back, "code").unwrap();
-    let reply = token(
-        app,
-        rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let field = |name: &str| reply.body[name].as_str().unwrap().to_owned();
+    let pkce = pkce();
+    let login = e2e::flow::authorize(&browser, rp, &pkce, &[]).await;
+    let back = location(&password(&browser, &login, PASSWORD).await);
+    let body = e2e::flow::redeem(app, rp, &back, &pkce).await;
+    let field = |name: &str| body[name].as_str().unwrap().to_owned();
     (field("access_token"), field("refresh_token"))
 }
 
-async fn refresh(app: &TestApp, rp: &Rp, refresh_token: &str) -> Reply {
-    token(
-        app,
-        rp,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-    )
-    .await
-}
-
 async fn active(app: &TestApp, rp: &Rp, token: &str) -> bool {
-    let reply = app
-        .http
-        .post(format!("{}/introspect", rp.issuer))
-        .basic_auth(&rp.client_id, rp.secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    let reply = TestApp::reply(reply).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["active"].as_bool().unwrap()
+    e2e::flow::introspect(app, rp, token).await["active"]
+        .as_bool()
+        .unwrap()
 }
 
 async fn userinfo_status(app: &TestApp, rp: &Rp, access: &str) -> u16 {
@@ -218,6 +82,7 @@ async fn a_client_is_accepted_only_with_the_authentication_method_it_is_register
     let slug = tenant(&app, json!({})).await;
     let rp = client(
         &app,
+        &app.address,
         &slug,
         json!({ "client_type": "confidential", "grant_types": ["client_credentials"] }),
     )
@@ -259,7 +124,13 @@ async fn a_client_is_accepted_only_with_the_authentication_method_it_is_register
     );
 
     // A public client is `none`, and can be nothing else.
-    let public = client(&app, &slug, json!({ "client_type": "public" })).await;
+    let public = client(
+        &app,
+        &app.address,
+        &slug,
+        json!({ "client_type": "public" }),
+    )
+    .await;
     let public_path = format!("/api/v1/tenants/{slug}/clients/{}", public.client_id);
     assert_eq!(
         app.get(&public_path).await.body["token_endpoint_auth_method"],
@@ -296,6 +167,7 @@ async fn introspection_refuses_public_clients_and_discovery_says_the_same() {
     let slug = tenant(&app, json!({})).await;
     let public = client(
         &app,
+        &app.address,
         &slug,
         json!({ "client_type": "public", "first_party": true }),
     )
@@ -333,7 +205,13 @@ async fn introspection_refuses_public_clients_and_discovery_says_the_same() {
         json!(["client_secret_basic", "client_secret_post"])
     );
     // A confidential client of the tenant may introspect the same token.
-    let rs = client(&app, &slug, json!({ "client_type": "confidential" })).await;
+    let rs = client(
+        &app,
+        &app.address,
+        &slug,
+        json!({ "client_type": "confidential" }),
+    )
+    .await;
     assert!(active(&app, &rs, &access).await);
 }
 
@@ -344,6 +222,7 @@ async fn revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant() {
     let slug = tenant(&app, json!({})).await;
     let rp = client(
         &app,
+        &app.address,
         &slug,
         json!({ "client_type": "confidential", "first_party": true }),
     )
@@ -390,6 +269,7 @@ async fn a_refresh_retry_in_the_grace_window_gets_the_same_successor_and_never_a
     let slug = tenant(&app, json!({ "refresh_token_reuse_grace_secs": 30 })).await;
     let rp = client(
         &app,
+        &app.address,
         &slug,
         json!({ "client_type": "confidential", "first_party": true }),
     )
@@ -439,6 +319,7 @@ async fn a_nonce_replaces_pkce_only_for_an_openid_request() {
     let slug = tenant(&app, json!({})).await;
     let rp = client(
         &app,
+        &app.address,
         &slug,
         json!({ "client_type": "confidential", "first_party": true, "require_pkce": false }),
     )
@@ -468,9 +349,15 @@ async fn max_age_zero_is_satisfied_once_by_the_sign_in_just_completed() {
     // Arrange: a third-party client, so a consent page follows the login page.
     let app = TestApp::spawn().await;
     let slug = tenant(&app, json!({})).await;
-    let rp = client(&app, &slug, json!({ "client_type": "confidential" })).await;
+    let rp = client(
+        &app,
+        &app.address,
+        &slug,
+        json!({ "client_type": "confidential" }),
+    )
+    .await;
     let browser = app.browser();
-    let (_, challenge) = pkce();
+    let Pkce { challenge, .. } = pkce();
     let params = [
         ("scope", "openid"),
         ("max_age", "0"),
@@ -479,7 +366,7 @@ async fn max_age_zero_is_satisfied_once_by_the_sign_in_just_completed() {
     ];
     let login = authorize(&browser, &rp, &params).await;
     assert!(login.path().ends_with("/login"), "{login}");
-    let consent = log_in(&browser, &login).await;
+    let consent = location(&password(&browser, &login, PASSWORD).await);
     assert!(consent.path().ends_with("/consent"), "{consent}");
 
     // Act: the user reads the consent page for a while, then allows.
