@@ -60,12 +60,12 @@ impl Acceptor for DrainingAcceptor {
     }
 
     async fn accept(&mut self) -> std::io::Result<(BoxIo, LocalAddr, RemoteAddr, Scheme)> {
-        if let Some(inner) = self.inner.as_mut() {
-            if !*self.stopping.borrow() {
-                tokio::select! {
-                    accepted = DynAcceptor::accept(&mut **inner) => return accepted,
-                    _ = self.stopping.wait_for(|stop| *stop) => {}
-                }
+        if let Some(inner) = self.inner.as_mut()
+            && !*self.stopping.borrow()
+        {
+            tokio::select! {
+                accepted = DynAcceptor::accept(&mut **inner) => return accepted,
+                _ = self.stopping.wait_for(|stop| *stop) => {}
             }
         }
         // Dropping the listener closes the socket: later connects are refused.
