@@ -12,7 +12,6 @@ async fn setup(app: &TestApp) -> Rp {
     let slug = e2e::flow::tenant(app, json!({})).await;
     e2e::flow::client(
         app,
-        &app.address,
         &slug,
         json!({ "client_type": "confidential", "first_party": true, "require_pkce": false }),
     )

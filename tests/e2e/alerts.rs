@@ -488,7 +488,6 @@ async fn first_party_rp(app: &TestApp, slug: &str) -> Rp {
     app.create_user(slug, "ann", e2e::flow::PASSWORD).await;
     e2e::flow::client(
         app,
-        &app.address,
         slug,
         json!({ "client_type": "confidential", "first_party": true }),
     )

@@ -16,7 +16,6 @@ async fn setup(app: &TestApp, client_type: &str, first_party: bool) -> Rp {
     let slug = e2e::flow::tenant(app, json!({})).await;
     e2e::flow::client(
         app,
-        &app.address,
         &slug,
         json!({ "name": "Web <app>", "client_type": client_type, "first_party": first_party,
                 "post_logout_redirect_uris": ["https://app.example.com/bye"] }),

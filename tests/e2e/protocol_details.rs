@@ -82,7 +82,6 @@ async fn a_client_is_accepted_only_with_the_authentication_method_it_is_register
     let slug = tenant(&app, json!({})).await;
     let rp = client(
         &app,
-        &app.address,
         &slug,
         json!({ "client_type": "confidential", "grant_types": ["client_credentials"] }),
     )
@@ -124,13 +123,7 @@ async fn a_client_is_accepted_only_with_the_authentication_method_it_is_register
     );
 
     // A public client is `none`, and can be nothing else.
-    let public = client(
-        &app,
-        &app.address,
-        &slug,
-        json!({ "client_type": "public" }),
-    )
-    .await;
+    let public = client(&app, &slug, json!({ "client_type": "public" })).await;
     let public_path = format!("/api/v1/tenants/{slug}/clients/{}", public.client_id);
     assert_eq!(
         app.get(&public_path).await.body["token_endpoint_auth_method"],
@@ -167,7 +160,6 @@ async fn introspection_refuses_public_clients_and_discovery_says_the_same() {
     let slug = tenant(&app, json!({})).await;
     let public = client(
         &app,
-        &app.address,
         &slug,
         json!({ "client_type": "public", "first_party": true }),
     )
@@ -205,13 +197,7 @@ async fn introspection_refuses_public_clients_and_discovery_says_the_same() {
         json!(["client_secret_basic", "client_secret_post"])
     );
     // A confidential client of the tenant may introspect the same token.
-    let rs = client(
-        &app,
-        &app.address,
-        &slug,
-        json!({ "client_type": "confidential" }),
-    )
-    .await;
+    let rs = client(&app, &slug, json!({ "client_type": "confidential" })).await;
     assert!(active(&app, &rs, &access).await);
 }
 
@@ -222,7 +208,6 @@ async fn revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant() {
     let slug = tenant(&app, json!({})).await;
     let rp = client(
         &app,
-        &app.address,
         &slug,
         json!({ "client_type": "confidential", "first_party": true }),
     )
@@ -269,7 +254,6 @@ async fn a_refresh_retry_in_the_grace_window_gets_the_same_successor_and_never_a
     let slug = tenant(&app, json!({ "refresh_token_reuse_grace_secs": 30 })).await;
     let rp = client(
         &app,
-        &app.address,
         &slug,
         json!({ "client_type": "confidential", "first_party": true }),
     )
@@ -319,7 +303,6 @@ async fn a_nonce_replaces_pkce_only_for_an_openid_request() {
     let slug = tenant(&app, json!({})).await;
     let rp = client(
         &app,
-        &app.address,
         &slug,
         json!({ "client_type": "confidential", "first_party": true, "require_pkce": false }),
     )
@@ -349,13 +332,7 @@ async fn max_age_zero_is_satisfied_once_by_the_sign_in_just_completed() {
     // Arrange: a third-party client, so a consent page follows the login page.
     let app = TestApp::spawn().await;
     let slug = tenant(&app, json!({})).await;
-    let rp = client(
-        &app,
-        &app.address,
-        &slug,
-        json!({ "client_type": "confidential" }),
-    )
-    .await;
+    let rp = client(&app, &slug, json!({ "client_type": "confidential" })).await;
     let browser = app.browser();
     let Pkce { challenge, .. } = pkce();
     let params = [

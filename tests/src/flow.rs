@@ -41,7 +41,7 @@ pub struct Rp {
 /// `base` is the address the browser uses (the public URL).
 pub async fn setup(app: &TestApp, base: &str, policy: &str, first_party: bool) -> Rp {
     let slug = tenant(app, json!({ "mfa_policy": policy })).await;
-    client(
+    client_at(
         app,
         base,
         &slug,
@@ -65,8 +65,13 @@ pub async fn tenant(app: &TestApp, settings: Value) -> String {
 }
 
 /// Registers a client in `slug` (`registration` over a client named "Web" with
-/// [`REDIRECT`]); `base` is the address the browser uses.
-pub async fn client(app: &TestApp, base: &str, slug: &str, registration: Value) -> Rp {
+/// [`REDIRECT`]), its issuer at the server's own address.
+pub async fn client(app: &TestApp, slug: &str, registration: Value) -> Rp {
+    client_at(app, &app.address, slug, registration).await
+}
+
+/// [`client`] with the issuer at `base`, the address the browser uses (a public URL).
+pub async fn client_at(app: &TestApp, base: &str, slug: &str, registration: Value) -> Rp {
     let mut body = json!({ "name": "Web", "redirect_uris": [REDIRECT] });
     for (k, v) in registration.as_object().unwrap() {
         body[k] = v.clone();
@@ -85,7 +90,7 @@ pub async fn client(app: &TestApp, base: &str, slug: &str, registration: Value) 
         secret: created.body["client_secret"].as_str().map(str::to_owned),
         user_id: users.body["items"][0]["id"]
             .as_str()
-            .unwrap_or_default()
+            .expect("the tenant has the user ann")
             .to_owned(),
     }
 }
