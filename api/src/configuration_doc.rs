@@ -1,21 +1,28 @@
 //! The generated part of docs/configuration.md, and the check that keeps the page
 //! true to the code.
 //!
-//! The tenant settings table is rendered from the domain's one list of settings
+//! Two tables are rendered from the domain's lists: the tenant settings
 //! ([`tenancy::core::SETTINGS`] and the defaults), between the page's
-//! `<!-- tenant-settings:begin -->` and `<!-- tenant-settings:end -->` markers. The
-//! unit test below fails when the committed page differs from what the code says
-//! (or names a `TESSERA_*` variable the server does not read, or misses one it
-//! does); run it with `TESSERA_BLESS=1` to rewrite the table:
+//! `<!-- tenant-settings:begin -->` and `<!-- tenant-settings:end -->` markers, and
+//! the per-endpoint rate limits ([`tenancy::core::limits::ENDPOINTS`]), between
+//! `<!-- rate-limits:begin -->` and `<!-- rate-limits:end -->`. The unit test below
+//! fails when the committed page differs from what the code says (or names a
+//! `TESSERA_*` variable the server does not read, or misses one it does); run it
+//! with `TESSERA_BLESS=1` to rewrite the tables:
 //! `TESSERA_BLESS=1 cargo test -p api configuration_doc`.
 
-use tenancy::core::{Bounds, SETTINGS, TenantSettings};
+use tenancy::core::{Bounds, SETTINGS, TenantSettings, limits::ENDPOINTS};
 
-/// Where the generated table starts in docs/configuration.md.
+/// Where the generated settings table starts in docs/configuration.md.
 pub const BEGIN: &str =
     "<!-- tenant-settings:begin (generated from tenancy/src/core/settings.rs; do not edit) -->";
 /// Where it ends.
 pub const END: &str = "<!-- tenant-settings:end -->";
+/// Where the generated rate-limit table starts.
+pub const LIMITS_BEGIN: &str =
+    "<!-- rate-limits:begin (generated from tenancy/src/core/limits.rs; do not edit) -->";
+/// Where it ends.
+pub const LIMITS_END: &str = "<!-- rate-limits:end -->";
 
 /// The Markdown table of every tenant setting: name, default, accepted values and
 /// what it does.
@@ -40,17 +47,39 @@ pub fn tenant_settings_table() -> String {
     out
 }
 
-/// `docs` with its generated table replaced by the current one; `None` when the
-/// markers are missing.
+/// The Markdown table of every rate-limited endpoint with its default limit.
+pub fn rate_limits_table() -> String {
+    let mut out = String::from(
+        "| endpoint | guards | counts | per address | per target (which) | window |\n\
+         |---|---|---|---:|---|---:|\n",
+    );
+    for endpoint in ENDPOINTS {
+        let limit = endpoint.default;
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} ({}) | {} s |\n",
+            endpoint.name,
+            endpoint.route,
+            endpoint.counts.name(),
+            thousands(u64::from(limit.per_address)),
+            thousands(u64::from(limit.per_target)),
+            endpoint.target,
+            thousands(u64::from(limit.window_secs)),
+        ));
+    }
+    out
+}
+
+/// `docs` with its generated tables replaced by the current ones; `None` when a
+/// marker is missing.
 pub fn with_current_table(docs: &str) -> Option<String> {
-    let start = docs.find(BEGIN)? + BEGIN.len();
-    let end = start + docs[start..].find(END)?;
-    Some(format!(
-        "{}\n{}{}",
-        &docs[..start],
-        tenant_settings_table(),
-        &docs[end..]
-    ))
+    let docs = replace_between(docs, BEGIN, END, &tenant_settings_table())?;
+    replace_between(&docs, LIMITS_BEGIN, LIMITS_END, &rate_limits_table())
+}
+
+fn replace_between(docs: &str, begin: &str, end: &str, table: &str) -> Option<String> {
+    let start = docs.find(begin)? + begin.len();
+    let end = start + docs[start..].find(end)?;
+    Some(format!("{}\n{table}{}", &docs[..start], &docs[end..]))
 }
 
 /// Every environment variable the process settings read.
@@ -102,7 +131,7 @@ mod tests {
         }
         assert!(
             current == docs,
-            "docs/configuration.md is out of date with tenancy/src/core/settings.rs; \
+            "docs/configuration.md is out of date with tenancy/src/core/{{settings,limits}}.rs; \
              rewrite it with `TESSERA_BLESS=1 cargo test -p api configuration_doc`"
         );
     }

@@ -33,97 +33,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use crate::core::limits::{Counts, Endpoint};
 use crate::core::{EndpointLimit, RateLimits};
 use crate::{Result, cache::Cache, crypto::secrets};
-
-/// What an endpoint's budget counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Counts {
-    /// Every request, counted before it is served.
-    Requests,
-    /// Only requests that failed (a wrong guess), counted afterwards.
-    Failures,
-}
-
-/// An endpoint with a rate limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `POST /password/forgot`.
-    PasswordForgot,
-    /// `POST /password/reset`.
-    PasswordReset,
-    /// `/email/verify`.
-    EmailVerify,
-    /// `POST /token`.
-    Token,
-    /// `POST /introspect`.
-    Introspection,
-    /// `POST /revoke`.
-    Revocation,
-    /// `/authorize`.
-    Authorize,
-    /// `/account` pages.
-    Account,
-    /// Passkey options and results.
-    Passkeys,
-    /// `POST /api/v1/tenants/{tenant}/keys/rotate`.
-    KeyRotation,
-    /// `POST /api/v1/tenants/{tenant}/webhooks/{id}/test`.
-    WebhookTest,
-}
-
-impl Endpoint {
-    /// The name used in cache keys, metrics and audit details.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::PasswordForgot => "password_forgot",
-            Self::PasswordReset => "password_reset",
-            Self::EmailVerify => "email_verify",
-            Self::Token => "token",
-            Self::Introspection => "introspection",
-            Self::Revocation => "revocation",
-            Self::Authorize => "authorize",
-            Self::Account => "account",
-            Self::Passkeys => "passkeys",
-            Self::KeyRotation => "key_rotation",
-            Self::WebhookTest => "webhook_test",
-        }
-    }
-
-    /// What this endpoint counts (see the module doc for why).
-    pub fn counts(self) -> Counts {
-        match self {
-            Self::PasswordReset
-            | Self::EmailVerify
-            | Self::Token
-            | Self::Introspection
-            | Self::Revocation => Counts::Failures,
-            Self::PasswordForgot
-            | Self::Authorize
-            | Self::Account
-            | Self::Passkeys
-            | Self::KeyRotation
-            | Self::WebhookTest => Counts::Requests,
-        }
-    }
-
-    /// This endpoint's limit in `limits`.
-    pub fn limit(self, limits: &RateLimits) -> EndpointLimit {
-        match self {
-            Self::PasswordForgot => limits.password_forgot,
-            Self::PasswordReset => limits.password_reset,
-            Self::EmailVerify => limits.email_verify,
-            Self::Token => limits.token,
-            Self::Introspection => limits.introspection,
-            Self::Revocation => limits.revocation,
-            Self::Authorize => limits.authorize,
-            Self::Account => limits.account,
-            Self::Passkeys => limits.passkeys,
-            Self::KeyRotation => limits.key_rotation,
-            Self::WebhookTest => limits.webhook_test,
-        }
-    }
-}
 
 /// The counters one request is judged by.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -67,7 +67,8 @@ impl Error {
 }
 
 /// Whether a failed statement failed because the database went away (restart,
-/// failover, network) rather than because of the statement: those are answered 503
+/// failover, network) or was momentarily locked by another process (SQLite), rather
+/// than because of the statement: those are answered 503
 /// (fail closed, retry later), never 500. SQLSTATE class 08 is "connection exception";
 /// 57P01–57P03 are administrator/crash shutdown and "cannot connect now"; 53300 is
 /// "too many connections" (PostgreSQL Appendix A).
@@ -84,10 +85,22 @@ fn is_connection_loss(err: &DbErr) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+                || is_sqlite_contention(&code)
         }),
         _ => false,
     }
+}
+
+/// SQLite's "another connection holds the lock" codes: `SQLITE_BUSY` (5) and its
+/// extended `BUSY_RECOVERY` (261), `BUSY_SNAPSHOT` (517: a read transaction of a WAL
+/// database could not become a write transaction because another connection wrote
+/// first) and `BUSY_TIMEOUT` (773), and `SQLITE_LOCKED` (6) with `LOCKED_SHAREDCACHE`
+/// (262) (https://www.sqlite.org/rescode.html). They happen only when two processes
+/// share one database file; retried later the statement succeeds, so they are 503.
+fn is_sqlite_contention(code: &str) -> bool {
+    matches!(code, "5" | "261" | "517" | "773" | "6" | "262")
 }
 
 impl From<DbErr> for Error {
@@ -102,5 +115,46 @@ impl From<DbErr> for Error {
                 _ => Self::Database(other),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+
+    use super::*;
+
+    /// Two processes on one SQLite file (two nodes in a test, `tessera migrate` beside
+    /// a server): a transaction that read before another connection wrote cannot
+    /// write, and that is "retry later", not a server error.
+    #[tokio::test]
+    async fn a_write_lost_to_another_sqlite_connection_is_unavailable_not_a_database_error() {
+        let dir = std::env::temp_dir().join(format!("tessera-busy-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("db").display());
+        let first = Database::connect(&url).await.unwrap();
+        let second = Database::connect(&url).await.unwrap();
+        first
+            .execute_unprepared("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+        let reading = first.begin().await.unwrap();
+        reading
+            .execute_unprepared("SELECT count(*) FROM t")
+            .await
+            .unwrap();
+        second
+            .execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let lost = reading
+            .execute_unprepared("INSERT INTO t VALUES (2)")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(Error::from(lost), Error::Unavailable(_)),
+            "a lost write race is 503"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

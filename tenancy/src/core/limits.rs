@@ -35,52 +35,6 @@ impl EndpointLimit {
     }
 }
 
-/// A tenant's per-endpoint limits (see the module doc for what each counts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RateLimits {
-    /// Forgot-password requests (emails) per address and per login name typed.
-    pub password_forgot: EndpointLimit,
-    /// Failed password resets (unknown, used or expired link) per address and per link.
-    pub password_reset: EndpointLimit,
-    /// Failed email verifications per address and per link.
-    pub email_verify: EndpointLimit,
-    /// Failed token requests per address and per client id.
-    pub token: EndpointLimit,
-    /// Failed introspection requests per address and per client id.
-    pub introspection: EndpointLimit,
-    /// Failed revocation requests per address and per client id.
-    pub revocation: EndpointLimit,
-    /// Authorization requests per address and per client id.
-    pub authorize: EndpointLimit,
-    /// Account page requests per address and per browser session.
-    pub account: EndpointLimit,
-    /// Passkey ceremony requests per address and per browser session.
-    pub passkeys: EndpointLimit,
-    /// Signing-key rotations through the management API per address and per tenant.
-    pub key_rotation: EndpointLimit,
-    /// Webhook test sends and manual redeliveries per address and per webhook.
-    pub webhook_test: EndpointLimit,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        Self {
-            password_forgot: EndpointLimit::new(20, 5, 3600),
-            password_reset: EndpointLimit::new(20, 10, 3600),
-            email_verify: EndpointLimit::new(20, 10, 3600),
-            token: EndpointLimit::new(60, 300, 60),
-            introspection: EndpointLimit::new(60, 300, 60),
-            revocation: EndpointLimit::new(60, 300, 60),
-            authorize: EndpointLimit::new(1200, 12_000, 60),
-            account: EndpointLimit::new(300, 120, 60),
-            passkeys: EndpointLimit::new(600, 60, 60),
-            key_rotation: EndpointLimit::new(30, 10, 3600),
-            webhook_test: EndpointLimit::new(60, 30, 60),
-        }
-    }
-}
-
 /// Changes to one endpoint's limit; absent fields stay as they are.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EndpointLimitPatch {
@@ -102,91 +56,202 @@ impl EndpointLimitPatch {
     }
 }
 
-macro_rules! endpoint_fields {
-    ($m:ident) => {
-        $m!(
-            password_forgot,
-            password_reset,
-            email_verify,
-            token,
-            introspection,
-            revocation,
-            authorize,
-            account,
-            passkeys,
-            key_rotation,
-            webhook_test
-        )
+/// Calls `$callback! { ... }` with every rate-limited endpoint, one braced entry each:
+/// `{ Variant, field, Counts, (per_address, per_target, window_secs), "target",
+/// "route", "description" }`. The defaults are the tuple; "target" names what the
+/// per-target counter is keyed by. The description is a plain literal because
+/// poem-openapi reads only literal doc comments into the OpenAPI document. This is
+/// the one list of
+/// rate limits: add an endpoint here and [`RateLimits`], its defaults,
+/// [`RateLimitsPatch`], the validation, [`Endpoint`], the catalogue [`ENDPOINTS`]
+/// (docs/configuration.md) and the management API's bodies follow.
+#[macro_export]
+macro_rules! with_rate_limit_endpoints {
+    ($callback:ident) => {
+        $callback! {
+            { PasswordForgot, password_forgot, Requests, (20, 5, 3600), "login name typed",
+              "`POST /password/forgot`", "Forgot-password requests (each may send an email) per client address and per login name typed." }
+            { PasswordReset, password_reset, Failures, (20, 10, 3600), "link",
+              "`POST /password/reset`", "Failed password resets (unknown, used or expired link) per client address and per link." }
+            { EmailVerify, email_verify, Failures, (20, 10, 3600), "link",
+              "`/email/verify`", "Failed email verifications per client address and per link." }
+            { Token, token, Failures, (60, 300, 60), "client id",
+              "`POST /token`", "Failed token requests per client address and per client id." }
+            { Introspection, introspection, Failures, (60, 300, 60), "client id",
+              "`POST /introspect`", "Failed introspection requests per client address and per client id." }
+            { Revocation, revocation, Failures, (60, 300, 60), "client id",
+              "`POST /revoke`", "Failed revocation requests per client address and per client id." }
+            { Authorize, authorize, Requests, (1200, 12000, 60), "client id",
+              "`/authorize`", "Authorization requests per client address and per client id." }
+            { Account, account, Requests, (300, 120, 60), "browser session",
+              "`/account` pages", "Account page requests per client address and per browser session." }
+            { Passkeys, passkeys, Requests, (600, 60, 60), "browser session",
+              "passkey options and results", "Passkey ceremony requests per client address and per browser session." }
+            { KeyRotation, key_rotation, Requests, (30, 10, 3600), "tenant",
+              "`POST /api/v1/tenants/{tenant}/keys/rotate`",
+              "Signing-key rotations through the management API per client address and per tenant." }
+            { WebhookTest, webhook_test, Requests, (60, 30, 60), "webhook",
+              "`POST /api/v1/tenants/{tenant}/webhooks/{id}/test` and `…/deliveries/{id}/redeliver`",
+              "Webhook test sends and manual redeliveries per client address and per webhook." }
+        }
     };
 }
 
-/// Changes to [`RateLimits`]; endpoints absent stay as they are.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RateLimitsPatch {
-    /// See [`RateLimits::password_forgot`].
-    pub password_forgot: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::password_reset`].
-    pub password_reset: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::email_verify`].
-    pub email_verify: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::token`].
-    pub token: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::introspection`].
-    pub introspection: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::revocation`].
-    pub revocation: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::authorize`].
-    pub authorize: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::account`].
-    pub account: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::passkeys`].
-    pub passkeys: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::key_rotation`].
-    pub key_rotation: Option<EndpointLimitPatch>,
-    /// See [`RateLimits::webhook_test`].
-    pub webhook_test: Option<EndpointLimitPatch>,
+/// What an endpoint's budget counts (see [`crate::cache::rate_limit`] for why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counts {
+    /// Every request, counted before it is served.
+    Requests,
+    /// Only requests that failed (a wrong guess), counted afterwards.
+    Failures,
 }
 
-impl RateLimitsPatch {
-    /// `base` with this patch applied.
-    pub fn apply(self, mut base: RateLimits) -> RateLimits {
-        macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(p) = self.$f { base.$f = p.apply(base.$f); } )* };
+impl Counts {
+    /// `requests` or `failures`, as the documentation says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Requests => "requests",
+            Self::Failures => "failures",
         }
-        endpoint_fields!(set);
-        base
     }
 }
+
+/// One entry of the catalogue of rate-limited endpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct EndpointDoc {
+    /// The endpoint's field in `settings.rate_limits`.
+    pub name: &'static str,
+    /// The route(s) it guards.
+    pub route: &'static str,
+    /// What its budget counts.
+    pub counts: Counts,
+    /// What the per-target counter is keyed by.
+    pub target: &'static str,
+    /// Its default limit.
+    pub default: EndpointLimit,
+}
+
+macro_rules! define_rate_limits {
+    ($({ $variant:ident, $field:ident, $counts:ident, ($addr:literal, $target:literal, $window:literal),
+         $target_doc:literal, $route:literal, $doc:literal })*) => {
+        /// A tenant's per-endpoint limits (see [`crate::cache::rate_limit`] for what
+        /// each counts).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct RateLimits {
+            $(
+                #[doc = $doc]
+                pub $field: EndpointLimit,
+            )*
+        }
+
+        impl Default for RateLimits {
+            fn default() -> Self {
+                Self { $($field: EndpointLimit::new($addr, $target, $window),)* }
+            }
+        }
+
+        /// Changes to [`RateLimits`]; endpoints absent stay as they are.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct RateLimitsPatch {
+            $(
+                #[doc = concat!("See [`RateLimits::", stringify!($field), "`].")]
+                pub $field: Option<EndpointLimitPatch>,
+            )*
+        }
+
+        impl RateLimitsPatch {
+            /// `base` with this patch applied.
+            pub fn apply(self, mut base: RateLimits) -> RateLimits {
+                $(
+                    if let Some(p) = self.$field {
+                        base.$field = p.apply(base.$field);
+                    }
+                )*
+                base
+            }
+        }
+
+        /// An endpoint with a rate limit.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Endpoint {
+            $(
+                #[doc = concat!($route, ".")]
+                $variant,
+            )*
+        }
+
+        impl Endpoint {
+            /// The name used in settings, cache keys, metrics and audit details.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($field),)*
+                }
+            }
+
+            /// What this endpoint counts.
+            pub fn counts(self) -> Counts {
+                match self {
+                    $(Self::$variant => Counts::$counts,)*
+                }
+            }
+
+            /// This endpoint's limit in `limits`.
+            pub fn limit(self, limits: &RateLimits) -> EndpointLimit {
+                match self {
+                    $(Self::$variant => limits.$field,)*
+                }
+            }
+        }
+
+        /// Every rate-limited endpoint, in declaration order: what
+        /// docs/configuration.md lists.
+        pub const ENDPOINTS: &[EndpointDoc] = &[
+            $(EndpointDoc {
+                name: stringify!($field),
+                route: $route,
+                counts: Counts::$counts,
+                target: $target_doc,
+                default: EndpointLimit::new($addr, $target, $window),
+            },)*
+        ];
+
+        impl RateLimits {
+            /// Every endpoint's name and limit.
+            fn each(&self) -> [(&'static str, EndpointLimit); ENDPOINTS.len()] {
+                [$((stringify!($field), self.$field),)*]
+            }
+        }
+    };
+}
+
+crate::with_rate_limit_endpoints!(define_rate_limits);
 
 impl RateLimits {
     /// Records each limit out of range: counts 0 (off) to 1,000,000, windows 1 s to
     /// a day.
     pub fn validate(&self, problems: &mut crate::core::validate::Problems) {
-        let check = |p: &mut crate::core::validate::Problems, name: &str, l: EndpointLimit| {
-            for (field, value, lo) in [
-                ("per_address", l.per_address, 0),
-                ("per_target", l.per_target, 0),
-                ("window_secs", l.window_secs, 1),
+        for (name, limit) in self.each() {
+            for (field, value, lo, hi) in [
+                ("per_address", limit.per_address, 0, MAX_COUNT),
+                ("per_target", limit.per_target, 0, MAX_COUNT),
+                ("window_secs", limit.window_secs, 1, MAX_WINDOW_SECS),
             ] {
-                let hi = if field == "window_secs" {
-                    86_400
-                } else {
-                    1_000_000
-                };
                 if !(lo..=hi).contains(&value) {
-                    p.add(
+                    problems.add(
                         format!("settings.rate_limits.{name}.{field}"),
                         format!("must be between {lo} and {hi}"),
                     );
                 }
             }
-        };
-        macro_rules! each {
-            ($($f:ident),*) => { $( check(problems, stringify!($f), self.$f); )* };
         }
-        endpoint_fields!(each);
     }
 }
+
+/// The largest count a limit accepts.
+pub const MAX_COUNT: u32 = 1_000_000;
+/// The longest window a limit accepts, in seconds (a day).
+pub const MAX_WINDOW_SECS: u32 = 86_400;
 
 /// The address `ip` is counted under: IPv4 as is, IPv6 by its /64 (RFC 4291 §2.5.4
 /// interface identifiers are the low 64 bits; one subscriber usually holds a whole /64).

@@ -187,101 +187,49 @@ impl From<EndpointLimitPatch> for tenancy::core::EndpointLimitPatch {
     }
 }
 
-/// A tenant's per-endpoint limits. Failure budgets (a guess that went wrong) are
-/// `password_reset`, `email_verify`, `token`, `introspection`, `revocation`; the others
-/// count every request.
-#[derive(Clone, Copy, Debug, Object)]
-pub struct RateLimitsResponse {
-    /// Forgot-password requests (each may send an email) per address and per login name.
-    pub password_forgot: EndpointLimitResponse,
-    /// Failed password resets per address and per link.
-    pub password_reset: EndpointLimitResponse,
-    /// Failed email verifications per address and per link.
-    pub email_verify: EndpointLimitResponse,
-    /// Failed token requests per address and per client id.
-    pub token: EndpointLimitResponse,
-    /// Failed introspection requests per address and per client id.
-    pub introspection: EndpointLimitResponse,
-    /// Failed revocation requests per address and per client id.
-    pub revocation: EndpointLimitResponse,
-    /// Authorization requests per address and per client id.
-    pub authorize: EndpointLimitResponse,
-    /// Account page requests per address and per browser session.
-    pub account: EndpointLimitResponse,
-    /// Passkey ceremony requests per address and per browser session.
-    pub passkeys: EndpointLimitResponse,
-    /// Signing-key rotations per address and per tenant.
-    pub key_rotation: EndpointLimitResponse,
-    /// Webhook test sends and manual redeliveries per address and per webhook.
-    pub webhook_test: EndpointLimitResponse,
-}
+/// Builds the rate-limit bodies from the domain's one list of endpoints
+/// ([`tenancy::with_rate_limit_endpoints`]).
+macro_rules! rate_limit_bodies {
+    ($({ $variant:ident, $field:ident, $counts:ident, ($addr:literal, $target:literal, $window:literal),
+         $target_doc:literal, $route:literal, $doc:literal })*) => {
+        /// A tenant's per-endpoint limits. Failure budgets (a guess that went wrong)
+        /// are `password_reset`, `email_verify`, `token`, `introspection`,
+        /// `revocation`; the others count every request.
+        #[derive(Clone, Copy, Debug, Object)]
+        pub struct RateLimitsResponse {
+            $(
+                #[doc = $doc]
+                pub $field: EndpointLimitResponse,
+            )*
+        }
 
-/// Changes to the per-endpoint limits; omitted endpoints keep their value.
-#[derive(Clone, Copy, Debug, Default, Object, serde::Deserialize)]
-#[oai(deny_unknown_fields)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitsPatch {
-    /// Forgot-password requests per address and per login name (default 20 and 5 an hour).
-    pub password_forgot: Option<EndpointLimitPatch>,
-    /// Failed password resets per address and per link (default 20 and 10 an hour).
-    pub password_reset: Option<EndpointLimitPatch>,
-    /// Failed email verifications per address and per link (default 20 and 10 an hour).
-    pub email_verify: Option<EndpointLimitPatch>,
-    /// Failed token requests per address and per client (default 60 and 300 a minute).
-    pub token: Option<EndpointLimitPatch>,
-    /// Failed introspections per address and per client (default 60 and 300 a minute).
-    pub introspection: Option<EndpointLimitPatch>,
-    /// Failed revocations per address and per client (default 60 and 300 a minute).
-    pub revocation: Option<EndpointLimitPatch>,
-    /// Authorization requests per address and per client (default 1200 and 12000 a
-    /// minute).
-    pub authorize: Option<EndpointLimitPatch>,
-    /// Account page requests per address and per session (default 300 and 120 a minute).
-    pub account: Option<EndpointLimitPatch>,
-    /// Passkey ceremonies per address and per session (default 600 and 60 a minute).
-    pub passkeys: Option<EndpointLimitPatch>,
-    /// Key rotations per address and per tenant (default 30 and 10 an hour).
-    pub key_rotation: Option<EndpointLimitPatch>,
-    /// Webhook test sends and manual redeliveries per address and per webhook.(default 30 and 5 a minute).
-    pub webhook_test: Option<EndpointLimitPatch>,
-}
+        /// Changes to the per-endpoint limits; omitted endpoints keep their value. The
+        /// defaults are in the response of a tenant created without changes.
+        #[derive(Clone, Copy, Debug, Default, Object, serde::Deserialize)]
+        #[oai(deny_unknown_fields)]
+        #[serde(deny_unknown_fields)]
+        pub struct RateLimitsPatch {
+            $(
+                #[doc = $doc]
+                pub $field: Option<EndpointLimitPatch>,
+            )*
+        }
 
-macro_rules! rate_limit_fields {
-    ($m:ident, $v:ident) => {
-        $m!(
-            $v,
-            password_forgot,
-            password_reset,
-            email_verify,
-            token,
-            introspection,
-            revocation,
-            authorize,
-            account,
-            passkeys,
-            key_rotation,
-            webhook_test
-        )
+        impl From<tenancy::core::RateLimits> for RateLimitsResponse {
+            fn from(l: tenancy::core::RateLimits) -> Self {
+                Self { $($field: l.$field.into(),)* }
+            }
+        }
+
+        impl From<RateLimitsPatch> for tenancy::core::RateLimitsPatch {
+            fn from(p: RateLimitsPatch) -> Self {
+                Self { $($field: p.$field.map(Into::into),)* }
+            }
+        }
     };
 }
 
-impl From<tenancy::core::RateLimits> for RateLimitsResponse {
-    fn from(l: tenancy::core::RateLimits) -> Self {
-        macro_rules! build {
-            ($v:ident, $($f:ident),*) => { Self { $( $f: $v.$f.into(), )* } };
-        }
-        rate_limit_fields!(build, l)
-    }
-}
-
-impl From<RateLimitsPatch> for tenancy::core::RateLimitsPatch {
-    fn from(p: RateLimitsPatch) -> Self {
-        macro_rules! build {
-            ($v:ident, $($f:ident),*) => { Self { $( $f: $v.$f.map(Into::into), )* } };
-        }
-        rate_limit_fields!(build, p)
-    }
-}
+tenancy::with_rate_limit_endpoints!(rate_limit_bodies);
 
 /// Body of `create_tenant`.
 #[derive(Clone, Debug, Object, serde::Deserialize)]
