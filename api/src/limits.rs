@@ -144,25 +144,28 @@ pub async fn guard<E: Endpoint>(
         // The handler answers an unknown tenant itself.
         return Ok(ep.get_response(req).await);
     };
+    req.extensions_mut().insert(issuer.clone());
     // The form is read here to find the target, then handed on unchanged.
     let is_form = req
         .content_type()
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let mut raw = Vec::new();
+    let mut params = Params::default();
     if is_form {
-        let bytes = req
+        let read = req
             .take_body()
             .into_bytes_limit(state.settings.max_body_bytes)
-            .await
-            .unwrap_or_default();
-        raw = bytes.to_vec();
+            .await;
+        let bytes = read.as_ref().cloned().unwrap_or_default();
+        // A form the handler will refuse anyway names no target; the handler reads
+        // it again and says why.
+        if read.is_ok()
+            && let Ok(parsed) = Params::parse(&bytes)
+        {
+            req.extensions_mut().insert(form::ParsedForm(parsed.clone()));
+            params = parsed;
+        }
         req.set_body(Body::from(bytes));
     }
-    // A form the handler will refuse anyway names no target.
-    let params = Params::parse(&raw).or_else(|_| Params::parse(b""));
-    let Ok(params) = params else {
-        return Ok(ep.get_response(req).await);
-    };
     let settings = issuer.settings();
     let ip = crate::client_ip::client_ip(&req, &state.settings.trusted_proxies);
     let subject = Subject {

@@ -33,6 +33,19 @@ impl IntoResponse for Unresolved {
     }
 }
 
+/// [`resolve`], reusing the issuer the rate-limit guard already resolved for this
+/// request (kept in its extensions) when it names the same tenant.
+pub async fn resolve_request(
+    state: &AppState,
+    req: &poem::Request,
+    slug: &str,
+) -> Result<Issuer, Unresolved> {
+    match req.extensions().get::<Issuer>() {
+        Some(issuer) if issuer.tenant().slug == slug => Ok(issuer.clone()),
+        _ => resolve(state, slug).await,
+    }
+}
+
 /// Resolves the tenant named by `slug` (from the tenant directory's memory when it
 /// was resolved in the last seconds) and loads its keys.
 pub async fn resolve(state: &AppState, slug: &str) -> Result<Issuer, Unresolved> {

@@ -31,7 +31,13 @@ const HASHED_ONLY: [&str; 4] = [
 ];
 
 /// Parsed form parameters.
+#[derive(Clone, Debug, Default)]
 pub struct Params(HashMap<String, String>);
+
+/// A form body already read and parsed by the rate-limit guard, kept in the request's
+/// extensions so the handler does not read and parse it a second time.
+#[derive(Clone, Debug)]
+pub struct ParsedForm(pub Params);
 
 impl Params {
     /// Parses a form body (or query string), refusing repeated or oversized parameters

@@ -19,7 +19,7 @@ pub async fn introspect(
     req: &Request,
     body: Body,
 ) -> Response {
-    let issuer = match protocol::resolve(&state, &slug).await {
+    let issuer = match protocol::resolve_request(&state, req, &slug).await {
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };

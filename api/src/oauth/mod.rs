@@ -42,6 +42,9 @@ pub async fn read_form(req: &Request, body: Body, limit: usize) -> OAuthResult<f
             "the body must be application/x-www-form-urlencoded",
         ));
     }
+    if let Some(form::ParsedForm(params)) = req.extensions().get::<form::ParsedForm>() {
+        return Ok(params.clone());
+    }
     let bytes = body
         .into_bytes_limit(limit)
         .await
