@@ -13,7 +13,9 @@
 # USERS (login accounts to create, default 1000). Results land in BENCH_DIR/results.
 # BACKEND=postgres runs Tessera on Postgres + Redis (a fresh database on the local
 # server, PG_URL/REDIS_URL to override) instead of SQLite + the in-process cache;
-# PEER=0 skips the peer. After the matrix the script prints Tessera's resident memory
+# PEER=0 skips the peer. TESSERA_BIN runs that server binary instead of building this
+# checkout (to measure an older commit side by side: build it elsewhere, pass its
+# binary). After the matrix the script prints Tessera's resident memory
 # and the SQL statements per request of each route (from its /metrics).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -44,7 +46,8 @@ if [ "$backend" = postgres ]; then
     TESSERA_CACHE_NAMESPACE="$db")
 fi
 
-cargo build --release --locked -p api
+tessera_bin="${TESSERA_BIN:-$CARGO_TARGET_DIR/release/tessera}"
+[ -n "${TESSERA_BIN:-}" ] || cargo build --release --locked -p api
 # The driver is a Cargo project of its own, outside the workspace. run.sh expects it
 # at driver/target/release/oauth-bench, so it is built in a target dir of its own
 # (kept between runs) and copied there.
@@ -61,7 +64,7 @@ TESSERA_LISTEN="127.0.0.1:$port" TESSERA_PUBLIC_URL="$base" TESSERA_DATA_DIR="$d
 TESSERA_MASTER_KEY="$(head -c 32 /dev/urandom | base64)" TESSERA_ADMIN_TOKEN="$admin" \
 TESSERA_TOKEN_REQUESTS_PER_MINUTE=1000000000 \
 TESSERA_LOG="${TESSERA_LOG:-warn}" \
-  env "${backend_env[@]}" "$CARGO_TARGET_DIR/release/tessera" serve > "$bench/results/tessera-server.log" 2>&1 &
+  env "${backend_env[@]}" "$tessera_bin" serve > "$bench/results/tessera-server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 100); do
