@@ -161,7 +161,8 @@ pub async fn guard<E: Endpoint>(
         if read.is_ok()
             && let Ok(parsed) = Params::parse(&bytes)
         {
-            req.extensions_mut().insert(form::ParsedForm(parsed.clone()));
+            req.extensions_mut()
+                .insert(form::ParsedForm(parsed.clone()));
             params = parsed;
         }
         req.set_body(Body::from(bytes));
