@@ -71,7 +71,7 @@ pub fn rate_limits_table() -> String {
 
 /// `docs` with its generated tables replaced by the current ones; `None` when a
 /// marker is missing.
-pub fn with_current_table(docs: &str) -> Option<String> {
+pub fn with_current_tables(docs: &str) -> Option<String> {
     let docs = replace_between(docs, BEGIN, END, &tenant_settings_table())?;
     replace_between(&docs, LIMITS_BEGIN, LIMITS_END, &rate_limits_table())
 }
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn docs_configuration_md_lists_the_tenant_settings_the_code_has() {
         let docs = std::fs::read_to_string(PAGE).unwrap();
-        let current = with_current_table(&docs).expect("docs/configuration.md lost its markers");
+        let current = with_current_tables(&docs).expect("docs/configuration.md lost its markers");
         if std::env::var_os("TESSERA_BLESS").is_some() {
             std::fs::write(PAGE, &current).unwrap();
             return;

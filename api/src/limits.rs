@@ -149,29 +149,30 @@ pub async fn guard<E: Endpoint>(
     let is_form = req
         .content_type()
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let mut params = Params::default();
     if is_form {
-        let read = req
+        let bytes = req
             .take_body()
             .into_bytes_limit(state.settings.max_body_bytes)
-            .await;
-        let bytes = read.as_ref().cloned().unwrap_or_default();
+            .await
+            .unwrap_or_default();
         // A form the handler will refuse anyway names no target; the handler reads
         // it again and says why.
-        if read.is_ok()
-            && let Ok(parsed) = Params::parse(&bytes)
-        {
+        if let Ok(parsed) = Params::parse(&bytes) {
             req.extensions_mut()
-                .insert(form::ParsedForm(parsed.clone()));
-            params = parsed;
+                .insert(form::ParsedForm(Arc::new(parsed)));
         }
         req.set_body(Body::from(bytes));
     }
+    let no_form = Params::default();
+    let params = req
+        .extensions()
+        .get::<form::ParsedForm>()
+        .map_or(&no_form, |form| &*form.0);
     let settings = issuer.settings();
     let ip = crate::client_ip::client_ip(&req, &state.settings.trusted_proxies);
     let subject = Subject {
         address: address(ip, &settings.throttle_allow_list),
-        target: target(endpoint, &req, &slug, &state, &params),
+        target: target(endpoint, &req, &slug, &state, params),
     };
     let cache = state.cache.as_ref();
     let tenant_id = issuer.tenant().id;

@@ -37,7 +37,7 @@ pub struct Params(HashMap<String, String>);
 /// A form body already read and parsed by the rate-limit guard, kept in the request's
 /// extensions so the handler does not read and parse it a second time.
 #[derive(Clone, Debug)]
-pub struct ParsedForm(pub Params);
+pub struct ParsedForm(pub std::sync::Arc<Params>);
 
 impl Params {
     /// Parses a form body (or query string), refusing repeated or oversized parameters

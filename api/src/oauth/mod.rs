@@ -29,7 +29,11 @@ pub fn no_store_json<T: serde::Serialize + Send>(value: T) -> Response {
 }
 
 /// Reads a form-encoded protocol request body (RFC 6749 §3.2).
-pub async fn read_form(req: &Request, body: Body, limit: usize) -> OAuthResult<form::Params> {
+pub async fn read_form(
+    req: &Request,
+    body: Body,
+    limit: usize,
+) -> OAuthResult<std::sync::Arc<form::Params>> {
     let is_form = req
         .content_type()
         .and_then(|ct| ct.split(';').next())
@@ -43,13 +47,13 @@ pub async fn read_form(req: &Request, body: Body, limit: usize) -> OAuthResult<f
         ));
     }
     if let Some(form::ParsedForm(params)) = req.extensions().get::<form::ParsedForm>() {
-        return Ok(params.clone());
+        return Ok(std::sync::Arc::clone(params));
     }
     let bytes = body
         .into_bytes_limit(limit)
         .await
         .map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
-    form::Params::parse(&bytes)
+    form::Params::parse(&bytes).map(std::sync::Arc::new)
 }
 
 /// Authenticates the client of a form request (RFC 6749 §2.3.1).

@@ -61,10 +61,9 @@ impl EndpointLimitPatch {
 /// "route", "description" }`. The defaults are the tuple; "target" names what the
 /// per-target counter is keyed by. The description is a plain literal because
 /// poem-openapi reads only literal doc comments into the OpenAPI document. This is
-/// the one list of
-/// rate limits: add an endpoint here and [`RateLimits`], its defaults,
-/// [`RateLimitsPatch`], the validation, [`Endpoint`], the catalogue [`ENDPOINTS`]
-/// (docs/configuration.md) and the management API's bodies follow.
+/// the one list of rate limits: add an endpoint here and [`RateLimits`], its
+/// defaults, [`RateLimitsPatch`], the validation, [`Endpoint`], the catalogue
+/// [`ENDPOINTS`] (docs/configuration.md) and the management API's bodies follow.
 #[macro_export]
 macro_rules! with_rate_limit_endpoints {
     ($callback:ident) => {
