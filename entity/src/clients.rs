@@ -33,6 +33,9 @@ pub struct Model {
     /// The one client authentication method accepted (OIDC Registration §2):
     /// `client_secret_basic`, `client_secret_post` or `none` (public clients).
     pub token_endpoint_auth_method: String,
+    /// JWS algorithm of this client's ID tokens (OIDC Registration §2
+    /// `id_token_signed_response_alg`); `None`: the tenant's current key.
+    pub id_token_signed_response_alg: Option<String>,
     /// Argon2id PHC string of the current secret (confidential clients).
     pub secret_hash: Option<String>,
     /// Argon2id PHC string of the previous secret during a rotation grace period.

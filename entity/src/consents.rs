@@ -1,8 +1,8 @@
-//! `consents`: scopes a user granted to a client.
+//! `consents`: scopes a user granted to a client, one row per API.
 
 use sea_orm::entity::prelude::*;
 
-/// One user's consent to one client.
+/// One user's consent to one client for one API (or for no API).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "consents")]
 pub struct Model {
@@ -15,6 +15,9 @@ pub struct Model {
     pub user_id: Uuid,
     /// The client's `client_id`.
     pub client_id: String,
+    /// The API (its identifier) the scopes are of; empty for OpenID Connect scopes and
+    /// scopes of no API.
+    pub resource: String,
     /// Granted scopes (JSON array).
     pub scopes: Json,
     /// First grant.

@@ -22,6 +22,9 @@ pub struct Model {
     pub user_id: Uuid,
     /// Granted scope (space-delimited).
     pub scope: String,
+    /// The APIs (identifiers, space-separated) of the grant (RFC 8707 §2); empty for
+    /// a grant of no API.
+    pub resources: String,
     /// The login session it came from.
     pub sid: Option<String>,
     /// When the user authenticated.

@@ -23,6 +23,7 @@ mod m20261126_000021_create_alert_outbox;
 mod m20261126_000022_index_audit_events_by_time;
 mod m20261126_000030_create_email_tokens;
 mod m20261203_000040_add_client_token_endpoint_auth_method;
+mod m20261207_000050_create_apis_and_roles;
 
 /// The ordered list of migrations; `api` runs it at start and `tessera migrate` on demand.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000022_index_audit_events_by_time::Migration),
             Box::new(m20261126_000030_create_email_tokens::Migration),
             Box::new(m20261203_000040_add_client_token_endpoint_auth_method::Migration),
+            Box::new(m20261207_000050_create_apis_and_roles::Migration),
         ]
     }
 }

@@ -134,7 +134,15 @@ fn subject() -> Subject {
 }
 
 fn issue(keys: &TenantKeys, scope: &ScopeSet) -> tenancy::Result<String> {
-    let claims = access::claims(ISSUER, "bench-client", &subject(), scope, 300, now())?;
+    let claims = access::claims(
+        ISSUER,
+        "bench-client",
+        &subject(),
+        tenancy::core::claims::Audience::one("https://api.example/"),
+        scope,
+        300,
+        now(),
+    )?;
     access::sign(keys, &claims)
 }
 
@@ -243,6 +251,7 @@ fn code_grant() -> CodeGrant {
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
         user_id: Uuid::now_v7(),
         scope: "openid offline_access".into(),
+        resources: Vec::new(),
         nonce: Some("n-0S6_WzA2Mj".into()),
         auth_time: now().timestamp(),
         sid: "sid-0123456789".into(),
@@ -270,6 +279,7 @@ fn bench_storage(c: &mut Criterion, fx: &Fixture, rt: &tokio::runtime::Runtime) 
         client_id: "bench-client".into(),
         user_id: Uuid::nil(),
         scope: "openid offline_access".into(),
+        resources: Vec::new(),
         sid: Some("sid-0123456789".into()),
         auth_time: now(),
         amr: vec!["pwd".into()],

@@ -5,7 +5,7 @@
 use std::{fs, path::Path};
 
 /// The folders, lowest first; each may import only those before it.
-const LAYERS: [&str; 11] = [
+const LAYERS: [&str; 12] = [
     "core",
     "runtime",
     "crypto",
@@ -14,6 +14,7 @@ const LAYERS: [&str; 11] = [
     "keys",
     "management",
     "clients",
+    "resources",
     "tenants",
     "accounts",
     "oauth",

@@ -19,6 +19,7 @@
 //! | [`keys`] | signing keys, their rotation, the parsed key store and its memo of verified tokens |
 //! | [`management`] | API keys |
 //! | [`clients`] | the client registry and redirect-URI rules |
+//! | [`resources`] | APIs (protected resources), roles, user roles, client grants |
 //! | [`tenants`] | tenant lifecycle, the resolved-tenant directory, erasure of what a tenant or user owns |
 //! | [`accounts`] | users, the login sequence, lockout, sessions, email tokens, second factors |
 //! | [`oauth`] | authorize and interactions, codes, consents, PKCE, refresh tokens, client authentication, grants, tokens |
@@ -34,6 +35,7 @@ pub mod keys;
 mod layering;
 pub mod management;
 pub mod oauth;
+pub mod resources;
 pub mod runtime;
 pub mod tenants;
 #[cfg(test)]

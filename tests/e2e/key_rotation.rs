@@ -253,7 +253,8 @@ async fn a_jwks_caching_verifier_never_fails_across_two_rotations() {
                 let mut validation =
                     Validation::new(jsonwebtoken::decode_header(&token).unwrap().alg);
                 validation.validate_exp = false;
-                validation.set_audience(&[&c.client_id]);
+                // A token of no API is for UserInfo only.
+                validation.set_audience(&[format!("{}/userinfo", c.issuer)]);
                 if jsonwebtoken::decode::<Value>(
                     &token,
                     &DecodingKey::from_jwk(jwk).unwrap(),

@@ -10,6 +10,7 @@ mod account_emails;
 mod alerts;
 mod api_conformance;
 mod api_keys;
+mod apis;
 mod audit;
 mod bad_input;
 mod cheap_checks;

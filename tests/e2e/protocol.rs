@@ -213,8 +213,9 @@ async fn client_credentials_issues_a_verifiable_rfc_9068_access_token() {
         DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap())
             .unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[&c.client_id]);
     let issuer = format!("{}/t/{}", app.address, c.slug);
+    // No `resource` and no default API: a token for UserInfo only (RFC 8707).
+    validation.set_audience(&[format!("{issuer}/userinfo")]);
     validation.set_issuer(&[&issuer]);
     let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap()

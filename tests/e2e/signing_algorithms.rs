@@ -67,7 +67,8 @@ async fn each_algorithm_signs_tokens_verifiable_from_the_published_jwk() {
         let header = jsonwebtoken::decode_header(access).unwrap();
         assert_eq!(format!("{:?}", header.alg), alg, "{alg}");
         let mut validation = Validation::new(header.alg);
-        validation.set_audience(&[&client_id]);
+        // No `resource` and no default API: a token for UserInfo only (RFC 8707).
+        validation.set_audience(&[format!("{issuer}/userinfo")]);
         validation.set_issuer(&[&issuer]);
         jsonwebtoken::decode::<Value>(access, &DecodingKey::from_jwk(&jwk).unwrap(), &validation)
             .unwrap_or_else(|e| panic!("{alg}: {e}"));

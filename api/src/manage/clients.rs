@@ -88,6 +88,7 @@ impl ClientsApi {
             first_party: b.first_party,
             require_pkce: b.require_pkce,
             token_endpoint_auth_method: b.token_endpoint_auth_method.map(|m| m.as_str().to_owned()),
+            id_token_signed_response_alg: b.id_token_signed_response_alg,
         };
         let created = clients::create(
             self.0.db(),
@@ -151,6 +152,7 @@ impl ClientsApi {
             first_party: b.first_party,
             require_pkce: b.require_pkce,
             token_endpoint_auth_method: b.token_endpoint_auth_method.map(|m| m.as_str().to_owned()),
+            id_token_signed_response_alg: super::dto::nullable(b.id_token_signed_response_alg),
         };
         let client = clients::update(
             self.0.db(),

@@ -1,4 +1,5 @@
-//! The management API (`/api/v1`): tenant, client, user, key, webhook and audit lifecycle,
+//! The management API (`/api/v1`): tenant, client, user, key, webhook, audit, API, role
+//! and client-grant lifecycle,
 //! described by poem-openapi so the committed OpenAPI document and the generated SDKs
 //! always match the code.
 //!
@@ -7,13 +8,16 @@
 //! a read-only key asking to write gets 403), makes one domain call and maps the result.
 
 mod api_keys;
+mod apis;
 mod audit;
 mod auth;
 mod body;
+mod client_grants;
 mod clients;
 mod dto;
 mod keys;
 mod mfa;
+mod roles;
 mod tenants;
 mod user_emails;
 mod users;
@@ -42,6 +46,12 @@ pub enum Tag {
     AuditEvents,
     /// Security-alert webhooks: endpoints, delivery log, redelivery.
     Webhooks,
+    /// APIs (protected resources, RFC 8707): the audiences of access tokens.
+    Apis,
+    /// Roles: sets of API permissions held by users (RBAC).
+    Roles,
+    /// Client grants: the API scopes a client may get with client credentials.
+    ClientGrants,
 }
 
 /// The management API document's title.
@@ -62,6 +72,9 @@ pub type Apis = (
     api_keys::ApiKeysApi,
     audit::AuditApi,
     webhooks::WebhooksApi,
+    apis::ApisApi,
+    roles::RolesApi,
+    client_grants::ClientGrantsApi,
 );
 
 /// Builds the management API service (routes and document) over `state`.
@@ -75,7 +88,10 @@ pub fn service(state: AppState) -> OpenApiService<Apis, ()> {
         keys::SigningKeysApi(state.clone()),
         api_keys::ApiKeysApi(state.clone()),
         audit::AuditApi(state.clone()),
-        webhooks::WebhooksApi(state),
+        webhooks::WebhooksApi(state.clone()),
+        apis::ApisApi(state.clone()),
+        roles::RolesApi(state.clone()),
+        client_grants::ClientGrantsApi(state),
     );
     OpenApiService::new(apis, TITLE, VERSION)
         .description(

@@ -30,9 +30,14 @@ const HASHED_ONLY: [&str; 4] = [
     "new_password",
 ];
 
+/// Parameters that may be sent more than once: `resource` (RFC 8707 §2).
+const REPEATABLE: [&str; 1] = ["resource"];
+/// Most values of a repeatable parameter kept.
+const MAX_REPEATS: usize = 20;
+
 /// Parsed form parameters.
 #[derive(Clone, Debug, Default)]
-pub struct Params(HashMap<String, String>);
+pub struct Params(HashMap<String, String>, Vec<String>);
 
 /// A form body already read and parsed by the rate-limit guard, kept in the request's
 /// extensions so the handler does not read and parse it a second time.
@@ -53,6 +58,11 @@ impl Params {
                 "parameter '{key}' contains a control character"
             )));
         }
+        if params.1.iter().any(|v| has_control_chars(v)) {
+            return Err(OAuthError::invalid_request(
+                "parameter 'resource' contains a control character",
+            ));
+        }
         Ok(params)
     }
 
@@ -62,6 +72,7 @@ impl Params {
     /// hold any.
     pub fn parse_allowing_control(raw: &[u8]) -> OAuthResult<Self> {
         let mut map = HashMap::new();
+        let mut repeated = Vec::new();
         for (key, value) in url::form_urlencoded::parse(raw) {
             if has_control_chars(&key) {
                 return Err(OAuthError::invalid_request(
@@ -76,6 +87,16 @@ impl Params {
                     "parameter '{key}' is too long"
                 )));
             }
+            if REPEATABLE.contains(&key.as_ref()) {
+                if repeated.len() >= MAX_REPEATS {
+                    return Err(OAuthError::invalid_request(format!(
+                        "parameter '{key}' is repeated more than {MAX_REPEATS} times"
+                    )));
+                }
+                repeated.push(value.clone().into_owned());
+                map.entry(key.into_owned()).or_insert(value.into_owned());
+                continue;
+            }
             if map
                 .insert(key.clone().into_owned(), value.into_owned())
                 .is_some()
@@ -85,7 +106,17 @@ impl Params {
                 )));
             }
         }
-        Ok(Self(map))
+        Ok(Self(map, repeated))
+    }
+
+    /// Every value of a repeatable parameter (`resource`), in the order sent; empty
+    /// for any other name.
+    pub fn all(&self, name: &str) -> &[String] {
+        if REPEATABLE.contains(&name) {
+            &self.1
+        } else {
+            &[]
+        }
     }
 
     /// A parameter's value, if present.

@@ -82,5 +82,6 @@ async fn parse(
         code_verifier: owned("code_verifier"),
         refresh_token: owned("refresh_token"),
         scope: owned("scope"),
+        resources: params.all("resource").to_vec(),
     })
 }

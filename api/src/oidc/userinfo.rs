@@ -52,6 +52,13 @@ async fn run(
     )
     .await?
     .map_err(|_| invalid("the access token is invalid, expired or revoked"))?;
+    // A token for an API, without the UserInfo audience, is not for this endpoint.
+    if !claims
+        .aud
+        .contains(&tenancy::oauth::audience::userinfo_audience(&issuer.url))
+    {
+        return Err(invalid("the access token is not for the UserInfo endpoint"));
+    }
     let scope = ScopeSet::parse(&claims.scope)?;
     if !scope.contains("openid") {
         return Err(OAuthError::new(

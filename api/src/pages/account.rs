@@ -186,11 +186,22 @@ async fn render(
                 Err(err) => return Err(err),
             };
             let scopes: Vec<String> = serde_json::from_value(c.scopes.clone()).unwrap_or_default();
-            consents.push(ConsentView {
-                client_id: c.client_id,
-                client_name,
-                scopes: scopes.join(" "),
-            });
+            let mut scopes = scopes.join(" ");
+            if !c.resource.is_empty() {
+                scopes = format!("{scopes} (for {})", c.resource);
+            }
+            // One line per client: its consents for each API follow one another.
+            match consents
+                .iter_mut()
+                .find(|v: &&mut ConsentView| v.client_id == c.client_id)
+            {
+                Some(view) => view.scopes = format!("{}; {scopes}", view.scopes),
+                None => consents.push(ConsentView {
+                    client_id: c.client_id,
+                    client_name,
+                    scopes,
+                }),
+            }
         }
         Ok::<_, tenancy::Error>((factors, live, consents))
     };

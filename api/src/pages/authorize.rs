@@ -30,6 +30,7 @@ fn params_of(p: &Params) -> AuthorizeParams {
         max_age: get("max_age"),
         login_hint: get("login_hint"),
         acr_values: get("acr_values"),
+        resources: p.all("resource").to_vec(),
     }
 }
 

@@ -12,7 +12,7 @@ use tenancy::{
     oauth::interactions,
 };
 
-use super::{ConsentPage, flow, html};
+use super::{ConsentApi, ConsentPage, flow, html};
 use crate::{protocol, state::AppState};
 
 /// Shows the consent form.
@@ -22,26 +22,43 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
         Ok(issuer) => issuer,
         Err(unresolved) => return unresolved.into_response(),
     };
-    match flow::load_step(&state, &issuer, req, &flow::interaction_param(req), true).await {
-        Ok(step) => html(
-            StatusCode::OK,
-            &ConsentPage {
-                tenant_name: &issuer.tenant().display_name,
-                client_name: &step.interaction.request.client_name,
-                scopes: step
-                    .interaction
-                    .request
-                    .scopes()
+    let step =
+        match flow::load_step(&state, &issuer, req, &flow::interaction_param(req), true).await {
+            Ok(step) => step,
+            Err(page) => return page,
+        };
+    let catalog = match issuer.resolved().apis(state.db()).await {
+        Ok(catalog) => catalog,
+        Err(err) => return flow::unavailable(&issuer, &err),
+    };
+    let request = &step.interaction.request;
+    let mut scopes = Vec::new();
+    let mut apis = Vec::new();
+    for (resource, asked) in consents::by_resource(&request.scopes(), &request.resources, &catalog)
+    {
+        match catalog.get(&resource) {
+            Some(api) => apis.push(ConsentApi {
+                name: api.name.clone(),
+                permissions: asked
                     .iter()
-                    .map(str::to_owned)
+                    .map(|s| (s.to_owned(), api.describe(s).unwrap_or_default().to_owned()))
                     .collect(),
-                action: format!("{}/consent", issuer.url),
-                interaction: &step.id,
-                csrf: &step.session.csrf,
-            },
-        ),
-        Err(page) => page,
+            }),
+            None => scopes.extend(asked.iter().map(str::to_owned)),
+        }
     }
+    html(
+        StatusCode::OK,
+        &ConsentPage {
+            tenant_name: &issuer.tenant().display_name,
+            client_name: &request.client_name,
+            scopes,
+            apis,
+            action: format!("{}/consent", issuer.url),
+            interaction: &step.id,
+            csrf: &step.session.csrf,
+        },
+    )
 }
 
 /// Records the user's decision and continues (or returns `access_denied`).
@@ -83,7 +100,12 @@ pub async fn submit(
     };
     interaction.request.prompt_consent = false;
     let saved = async {
-        let scopes = interaction.request.scopes();
+        let catalog = issuer.resolved().apis(state.db()).await?;
+        let parts = consents::by_resource(
+            &interaction.request.scopes(),
+            &interaction.request.resources,
+            &catalog,
+        );
         let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
         let actor = crate::client_ip::actor(req, ip, format!("user:{user_id}"));
         consents::grant(
@@ -92,7 +114,7 @@ pub async fn submit(
             &actor,
             user_id,
             &interaction.request.client_id,
-            &scopes,
+            &parts,
             state.now(),
         )
         .await?;

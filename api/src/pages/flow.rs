@@ -116,6 +116,8 @@ async fn step(
     let consent_covers = match user_id {
         Some(_) if request.first_party => true,
         Some(user) => {
+            let catalog = issuer.resolved().apis(state.db()).await?;
+            let asked = consents::by_resource(&request.scopes(), &request.resources, &catalog);
             let (db, owner, client_id) = (
                 state.db().clone(),
                 tenant.clone(),
@@ -125,7 +127,7 @@ async fn step(
                 .storage
                 .run(async move { consents::granted(&db, &owner, user, &client_id).await })
                 .await?;
-            request.scopes().is_subset(&granted)
+            consents::covers(&granted, &asked)
         }
         None => false,
     };
@@ -169,6 +171,7 @@ async fn step(
                 code_challenge: request.code_challenge.clone(),
                 user_id,
                 scope: request.scope.clone(),
+                resources: request.resources.clone(),
                 nonce: request.nonce.clone(),
                 auth_time: session.auth_time.unwrap_or(now.timestamp()),
                 sid: session.sid.clone(),

@@ -121,14 +121,24 @@ pub struct ConsentPage<'a> {
     pub tenant_name: &'a str,
     /// Client display name.
     pub client_name: &'a str,
-    /// Requested scopes.
+    /// Requested scopes of no API (OpenID Connect and the client's own).
     pub scopes: Vec<String>,
+    /// The APIs asked for, each with its requested permissions in words.
+    pub apis: Vec<ConsentApi>,
     /// Where the form posts.
     pub action: String,
     /// Pending interaction id.
     pub interaction: &'a str,
     /// CSRF token.
     pub csrf: &'a str,
+}
+
+/// One API on the consent page: its name and the permissions asked, described.
+pub struct ConsentApi {
+    /// The API's display name.
+    pub name: String,
+    /// `(scope, description)` of each permission asked.
+    pub permissions: Vec<(String, String)>,
 }
 
 /// A page with a heading and a message (errors, "signed out").

@@ -100,6 +100,9 @@ pub struct NewClient {
     /// How the client authenticates at the token endpoint (default
     /// `client_secret_basic` for confidential clients, `none` for public ones).
     pub token_endpoint_auth_method: Option<String>,
+    /// The JWS algorithm of its ID tokens (OIDC Registration §2), one of the
+    /// tenant's; none: the tenant's preferred one.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// Changes to a client; absent fields stay as they are.
@@ -121,6 +124,8 @@ pub struct ClientPatch {
     pub require_pkce: Option<bool>,
     /// How the client authenticates at the token endpoint.
     pub token_endpoint_auth_method: Option<String>,
+    /// The JWS algorithm of its ID tokens, or (`Some(None)`) back to the tenant's.
+    pub id_token_signed_response_alg: Option<Option<String>>,
 }
 
 /// A client as returned once at creation or rotation, with its plaintext secret.
@@ -218,6 +223,34 @@ impl Registration {
     }
 }
 
+/// Checks `id_token_signed_response_alg` against the algorithms tenant `tenant`
+/// publishes keys for (OIDC Registration §2: the ID token must be signed with it).
+async fn check_id_token_alg(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    alg: Option<&str>,
+    problems: &mut Problems,
+) -> Result<()> {
+    let Some(alg) = alg else {
+        return Ok(());
+    };
+    let row = entity::tenants::Entity::find_by_id(tenant.id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let settings = crate::core::TenantSettings::from_json(&row.settings);
+    if !settings.signing_algs.iter().any(|a| a == alg) {
+        problems.add(
+            "id_token_signed_response_alg",
+            format!(
+                "must be one of the tenant's signing_algs ({})",
+                settings.signing_algs.join(", ")
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn check_uri_list(problems: &mut Problems, field: &str, uris: &[String]) {
     if uris.len() > 50 {
         problems.add(field, "at most 50 URIs");
@@ -291,6 +324,13 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
             .unwrap_or_else(|| default_auth_method(client_type).to_owned()),
     };
     registration.check(&mut problems);
+    check_id_token_alg(
+        db,
+        tenant,
+        input.id_token_signed_response_alg.as_deref(),
+        &mut problems,
+    )
+    .await?;
     problems.finish()?;
 
     let secret = match client_type {
@@ -316,6 +356,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
         first_party: Set(input.first_party),
         require_pkce: Set(registration.require_pkce),
         token_endpoint_auth_method: Set(registration.token_endpoint_auth_method),
+        id_token_signed_response_alg: Set(input.id_token_signed_response_alg),
         secret_hash: Set(secret.as_ref().map(|(_, hash)| hash.clone())),
         previous_secret_hash: Set(None),
         previous_secret_expires_at: Set(None),
@@ -404,6 +445,9 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         problems.check("name", validate::display_name(name));
     }
     registration.check(&mut problems);
+    if let Some(Some(alg)) = &patch.id_token_signed_response_alg {
+        check_id_token_alg(&txn, tenant, Some(alg), &mut problems).await?;
+    }
     problems.finish()?;
 
     let target = format!("client:{}", client.client_id);
@@ -420,6 +464,9 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     model.allowed_scopes = Set(json!(registration.allowed_scopes));
     model.require_pkce = Set(registration.require_pkce);
     model.token_endpoint_auth_method = Set(registration.token_endpoint_auth_method);
+    if let Some(alg) = patch.id_token_signed_response_alg {
+        model.id_token_signed_response_alg = Set(alg);
+    }
     model.updated_at = Set(now);
     let updated = model.update(&txn).await?;
     audit::record(
@@ -452,6 +499,12 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     entity::consents::Entity::delete_many()
         .filter(entity::consents::Column::TenantId.eq(tenant.id))
         .filter(entity::consents::Column::ClientId.eq(client.client_id.as_str()))
+        .exec(&txn)
+        .await?;
+    // And its machine access to APIs.
+    entity::client_grants::Entity::delete_many()
+        .filter(entity::client_grants::Column::TenantId.eq(tenant.id))
+        .filter(entity::client_grants::Column::ClientId.eq(client.client_id.as_str()))
         .exec(&txn)
         .await?;
     clients::Entity::delete_by_id(client.id).exec(&txn).await?;

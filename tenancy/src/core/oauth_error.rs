@@ -19,6 +19,8 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// RFC 6749 §5.2: the scope is invalid or exceeds what was granted.
     InvalidScope,
+    /// RFC 8707 §2: the `resource` is malformed, unknown, or not for this client.
+    InvalidTarget,
     /// RFC 6749 §4.1.2.1: the user or server denied the request.
     AccessDenied,
     /// RFC 6749 §4.1.2.1: only `response_type=code` is supported.
@@ -50,6 +52,7 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::UnsupportedTokenType => "unsupported_token_type",

@@ -83,6 +83,8 @@ macro_rules! with_tenant_settings {
               "Per-endpoint limits per client address and per target (endpoints and fields omitted from a change keep their value)." }
             { audit_retention_days: u32 = 365, [1, 3_650], plain,
               "Days audit events are kept before the retention job deletes them." }
+            { default_api: String = String::new(), "an API identifier of the tenant, or empty", plain,
+              "The API (its identifier) access tokens are for when a request names no `resource` (RFC 8707); empty: such tokens are for UserInfo only." }
         }
     };
 }
@@ -106,7 +108,7 @@ macro_rules! replaced_whole {
         }
     )*};
 }
-replaced_whole!(u32, bool, Vec<String>, MfaPolicy);
+replaced_whole!(u32, bool, String, Vec<String>, MfaPolicy);
 
 impl SettingValue for RateLimits {
     type Patch = RateLimitsPatch;

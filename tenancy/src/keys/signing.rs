@@ -138,9 +138,26 @@ impl TenantKeys {
 
     /// Signs `claims` with the current key; `typ` goes in the header (`at+jwt`, `JWT`).
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String> {
+        self.sign_with(None, typ, claims)
+    }
+
+    /// The current key of `alg`, or the preferred one when `alg` is none or the tenant
+    /// no longer has a key of it.
+    fn signer(&self, alg: Option<crate::core::Algorithm>) -> Option<&SigningKey> {
+        alg.and_then(|alg| self.signers.iter().find(|s| s.alg == alg))
+            .or_else(|| self.signers.first())
+    }
+
+    /// Signs `claims` with the current key of `alg` (an API's or a client's choice),
+    /// else with the preferred one.
+    pub fn sign_with<T: Serialize>(
+        &self,
+        alg: Option<crate::core::Algorithm>,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String> {
         let signer = self
-            .signers
-            .first()
+            .signer(alg)
             .ok_or_else(|| Error::Internal("tenant has no current signing key".into()))?;
         let header = Header {
             typ: Some(typ.to_owned()),
@@ -154,6 +171,14 @@ impl TenantKeys {
     /// The algorithm new tokens are signed with (for `at_hash`, OIDC Core §3.1.3.6).
     pub fn signing_alg(&self) -> Option<crate::core::Algorithm> {
         self.signers.first().map(|s| s.alg)
+    }
+
+    /// The algorithm [`TenantKeys::sign_with`] uses for `alg`.
+    pub fn signing_alg_for(
+        &self,
+        alg: Option<crate::core::Algorithm>,
+    ) -> Option<crate::core::Algorithm> {
+        self.signer(alg).map(|s| s.alg)
     }
 
     /// Verifies a JWT signed by one of this tenant's published keys: signature, `typ`,

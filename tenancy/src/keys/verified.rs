@@ -75,7 +75,7 @@ mod tests {
         AccessClaims {
             iss: "https://issuer.example/t/acme".into(),
             sub: "user-1".into(),
-            aud: "client-1".into(),
+            aud: crate::core::claims::Audience::one("client-1"),
             client_id: "client-1".into(),
             scope: "openid".into(),
             exp: 2_000_000_000,
@@ -84,6 +84,7 @@ mod tests {
             auth_time: None,
             sid: None,
             gid: None,
+            roles: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub struct AuthorizeParams {
     pub login_hint: Option<String>,
     /// `acr_values` (OIDC Core §3.1.2.1).
     pub acr_values: Option<String>,
+    /// `resource` values (RFC 8707 §2), in the order sent.
+    pub resources: Vec<String>,
 }
 
 /// A validated authorization request, kept while the user logs in and consents.
@@ -66,6 +68,10 @@ pub struct AuthorizationRequest {
     pub redirect_uri: String,
     /// Requested scope, normalised.
     pub scope: String,
+    /// The APIs (identifiers) the tokens are for (RFC 8707 §2): as requested, or the
+    /// tenant's default API; empty for none.
+    #[serde(default)]
+    pub resources: Vec<String>,
     /// Echoed back to the client.
     pub state: Option<String>,
     /// Carried into the ID token.
@@ -135,6 +141,8 @@ pub const MAX_STATE_LEN: usize = 2048;
 pub const MAX_NONCE_LEN: usize = 512;
 /// Longest `login_hint` kept, in bytes (an email address is at most 254).
 pub const MAX_LOGIN_HINT_LEN: usize = 256;
+/// Most `resource` parameters one authorization request may name (RFC 8707 §2).
+pub const MAX_RESOURCES: usize = 10;
 
 /// The first parameter (after `client_id` and `redirect_uri`) that breaks a bound.
 fn unacceptable_parameter(params: &AuthorizeParams) -> Option<String> {
@@ -284,7 +292,26 @@ pub async fn validate(
     if scope.is_empty() {
         return Err(fail(ErrorCode::InvalidScope, "scope is required"));
     }
-    let refused = scope.missing_from(&ScopeSet::from_tokens(registry::allowed_scopes(&client)));
+    if params.resources.len() > MAX_RESOURCES {
+        return Err(fail(
+            ErrorCode::InvalidTarget,
+            &format!("at most {MAX_RESOURCES} resource parameters"),
+        ));
+    }
+    let catalog = tenant.apis(db).await.map_err(AuthorizeError::Failed)?;
+    let apis =
+        crate::oauth::audience::requested_apis(&catalog, &tenant.settings, &params.resources)
+            .map_err(|error| AuthorizeError::Redirect {
+                redirect_uri: redirect_uri.clone(),
+                state: state.clone(),
+                error,
+            })?;
+    // A scope is the client's to ask for (registered) or one of a requested API's.
+    let refused = crate::oauth::audience::refused_scopes(
+        &scope,
+        &ScopeSet::from_tokens(registry::allowed_scopes(&client)),
+        &apis,
+    );
     if !refused.is_empty() {
         return Err(fail(
             ErrorCode::InvalidScope,
@@ -326,6 +353,7 @@ pub async fn validate(
         first_party: client.first_party,
         redirect_uri,
         scope: scope.to_string(),
+        resources: apis.iter().map(|api| api.identifier.clone()).collect(),
         state,
         nonce: params.nonce.clone(),
         code_challenge,
@@ -356,6 +384,7 @@ pub fn account_request(account_url: &str) -> AuthorizationRequest {
         first_party: true,
         redirect_uri: account_url.to_owned(),
         scope: "openid".into(),
+        resources: Vec::new(),
         state: None,
         nonce: None,
         code_challenge: None,

@@ -309,6 +309,7 @@ mod tests {
             first_party: false,
             require_pkce: None,
             token_endpoint_auth_method: None,
+            id_token_signed_response_alg: None,
         };
         let confidential = registry::create(
             &db,

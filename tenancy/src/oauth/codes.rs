@@ -31,6 +31,10 @@ pub struct CodeGrant {
     pub user_id: Uuid,
     /// Granted scope.
     pub scope: String,
+    /// The APIs (identifiers) the grant is for (RFC 8707 §2), first the default one of
+    /// a token request that names none; empty: no API.
+    #[serde(default)]
+    pub resources: Vec<String>,
     /// The request's nonce.
     pub nonce: Option<String>,
     /// When the user authenticated.

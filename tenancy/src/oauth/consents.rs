@@ -1,5 +1,9 @@
-//! Consents: which scopes a user granted a client. Asked once; asked again only when
-//! new scopes appear or the client sends `prompt=consent`.
+//! Consents: which scopes a user granted a client, kept per API (RFC 8707 resource):
+//! one row per user, client and API, and one (resource `""`) for the OpenID Connect
+//! scopes and scopes of no API. Asked once; asked again only when new scopes appear
+//! for any of them or the client sends `prompt=consent`.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::consents;
@@ -15,76 +19,117 @@ use crate::{
     core::ids,
     core::scopes::ScopeSet,
     journal::audit::{self, Actor, Event},
+    resources::catalog::ApiCatalog,
 };
 
-async fn find(
-    db: &impl ConnectionTrait,
-    tenant: &TenantCtx,
-    user_id: Uuid,
-    client_id: &str,
-) -> Result<Option<consents::Model>> {
-    Ok(consents::Entity::find()
-        .filter(consents::Column::TenantId.eq(tenant.id))
-        .filter(consents::Column::UserId.eq(user_id))
-        .filter(consents::Column::ClientId.eq(client_id))
-        .one(db)
-        .await?)
+/// What a request asks consent for, per API: `(resource, scopes)`, the resource `""`
+/// holding the scopes of no API. Parts with no scope are left out.
+pub fn by_resource(
+    scope: &ScopeSet,
+    resources: &[String],
+    apis: &ApiCatalog,
+) -> Vec<(String, ScopeSet)> {
+    let known: Vec<_> = resources.iter().filter_map(|r| apis.get(r)).collect();
+    let mut parts: Vec<(String, ScopeSet)> = known
+        .iter()
+        .map(|api| (api.identifier.clone(), api.own_part(scope)))
+        .collect();
+    let rest = ScopeSet::from_tokens(
+        scope
+            .iter()
+            .filter(|s| !known.iter().any(|api| api.defines(s))),
+    );
+    parts.push((String::new(), rest));
+    parts.retain(|(_, scopes)| !scopes.is_empty());
+    parts
 }
 
-/// The scopes the user has granted the client.
+/// The scopes the user has granted the client, per resource.
 pub async fn granted(
     db: &impl ConnectionTrait,
     tenant: &TenantCtx,
     user_id: Uuid,
     client_id: &str,
-) -> Result<ScopeSet> {
-    Ok(find(db, tenant, user_id, client_id)
+) -> Result<HashMap<String, ScopeSet>> {
+    Ok(rows(db, tenant, user_id, client_id)
         .await?
-        .map(|c| {
-            ScopeSet::from_tokens(
-                serde_json::from_value::<Vec<String>>(c.scopes).unwrap_or_default(),
-            )
-        })
-        .unwrap_or_default())
+        .into_iter()
+        .map(|c| (c.resource.clone(), scopes_of(&c)))
+        .collect())
 }
 
-/// Records that the user granted `scope` to the client (added to earlier grants), with
-/// its audit event in the same transaction.
+/// Whether `granted` covers every part of `asked` (see [`by_resource`]).
+pub fn covers(granted: &HashMap<String, ScopeSet>, asked: &[(String, ScopeSet)]) -> bool {
+    asked.iter().all(|(resource, scopes)| {
+        granted
+            .get(resource)
+            .is_some_and(|given| scopes.is_subset(given))
+    })
+}
+
+fn scopes_of(row: &consents::Model) -> ScopeSet {
+    ScopeSet::from_tokens(
+        serde_json::from_value::<Vec<String>>(row.scopes.clone()).unwrap_or_default(),
+    )
+}
+
+async fn rows(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    user_id: Uuid,
+    client_id: &str,
+) -> Result<Vec<consents::Model>> {
+    Ok(consents::Entity::find()
+        .filter(consents::Column::TenantId.eq(tenant.id))
+        .filter(consents::Column::UserId.eq(user_id))
+        .filter(consents::Column::ClientId.eq(client_id))
+        .all(db)
+        .await?)
+}
+
+/// Records that the user granted the client each part of `parts` (added to earlier
+/// grants for the same resource), with its audit event in the same transaction.
 pub async fn grant<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     tenant: &TenantCtx,
     actor: &Actor,
     user_id: Uuid,
     client_id: &str,
-    scope: &ScopeSet,
+    parts: &[(String, ScopeSet)],
     now: DateTime<Utc>,
 ) -> Result<()> {
     let txn = db.begin().await?;
-    match find(&txn, tenant, user_id, client_id).await? {
-        Some(existing) => {
-            let mut all: Vec<String> =
-                serde_json::from_value(existing.scopes.clone()).unwrap_or_default();
-            all.extend(scope.iter().map(str::to_owned));
-            let merged = ScopeSet::from_tokens(all);
-            let mut model = existing.into_active_model();
-            model.scopes = Set(serde_json::json!(merged.iter().collect::<Vec<_>>()));
-            model.updated_at = Set(now);
-            model.update(&txn).await?;
-        }
-        None => {
-            consents::ActiveModel {
-                id: Set(ids::new_id(now)),
-                tenant_id: Set(tenant.id),
-                user_id: Set(user_id),
-                client_id: Set(client_id.to_owned()),
-                scopes: Set(serde_json::json!(scope.iter().collect::<Vec<_>>())),
-                granted_at: Set(now),
-                updated_at: Set(now),
+    let existing = rows(&txn, tenant, user_id, client_id).await?;
+    for (resource, scope) in parts {
+        match existing.iter().find(|c| &c.resource == resource) {
+            Some(row) => {
+                let merged = ScopeSet::from_tokens(scopes_of(row).iter().chain(scope.iter()));
+                let mut model = row.clone().into_active_model();
+                model.scopes = Set(serde_json::json!(merged.iter().collect::<Vec<_>>()));
+                model.updated_at = Set(now);
+                model.update(&txn).await?;
             }
-            .insert(&txn)
-            .await?;
+            None => {
+                consents::ActiveModel {
+                    id: Set(ids::new_id(now)),
+                    tenant_id: Set(tenant.id),
+                    user_id: Set(user_id),
+                    client_id: Set(client_id.to_owned()),
+                    resource: Set(resource.clone()),
+                    scopes: Set(serde_json::json!(scope.iter().collect::<Vec<_>>())),
+                    granted_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+            }
         }
     }
+    let details: serde_json::Map<String, serde_json::Value> = parts
+        .iter()
+        .map(|(resource, scope)| (resource.clone(), serde_json::json!(scope.to_string())))
+        .collect();
+    let all = ScopeSet::from_tokens(parts.iter().flat_map(|(_, s)| s.iter()));
     audit::record(
         &txn,
         actor,
@@ -93,7 +138,11 @@ pub async fn grant<C: ConnectionTrait + TransactionTrait>(
             "consent.granted",
             format!("user:{user_id}"),
         )
-        .with_details(serde_json::json!({ "client_id": client_id, "scope": scope.to_string() })),
+        .with_details(serde_json::json!({
+            "client_id": client_id,
+            "scope": all.to_string(),
+            "by_resource": details,
+        })),
         now,
     )
     .await?;
@@ -101,7 +150,7 @@ pub async fn grant<C: ConnectionTrait + TransactionTrait>(
     Ok(())
 }
 
-/// The consents a user has given, oldest first.
+/// The consents a user has given, oldest first (one row per client and API).
 pub async fn list_for_user(
     db: &impl ConnectionTrait,
     tenant: &TenantCtx,
@@ -116,9 +165,9 @@ pub async fn list_for_user(
         .await?)
 }
 
-/// Withdraws the user's consent to a client and revokes the refresh tokens that client
-/// holds for the user, with its audit event, in one transaction; false if there was
-/// no consent.
+/// Withdraws the user's consent to a client (for every API) and revokes the refresh
+/// tokens that client holds for the user, with its audit event, in one transaction;
+/// false if there was no consent.
 pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     tenant: &TenantCtx,
@@ -128,10 +177,14 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let txn = db.begin().await?;
-    let Some(existing) = find(&txn, tenant, user_id, client_id).await? else {
+    let existing = rows(&txn, tenant, user_id, client_id).await?;
+    if existing.is_empty() {
         return Ok(false);
-    };
-    consents::Entity::delete_by_id(existing.id)
+    }
+    consents::Entity::delete_many()
+        .filter(consents::Column::TenantId.eq(tenant.id))
+        .filter(consents::Column::UserId.eq(user_id))
+        .filter(consents::Column::ClientId.eq(client_id))
         .exec(&txn)
         .await?;
     let revoked =
@@ -154,4 +207,53 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
     .await?;
     txn.commit().await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::resources::apis::{ApiScope, TokenFormat};
+    use crate::resources::catalog::Api;
+
+    #[test]
+    fn consent_is_asked_per_api_and_a_grant_for_one_does_not_cover_another() {
+        let api = |identifier: &str, scope: &str| {
+            Arc::new(Api {
+                id: Uuid::new_v4(),
+                name: identifier.into(),
+                identifier: identifier.into(),
+                scopes: vec![ApiScope {
+                    value: scope.into(),
+                    description: String::new(),
+                }],
+                token_format: TokenFormat::Jwt,
+                signing_alg: None,
+                access_token_ttl_secs: None,
+                allow_offline_access: false,
+                rbac: false,
+                include_roles: false,
+            })
+        };
+        let mut catalog = ApiCatalog::default();
+        catalog.insert(api("https://a.example/", "read"));
+        catalog.insert(api("https://b.example/", "read"));
+        let scope = ScopeSet::parse("openid read").unwrap();
+        let for_a = by_resource(&scope, &["https://a.example/".into()], &catalog);
+        assert_eq!(
+            for_a,
+            vec![
+                (
+                    "https://a.example/".into(),
+                    ScopeSet::parse("read").unwrap()
+                ),
+                (String::new(), ScopeSet::parse("openid").unwrap()),
+            ]
+        );
+        let for_b = by_resource(&scope, &["https://b.example/".into()], &catalog);
+        let granted: HashMap<String, ScopeSet> = for_a.iter().cloned().collect();
+        assert!(covers(&granted, &for_a));
+        assert!(!covers(&granted, &for_b));
+    }
 }

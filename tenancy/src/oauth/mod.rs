@@ -5,6 +5,7 @@
 //! Layering (see the crate doc): may import every folder; only the `api` crate builds
 //! on it.
 
+pub mod audience;
 pub mod authorization;
 pub mod client_auth;
 pub mod codes;

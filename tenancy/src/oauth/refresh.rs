@@ -40,6 +40,8 @@ pub struct NewRefresh {
     pub user_id: Uuid,
     /// Scope.
     pub scope: String,
+    /// The grant's APIs (identifiers).
+    pub resources: Vec<String>,
     /// Session id.
     pub sid: Option<String>,
     /// Authentication time.
@@ -94,6 +96,7 @@ pub async fn store(
         client_id: Set(new.client_id),
         user_id: Set(new.user_id),
         scope: Set(new.scope),
+        resources: Set(new.resources.join(" ")),
         sid: Set(new.sid),
         auth_time: Set(new.auth_time),
         amr: Set(serde_json::json!(new.amr)),

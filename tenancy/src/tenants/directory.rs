@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use entity::{clients, tenants};
 use sea_orm::ConnectionTrait;
 
-use crate::{Result, core::TenantCtx, core::TenantSettings};
+use crate::{Result, core::TenantCtx, core::TenantSettings, resources::catalog::ApiCatalog};
 
 /// How long a resolved tenant is reused before the database is asked again.
 pub const TENANT_CACHE_TTL: Duration = crate::keys::signing::KEY_CACHE_TTL;
@@ -27,7 +27,8 @@ pub const TENANT_CACHE_CAPACITY: u64 = 10_000;
 /// Clients remembered per resolved tenant at most.
 const CLIENTS_KEPT_MAX: usize = 1_000;
 
-/// An enabled tenant with its settings parsed, and the clients looked up through it.
+/// An enabled tenant with its settings parsed, and the clients and APIs looked up
+/// through it.
 ///
 /// Clients live exactly as long as their tenant's entry: the same lifetime bounds how
 /// long another node may use a client this node changed, and a client change through
@@ -39,9 +40,59 @@ pub struct Resolved {
     pub settings: TenantSettings,
     loaded_at: DateTime<Utc>,
     clients: RwLock<HashMap<String, Arc<clients::Model>>>,
+    apis: tokio::sync::OnceCell<Arc<ApiCatalog>>,
+    client_grants: RwLock<HashMap<(String, uuid::Uuid), KeptGrant>>,
 }
 
+/// A client grant's scopes as kept per resolved tenant; none: no grant.
+type KeptGrant = Option<Arc<Vec<String>>>;
+
 impl Resolved {
+    /// The tenant's APIs, read from the database once per entry lifetime (an API
+    /// change through the management API drops the entry, like a client change).
+    pub async fn apis(&self, db: &impl ConnectionTrait) -> Result<Arc<ApiCatalog>> {
+        self.apis
+            .get_or_try_init(|| async {
+                ApiCatalog::load(db, &TenantCtx::from(&self.tenant))
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The scopes of API `api_id` client `client_id` was granted for client
+    /// credentials, or none without a grant; read from the database at most once per
+    /// entry lifetime (a grant change drops the entry).
+    pub async fn client_grant(
+        &self,
+        db: &impl ConnectionTrait,
+        client_id: &str,
+        api_id: uuid::Uuid,
+    ) -> Result<KeptGrant> {
+        let key = (client_id.to_owned(), api_id);
+        if let Ok(kept) = self.client_grants.read()
+            && let Some(grant) = kept.get(&key)
+        {
+            return Ok(grant.clone());
+        }
+        let found = crate::resources::client_grants::find(
+            db,
+            &TenantCtx::from(&self.tenant),
+            client_id,
+            api_id,
+        )
+        .await?
+        .map(|g| Arc::new(crate::resources::client_grants::scopes(&g)));
+        if let Ok(mut kept) = self.client_grants.write() {
+            if kept.len() >= CLIENTS_KEPT_MAX {
+                kept.clear();
+            }
+            kept.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
     /// The tenant's client `client_id` (an error `NotFound` if there is none), read
     /// from the database at most once per entry lifetime.
     pub async fn client(
@@ -106,6 +157,8 @@ impl Directory {
             tenant,
             loaded_at: now,
             clients: RwLock::default(),
+            apis: tokio::sync::OnceCell::new(),
+            client_grants: RwLock::default(),
         });
         self.cache.insert(slug.to_owned(), entry.clone()).await;
         Ok(Some(entry))

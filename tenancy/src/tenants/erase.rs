@@ -6,9 +6,9 @@
 //! [`tenant_owned`], every table with a `user_id` column in [`user_owned`].
 
 use entity::{
-    alert_attempts, alert_deliveries, api_keys, audit_events, clients, consents, email_tokens,
-    passkeys, recovery_codes, refresh_tokens, security_events, signing_keys, user_totp, users,
-    webhook_endpoints,
+    alert_attempts, alert_deliveries, api_keys, apis, audit_events, client_grants, clients,
+    consents, email_tokens, passkeys, recovery_codes, refresh_tokens, roles, security_events,
+    signing_keys, user_roles, user_totp, users, webhook_endpoints,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -82,12 +82,16 @@ owned_tables!(
         user_totp,
         recovery_codes,
         passkeys,
+        apis,
+        roles,
+        user_roles,
+        client_grants,
     ]
 );
 
 owned_tables!(
     /// Deletes every row user `user_id` holds — consents, refresh tokens, pending email
-    /// tokens and second factors (TOTP seed, recovery codes, passkeys) — so a user
+    /// tokens, second factors (TOTP seed, recovery codes, passkeys) and roles — so a user
     /// created later inherits nothing and a deleted account keeps no secrets. The
     /// user row itself and the audit log (which names users only as targets) stay to
     /// the caller.
@@ -100,6 +104,7 @@ owned_tables!(
         user_totp,
         recovery_codes,
         passkeys,
+        user_roles,
     ]
 );
 

@@ -194,6 +194,23 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     problems.finish()?;
 
     let txn = db.begin().await?;
+    // The default API must be one of the tenant's (checked in the transaction that
+    // writes it, so a concurrent deletion of that API cannot slip in between).
+    if !settings.default_api.is_empty()
+        && settings.default_api != previous.default_api
+        && crate::resources::apis::find_by_identifier(
+            &txn,
+            &TenantCtx::from(&tenant),
+            &settings.default_api,
+        )
+        .await?
+        .is_none()
+    {
+        return Err(Error::invalid(
+            "settings.default_api",
+            "is not the identifier of an API of this tenant",
+        ));
+    }
     let target = format!("tenant:{}", tenant.slug);
     let tenant_id = tenant.id;
     let was_enabled = tenant.enabled;

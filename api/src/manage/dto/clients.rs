@@ -83,6 +83,9 @@ pub struct CreateClientRequest {
     // Enum-typed: documented by `TokenEndpointAuthMethodDto` (no `allOf` wrapper, see
     // above). Default: `client_secret_basic` for confidential clients, `none` for public.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethodDto>,
+    /// JWS algorithm of this client's ID tokens (OIDC Registration §2): one of the
+    /// tenant's `signing_algs` (default: the tenant's first).
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// Body of `update_client`; omitted fields keep their value.
@@ -106,6 +109,10 @@ pub struct UpdateClientRequest {
     pub require_pkce: Option<bool>,
     // Enum-typed: documented by `TokenEndpointAuthMethodDto` (no `allOf` wrapper).
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethodDto>,
+    /// New ID-token algorithm; `null`: the tenant's first.
+    #[serde(default)]
+    #[oai(nullable)]
+    pub id_token_signed_response_alg: poem_openapi::types::MaybeUndefined<String>,
 }
 
 /// An OAuth client.
@@ -133,6 +140,8 @@ pub struct ClientResponse {
     /// The only client authentication method accepted: `client_secret_basic`,
     /// `client_secret_post` or `none`.
     pub token_endpoint_auth_method: String,
+    /// JWS algorithm of its ID tokens; absent: the tenant's first.
+    pub id_token_signed_response_alg: Option<String>,
     /// The client secret: present only in the response that created it. Store it now.
     #[oai(skip_serializing_if_is_none)]
     pub client_secret: Option<String>,
@@ -160,6 +169,7 @@ impl ClientResponse {
             first_party: c.first_party,
             require_pkce: c.require_pkce,
             token_endpoint_auth_method: c.token_endpoint_auth_method,
+            id_token_signed_response_alg: c.id_token_signed_response_alg,
             client_secret: secret.map(|s| s.expose_secret().to_owned()),
             previous_secret_expires_at: c.previous_secret_expires_at,
             created_at: c.created_at,

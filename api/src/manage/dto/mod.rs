@@ -5,6 +5,7 @@
 use poem_openapi::ApiResponse;
 
 mod api_keys;
+mod apis;
 mod audit;
 mod clients;
 mod keys;
@@ -12,7 +13,9 @@ mod tenants;
 mod users;
 mod webhooks;
 
-pub use self::{api_keys::*, audit::*, clients::*, keys::*, tenants::*, users::*, webhooks::*};
+pub use self::{
+    api_keys::*, apis::*, audit::*, clients::*, keys::*, tenants::*, users::*, webhooks::*,
+};
 
 /// A resource was deleted or changed and there is nothing to return.
 #[derive(ApiResponse)]

@@ -66,7 +66,7 @@ macro_rules! same_in_the_api {
         }
     )*};
 }
-same_in_the_api!(u32, bool, Vec<String>);
+same_in_the_api!(u32, bool, String, Vec<String>);
 
 impl SettingDto for MfaPolicy {
     type Response = MfaPolicyDto;

@@ -11,7 +11,7 @@ use entity::{clients, users};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
-use super::{Family, GrantCtx, Minted, issue_for_user};
+use super::{Family, GrantCtx, Minted, Resources, issue_for_user};
 use crate::{
     clients as registry,
     core::oauth_error::{ErrorCode, OAuthError, OAuthResult},
@@ -31,6 +31,8 @@ pub struct CodeRedemption<'a> {
     pub redirect_uri: Option<&'a str>,
     /// `code_verifier`.
     pub code_verifier: Option<&'a str>,
+    /// `resource` (RFC 8707 §2): one of the APIs the code was issued for.
+    pub resource: Option<&'a str>,
 }
 
 fn verifier_matches(challenge: Option<&str>, verifier: Option<&str>) -> bool {
@@ -100,7 +102,11 @@ pub async fn grant<C: ConnectionTrait>(
         nonce: grant.nonce.clone(),
     };
     let scope = ScopeSet::parse(&grant.scope)?;
-    let issued = issue_for_user(ctx, client, &scope, &auth, Family::New).await?;
+    let resources = Resources {
+        grant: &grant.resources,
+        requested: input.resource,
+    };
+    let issued = issue_for_user(ctx, client, &scope, &auth, Family::New, resources).await?;
     let used = UsedCode {
         grant: CodeOwner {
             client_id: grant.client_id,
@@ -111,8 +117,12 @@ pub async fn grant<C: ConnectionTrait>(
         access_jti: issued.jti.clone(),
         access_exp: issued.exp,
     };
-    let keep =
-        std::time::Duration::from_secs(u64::from(ctx.settings.access_token_ttl_secs).max(60));
+    // As long as the access token lives (an API may give it a longer life).
+    let keep = std::time::Duration::from_secs(
+        u64::try_from(issued.exp - ctx.now.timestamp())
+            .unwrap_or(0)
+            .max(60),
+    );
     ctx.effects.mark_code_used(input.code, used, keep);
     Ok(issued.minted)
 }

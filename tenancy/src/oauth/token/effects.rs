@@ -166,6 +166,7 @@ mod tests {
             code_challenge: None,
             user_id: Uuid::new_v4(),
             scope: "openid".into(),
+            resources: Vec::new(),
             nonce: None,
             auth_time: now().timestamp(),
             sid: "sid".into(),

@@ -20,7 +20,7 @@ use crate::{
         client_auth::{self, ClientCredentials, SecretMemo},
         token::{
             Minted, TokenResponse, client_credentials, outcome_event,
-            user_grant::{UserGrant, UserGrantType},
+            user_grant::{UserGrant, UserGrantType, one_resource},
         },
     },
     runtime::{Storage, Workers, batch::Batcher},
@@ -83,6 +83,8 @@ pub struct TokenRequest {
     pub refresh_token: Option<String>,
     /// `scope` (refresh and client credentials grants).
     pub scope: Option<String>,
+    /// `resource` (RFC 8707 §2): the API the access token is for; one at most.
+    pub resources: Vec<String>,
     /// Who is asking (address and user agent), for the audit event.
     pub actor: Actor,
 }
@@ -154,6 +156,9 @@ impl TokenEndpoint {
             GrantType::AuthorizationCode => UserGrantType::AuthorizationCode,
             GrantType::RefreshToken => UserGrantType::RefreshToken,
         };
+        // Read once per directory entry, before the grant's transaction.
+        let apis = issuer.resolved().apis(&self.db).await?;
+        let tenant_id = tenant.id;
         let grant = UserGrant {
             cache: self.cache.clone(),
             keyring: self.keyring.clone(),
@@ -165,9 +170,18 @@ impl TokenEndpoint {
             grant_type,
             request,
             effects: Default::default(),
+            apis,
         };
         let minted = self.grants.run(grant).await??;
-        Ok(minted.sign(&self.workers, issuer.keys.clone()).await?)
+        Ok(minted
+            .sign(
+                &self.workers,
+                issuer.keys.clone(),
+                self.cache.as_ref(),
+                tenant_id,
+                now,
+            )
+            .await?)
     }
 
     /// Client credentials have nothing to store but the audit event, so it is
@@ -182,13 +196,21 @@ impl TokenEndpoint {
         request: &TokenRequest,
         now: DateTime<Utc>,
     ) -> OAuthResult<TokenResponse> {
-        let result: OAuthResult<Minted> = client_credentials::grant(
-            &issuer.url,
-            issuer.settings(),
-            client,
-            request.scope.as_deref(),
-            now,
-        );
+        let result: OAuthResult<Minted> = match one_resource(request) {
+            Ok(resource) => {
+                client_credentials::grant(
+                    &self.db,
+                    &issuer.url,
+                    issuer.resolved(),
+                    client,
+                    request.scope.as_deref(),
+                    resource,
+                    now,
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        };
         let event = outcome_event(
             tenant,
             GrantType::ClientCredentials.as_str(),
@@ -199,7 +221,9 @@ impl TokenEndpoint {
         let (recorded, signed) =
             tokio::join!(self.audit.record(&request.actor, event, now), async {
                 match result {
-                    Ok(minted) => Ok(minted.sign(&self.workers, keys).await),
+                    Ok(minted) => Ok(minted
+                        .sign(&self.workers, keys, self.cache.as_ref(), tenant.id, now)
+                        .await),
                     Err(refused) => Err(refused),
                 }
             });
@@ -283,6 +307,7 @@ mod tests {
                     first_party: false,
                     require_pkce: None,
                     token_endpoint_auth_method: None,
+                    id_token_signed_response_alg: None,
                 },
                 now,
             )
@@ -344,6 +369,7 @@ mod tests {
                 code_verifier: None,
                 refresh_token: None,
                 scope: None,
+                resources: Vec::new(),
                 actor: Actor::system(),
             }
         }
@@ -357,6 +383,7 @@ mod tests {
                 code_challenge: Some(challenge),
                 user_id: self.user_id,
                 scope: "openid offline_access".into(),
+                resources: Vec::new(),
                 nonce: None,
                 auth_time: now.timestamp(),
                 sid: "sid-1".into(),

@@ -20,13 +20,17 @@ use crate::{
     cache::Cache,
     clients as registry,
     core::AccessClaims,
+    core::Algorithm,
     core::TenantCtx,
     core::TenantSettings,
     core::scopes::ScopeSet,
     keys::signing::TenantKeys,
+    oauth::audience,
     oauth::refresh::{self, NewRefresh},
     oauth::tokens::access::{self, Subject},
     oauth::tokens::id_token::{self, Authentication, IdClaims},
+    resources::apis::TokenFormat,
+    resources::catalog::{Api, ApiCatalog},
     runtime::Workers,
 };
 
@@ -50,6 +54,8 @@ pub struct GrantCtx<'a, C: ConnectionTrait> {
     pub actor: crate::journal::audit::Actor,
     /// The grant's cache writes, settled when its transaction ends.
     pub effects: &'a effects::CacheEffects,
+    /// The tenant's APIs.
+    pub apis: &'a ApiCatalog,
 }
 
 /// Which refresh-token family new tokens belong to.
@@ -95,6 +101,44 @@ pub struct Minted {
     id: Option<IdClaims>,
     refresh_token: Option<String>,
     expires_in: u32,
+    form: AccessForm,
+    /// The client's `id_token_signed_response_alg`.
+    id_alg: Option<Algorithm>,
+}
+
+/// How the access token is made: what the API it is for asked.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AccessForm {
+    format: Option<TokenFormat>,
+    alg: Option<Algorithm>,
+}
+
+impl AccessForm {
+    /// The form of tokens for `api` (a JWT by the preferred key for no API).
+    pub(crate) fn of(api: Option<&Api>) -> Self {
+        api.map_or_else(Self::default, |api| Self {
+            format: Some(api.token_format),
+            alg: api.signing_alg,
+        })
+    }
+
+    fn is_reference(self) -> bool {
+        self.format == Some(TokenFormat::Reference)
+    }
+}
+
+/// The lifetime of access tokens for `api`: its own, else the tenant's.
+pub(crate) fn access_ttl(settings: &TenantSettings, api: Option<&Api>) -> u32 {
+    api.and_then(|a| a.access_token_ttl_secs)
+        .unwrap_or(settings.access_token_ttl_secs)
+}
+
+/// The client's registered ID-token algorithm.
+pub(crate) fn id_token_alg(client: &clients::Model) -> Option<Algorithm> {
+    client
+        .id_token_signed_response_alg
+        .as_deref()
+        .and_then(Algorithm::parse)
 }
 
 impl Minted {
@@ -108,16 +152,43 @@ impl Minted {
         self.refresh_token.is_some()
     }
 
-    /// Signs the access token and the ID token (with the access token's `at_hash`) on
-    /// a signing thread of `workers`, off the async runtime.
-    pub async fn sign(self, workers: &Workers, keys: Arc<TenantKeys>) -> Result<TokenResponse> {
-        workers.sign(move || self.sign_now(&keys)).await?
+    /// Makes the access token (signed, or a reference token kept in `cache` for
+    /// `tenant_id`) and signs the ID token (with the access token's `at_hash`) on a
+    /// signing thread of `workers`, off the async runtime.
+    pub async fn sign(
+        self,
+        workers: &Workers,
+        keys: Arc<TenantKeys>,
+        cache: &dyn Cache,
+        tenant_id: uuid::Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<TokenResponse> {
+        let reference = if self.form.is_reference() {
+            Some(access::store_reference(cache, tenant_id, &self.access, now).await?)
+        } else {
+            None
+        };
+        if reference.is_some() && self.id.is_none() {
+            // Nothing left to sign: no trip to a signing thread.
+            return self.sign_now(&keys, reference);
+        }
+        workers
+            .sign(move || self.sign_now(&keys, reference))
+            .await?
     }
 
-    fn sign_now(self, keys: &TenantKeys) -> Result<TokenResponse> {
-        let access_token = access::sign(keys, &self.access)?;
+    fn sign_now(self, keys: &TenantKeys, reference: Option<String>) -> Result<TokenResponse> {
+        let access_token = match reference {
+            Some(token) => token,
+            None => access::sign_with(keys, self.form.alg, &self.access)?,
+        };
         let id_token = match self.id {
-            Some(claims) => Some(id_token::sign(keys, claims, Some(&access_token))?),
+            Some(claims) => Some(id_token::sign_with(
+                keys,
+                self.id_alg,
+                claims,
+                Some(&access_token),
+            )?),
             None => None,
         };
         Ok(TokenResponse {
@@ -141,6 +212,14 @@ impl std::fmt::Debug for Minted {
     }
 }
 
+/// The APIs a grant is for, and the one this token request asks for.
+pub(crate) struct Resources<'a> {
+    /// The grant's APIs (identifiers).
+    pub grant: &'a [String],
+    /// The token request's `resource`, if it sent one.
+    pub requested: Option<&'a str>,
+}
+
 /// Issues the access token, ID token (for `openid`) and refresh token (with
 /// `offline_access`, or for plain OAuth requests, when the client may refresh).
 pub(crate) async fn issue_for_user<C: ConnectionTrait>(
@@ -149,14 +228,24 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
     scope: &ScopeSet,
     auth: &Authentication,
     family: Family,
-) -> Result<Issued> {
+    resources: Resources<'_>,
+) -> crate::core::oauth_error::OAuthResult<Issued> {
+    let api = audience::token_api(ctx.apis, resources.grant, resources.requested)?;
+    let apis_of_grant: Vec<Arc<Api>> = resources
+        .grant
+        .iter()
+        .filter_map(|r| ctx.apis.get(r).cloned())
+        .collect();
     let oidc = scope.contains("openid");
     let may_refresh = registry::grant_types(client)
         .iter()
         .any(|g| g == "refresh_token");
     // OIDC Core §11: refresh tokens for OpenID requests only with offline_access.
     let wants_refresh = scope.contains("offline_access") || !oidc;
-    let refresh_due = may_refresh && wants_refresh;
+    // A refresh token can later be exchanged for any API of the grant, so every one
+    // of them must allow offline access.
+    let apis_allow = apis_of_grant.iter().all(|api| api.allow_offline_access);
+    let refresh_due = may_refresh && wants_refresh && apis_allow;
     let auth_time = DateTime::from_timestamp(auth.auth_time, 0);
     let stored = |token: String, family_id: Uuid, family_expires_at: DateTime<Utc>| async move {
         refresh::store(
@@ -168,6 +257,7 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
                 client_id: client.client_id.clone(),
                 user_id: auth.user_id.parse().unwrap_or_default(),
                 scope: scope.to_string(),
+                resources: resources.grant.to_vec(),
                 sid: Some(auth.sid.clone()),
                 auth_time: auth_time.unwrap_or(ctx.now),
                 amr: auth.amr.clone(),
@@ -205,14 +295,38 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
         // RFC 7009 §2.1: revoking the grant revokes this access token too.
         grant_id: family_id,
     };
-    let access = access::claims(
+    // The user's roles, when the API limits scopes by them or carries them.
+    let user_access = match api.as_deref() {
+        Some(api) if api.rbac || api.include_roles => Some(
+            crate::resources::roles::access_of(
+                ctx.db,
+                &ctx.tenant,
+                auth.user_id.parse().unwrap_or_default(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let (token_scope, aud) = audience::token_scope(
+        ctx.issuer,
+        api.as_deref(),
+        &apis_of_grant,
+        scope,
+        user_access.as_ref(),
+    );
+    let ttl = access_ttl(ctx.settings, api.as_deref());
+    let mut access = access::claims(
         ctx.issuer,
         &client.client_id,
         &subject,
-        scope,
-        ctx.settings.access_token_ttl_secs,
+        aud,
+        &token_scope,
+        ttl,
         ctx.now,
     )?;
+    if api.as_deref().is_some_and(|a| a.include_roles) {
+        access.roles = user_access.map(|a| a.role_names);
+    }
     let id = oidc.then(|| {
         id_token::claims(
             ctx.issuer,
@@ -230,7 +344,9 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
             access,
             id,
             refresh_token,
-            expires_in: ctx.settings.access_token_ttl_secs,
+            expires_in: ttl,
+            form: AccessForm::of(api.as_deref()),
+            id_alg: id_token_alg(client),
         },
     })
 }

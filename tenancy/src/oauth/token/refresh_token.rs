@@ -7,7 +7,7 @@ use entity::clients;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use super::{Family, GrantCtx, Minted, issue_for_user};
+use super::{Family, GrantCtx, Minted, Resources, issue_for_user};
 use crate::{
     clients as registry,
     core::oauth_error::{ErrorCode, OAuthError, OAuthResult},
@@ -23,6 +23,7 @@ pub async fn grant<C: ConnectionTrait>(
     client: &clients::Model,
     token: &str,
     requested_scope: Option<&str>,
+    requested_resource: Option<&str>,
 ) -> OAuthResult<Minted> {
     if !registry::grant_types(client)
         .iter()
@@ -102,10 +103,23 @@ pub async fn grant<C: ConnectionTrait>(
         sid: row.sid.clone().unwrap_or_default(),
         nonce: None,
     };
+    // RFC 8707 §2.2: any API of the original grant, with what was granted for it.
+    let grant_resources: Vec<String> = row
+        .resources
+        .split(' ')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let resources = Resources {
+        grant: &grant_resources,
+        requested: requested_resource,
+    };
     // A narrowed scope without offline_access gets no successor: the family ends here.
-    Ok(issue_for_user(ctx, client, &scope, &auth, family)
-        .await?
-        .minted)
+    Ok(
+        issue_for_user(ctx, client, &scope, &auth, family, resources)
+            .await?
+            .minted,
+    )
 }
 
 /// A used token presented again (its family is revoked by now): revokes the access

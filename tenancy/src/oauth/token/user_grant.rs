@@ -48,6 +48,8 @@ pub(crate) struct UserGrant {
     pub request: TokenRequest,
     /// Its cache writes, settled when its transaction ends.
     pub effects: CacheEffects,
+    /// The tenant's APIs.
+    pub apis: Arc<crate::resources::catalog::ApiCatalog>,
 }
 
 /// The grants a user's authorization stands behind (RFC 6749 §4.1, §6).
@@ -126,6 +128,7 @@ impl UserGrant {
             now: self.now,
             actor: self.actor.clone(),
             effects: &self.effects,
+            apis: &self.apis,
         };
         let result = self.dispatch(&ctx).await;
         if let Err(err) = &result
@@ -151,6 +154,7 @@ impl UserGrant {
                     code: required(request.code.as_deref(), "code")?,
                     redirect_uri: request.redirect_uri.as_deref(),
                     code_verifier: request.code_verifier.as_deref(),
+                    resource: one_resource(request)?,
                 };
                 authorization_code::grant(ctx, &self.client, input).await
             }
@@ -160,10 +164,23 @@ impl UserGrant {
                     &self.client,
                     required(request.refresh_token.as_deref(), "refresh_token")?,
                     request.scope.as_deref(),
+                    one_resource(request)?,
                 )
                 .await
             }
         }
+    }
+}
+
+/// The token request's one `resource` (RFC 8707 §2: a token is for one API here).
+pub(crate) fn one_resource(request: &TokenRequest) -> OAuthResult<Option<&str>> {
+    match request.resources.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.as_str())),
+        _ => Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "name one resource per token request",
+        )),
     }
 }
 

@@ -1,5 +1,8 @@
 //! Access tokens: RFC 9068 JWTs (`typ: at+jwt`) signed with the tenant's current key,
-//! verified against its published keys, revocable by `jti` until they expire.
+//! verified against its published keys, revocable by `jti` until they expire; or, for
+//! an API that asks for them, reference tokens: 256 random bits (`tra_...`) whose
+//! claims are kept in the cache under the token's SHA-256 for the token's lifetime,
+//! so they carry nothing readable and revoking one deletes it at once.
 //!
 //! An access token issued with a refresh token carries the refresh-token family it
 //! belongs to (`gid`, the grant id). Revoking that grant (RFC 7009 §2.1: revoking a
@@ -18,6 +21,7 @@ use crate::core::AccessClaims;
 use crate::{
     Result,
     cache::Cache,
+    core::claims::Audience,
     core::scopes::ScopeSet,
     crypto::secrets,
     keys::signing::{TenantKeys, VerifyError},
@@ -31,6 +35,47 @@ const REVOKED_JTI: &str = "revoked_jti";
 /// Cache kind under which revoked grants (refresh-token families) are kept while
 /// their access tokens may still be live.
 const REVOKED_GRANT: &str = "revoked_grant";
+/// Cache kind under which reference tokens' claims are kept, by the token's SHA-256.
+const REFERENCE: &str = "reference_at";
+/// How every reference access token begins (and no JWT or refresh token does).
+pub const REFERENCE_PREFIX: &str = "tra_";
+/// The longest any access token lives (an API's `access_token_ttl_secs` at most).
+pub const MAX_ACCESS_TOKEN_TTL_SECS: u32 = 86_400;
+
+/// Whether `token` is a reference access token (by its form; not whether it is live).
+pub fn is_reference(token: &str) -> bool {
+    token.starts_with(REFERENCE_PREFIX)
+}
+
+/// Makes a reference token for `claims` and keeps the claims until they expire.
+pub async fn store_reference(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    claims: &AccessClaims,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let token = secrets::random_token(REFERENCE_PREFIX)?;
+    let ttl = u64::try_from(claims.exp - now.timestamp())
+        .unwrap_or(0)
+        .max(1);
+    let value = serde_json::to_vec(claims).map_err(|e| crate::Error::Internal(e.to_string()))?;
+    cache
+        .set(
+            &cache.key(tenant_id, REFERENCE, &secrets::sha256_hex(&token)),
+            &value,
+            Duration::from_secs(ttl),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Revokes a reference token at once: its claims are deleted.
+pub async fn revoke_reference(cache: &dyn Cache, tenant_id: Uuid, token: &str) -> Result<()> {
+    cache
+        .delete(&cache.key(tenant_id, REFERENCE, &secrets::sha256_hex(token)))
+        .await
+        .map(|_| ())
+}
 
 /// Who the token is for, beyond the client.
 #[derive(Clone, Debug)]
@@ -45,11 +90,13 @@ pub struct Subject {
     pub grant_id: Option<Uuid>,
 }
 
-/// The claims of a new access token (RFC 9068 §2.2), with a random `jti`.
+/// The claims of a new access token (RFC 9068 §2.2) for `audience`, with a random
+/// `jti`.
 pub fn claims(
     issuer: &str,
     client_id: &str,
     subject: &Subject,
+    audience: Audience,
     scope: &ScopeSet,
     ttl_secs: u32,
     now: DateTime<Utc>,
@@ -57,7 +104,7 @@ pub fn claims(
     Ok(AccessClaims {
         iss: issuer.to_owned(),
         sub: subject.id.clone(),
-        aud: client_id.to_owned(),
+        aud: audience,
         client_id: client_id.to_owned(),
         scope: scope.to_string(),
         exp: now.timestamp() + i64::from(ttl_secs),
@@ -66,12 +113,23 @@ pub fn claims(
         auth_time: subject.auth_time.map(|t| t.timestamp()),
         sid: subject.sid.clone(),
         gid: subject.grant_id.map(|g| g.simple().to_string()),
+        roles: None,
     })
 }
 
 /// Signs an access token with the tenant's current key.
 pub fn sign(keys: &TenantKeys, claims: &AccessClaims) -> Result<String> {
     keys.sign(ACCESS_TOKEN_TYP, claims)
+}
+
+/// Signs an access token with the tenant's current key of `alg` (an API's choice),
+/// else its preferred one.
+pub fn sign_with(
+    keys: &TenantKeys,
+    alg: Option<crate::core::Algorithm>,
+    claims: &AccessClaims,
+) -> Result<String> {
+    keys.sign_with(alg, ACCESS_TOKEN_TYP, claims)
 }
 
 /// Why an access token is not usable.
@@ -96,6 +154,18 @@ pub async fn verify(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<AccessClaims, Rejection>> {
+    if is_reference(token) {
+        let key = cache.key(tenant_id, REFERENCE, &secrets::sha256_hex(token));
+        let claims = match cache.get(&key).await? {
+            Some(bytes) => match serde_json::from_slice::<AccessClaims>(&bytes) {
+                Ok(claims) if claims.iss == issuer => claims,
+                _ => return Ok(Err(VerifyError::Malformed.into())),
+            },
+            // Unknown, expired or revoked: all look the same.
+            None => return Ok(Err(Rejection::Revoked)),
+        };
+        return still_live(cache, tenant_id, claims, now).await;
+    }
     let digest = VerifiedTokens::digest(token);
     let memo = keys.verified_tokens();
     let claims = match memo.get(&digest, keys.generation()).await {
@@ -110,6 +180,16 @@ pub async fn verify(
             Err(e) => return Ok(Err(e.into())),
         },
     };
+    still_live(cache, tenant_id, claims, now).await
+}
+
+/// `claims` unless they expired or were revoked (by `jti` or with their grant).
+async fn still_live(
+    cache: &dyn Cache,
+    tenant_id: Uuid,
+    claims: AccessClaims,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<AccessClaims, Rejection>> {
     // Expiry on every presentation, remembered or not (RFC 9068 §4).
     if claims.exp <= now.timestamp() {
         return Ok(Err(VerifyError::Invalid("expired".into()).into()));
@@ -133,8 +213,9 @@ pub async fn verify(
 }
 
 /// Revokes every access token issued under the grant `grant_id` (a refresh-token
-/// family): RFC 7009 §2.1. Kept for `access_token_ttl_secs` plus a minute of skew,
-/// the longest any of them can still be live.
+/// family): RFC 7009 §2.1. Kept for the longest any of them can still be live: the
+/// tenant's `access_token_ttl_secs` or an API's longer lifetime (at most
+/// [`MAX_ACCESS_TOKEN_TTL_SECS`]), plus a minute of skew.
 pub async fn revoke_grant(
     cache: &dyn Cache,
     tenant_id: Uuid,
@@ -145,7 +226,9 @@ pub async fn revoke_grant(
         .set(
             &cache.key(tenant_id, REVOKED_GRANT, &grant_id.simple().to_string()),
             b"1",
-            Duration::from_secs(u64::from(access_token_ttl_secs) + 60),
+            Duration::from_secs(
+                u64::from(access_token_ttl_secs.max(MAX_ACCESS_TOKEN_TTL_SECS)) + 60,
+            ),
         )
         .await
 }
@@ -222,7 +305,16 @@ mod tests {
             grant_id,
         };
         let scope = ScopeSet::parse("openid").unwrap();
-        let claims = claims(ISSUER, "client-1", &subject, &scope, 300, now()).unwrap();
+        let claims = claims(
+            ISSUER,
+            "client-1",
+            &subject,
+            Audience::one("https://api.example/"),
+            &scope,
+            300,
+            now(),
+        )
+        .unwrap();
         sign(keys, &claims).unwrap()
     }
 

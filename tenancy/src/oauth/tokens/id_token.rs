@@ -95,9 +95,22 @@ pub fn claims(
     }
 }
 
-/// Signs an ID token, with the `at_hash` of the access token issued beside it.
-pub fn sign(keys: &TenantKeys, mut claims: IdClaims, access_token: Option<&str>) -> Result<String> {
-    claims.at_hash =
-        access_token.map(|t| at_hash(t, keys.signing_alg().unwrap_or(Algorithm::Rs256)));
-    keys.sign("JWT", &claims)
+/// Signs an ID token, with the `at_hash` of the access token issued beside it, with
+/// the tenant's preferred key.
+pub fn sign(keys: &TenantKeys, claims: IdClaims, access_token: Option<&str>) -> Result<String> {
+    sign_with(keys, None, claims, access_token)
+}
+
+/// Signs an ID token with the key of `alg` (the client's `id_token_signed_response_alg`,
+/// OIDC Registration §2), else the preferred one; `at_hash` uses the hash of the
+/// algorithm that signs (OIDC Core §3.1.3.6).
+pub fn sign_with(
+    keys: &TenantKeys,
+    alg: Option<Algorithm>,
+    mut claims: IdClaims,
+    access_token: Option<&str>,
+) -> Result<String> {
+    let signing = keys.signing_alg_for(alg).unwrap_or(Algorithm::Rs256);
+    claims.at_hash = access_token.map(|t| at_hash(t, signing));
+    keys.sign_with(alg, "JWT", &claims)
 }

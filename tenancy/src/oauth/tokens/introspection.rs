@@ -1,5 +1,8 @@
 //! Token introspection (RFC 7662) for authenticated clients of the tenant.
 //!
+//! Access tokens are JWTs or reference tokens (`tra_...`, RFC 7662 is how an API learns
+//! what one means); both answer with the same members, `aud` included.
+//!
 //! Anything that is not a live token of this tenant — expired, revoked, malformed,
 //! signed by another tenant or another issuer — is `{"active": false}` and nothing
 //! else (RFC 7662 §2.2), so the answer never explains why.
@@ -23,7 +26,7 @@ pub async fn introspect(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Value> {
-    if !token.contains('.') {
+    if !token.contains('.') && !access::is_reference(token) {
         return Ok(match refresh::find_live(db, tenant, token, now).await? {
             Some(row) => json!({
                 "active": true,
@@ -39,18 +42,29 @@ pub async fn introspect(
         });
     }
     match access::verify(keys, cache, tenant.id, issuer, token, now).await? {
-        Ok(claims) => Ok(json!({
+        Ok(claims) => Ok(with_roles(
+            json!({
             "active": true,
             "token_type": "Bearer",
             "scope": claims.scope,
             "client_id": claims.client_id,
             "sub": claims.sub,
-            "aud": claims.aud,
+            "aud": claims.aud.to_json(),
             "iss": claims.iss,
             "exp": claims.exp,
             "iat": claims.iat,
             "jti": claims.jti,
-        })),
+            }),
+            claims.roles,
+        )),
         Err(_) => Ok(json!({ "active": false })),
     }
+}
+
+/// `response` with the token's `roles` (RFC 9068 §2.2.3.1), when it has them.
+fn with_roles(mut response: Value, roles: Option<Vec<String>>) -> Value {
+    if let (Some(roles), Some(object)) = (roles, response.as_object_mut()) {
+        object.insert("roles".into(), json!(roles));
+    }
+    response
 }

@@ -1,6 +1,7 @@
 //! Token revocation (RFC 7009).
 //!
-//! Access tokens are revoked by `jti` until they expire; introspection and userinfo
+//! Reference access tokens are deleted, so they stop working at once. JWT access
+//! tokens are revoked by `jti` until they expire; introspection and userinfo
 //! honour it. A refresh token is revoked with its whole family and, as RFC 7009 §2.1
 //! asks, with every access token issued under that grant (`access::revoke_grant`).
 //! Unknown, malformed or foreign tokens, and tokens of another client, get the same 200
@@ -32,6 +33,16 @@ pub async fn revoke(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    if access::is_reference(token) {
+        // Only the client it was issued to may revoke it; then it is gone at once.
+        return match access::verify(keys, cache, tenant.id, issuer, token, now).await? {
+            Ok(claims) if claims.client_id == client.client_id => {
+                access::revoke_reference(cache, tenant.id, token).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        };
+    }
     if !token.contains('.') {
         return match refresh::find_live(db, tenant, token, now).await? {
             Some(row) if row.client_id == client.client_id => {
