@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the interoperability and hostile-input suites against ONE fresh `tessera serve`
 # (SQLite in a temporary data dir, mails as .eml files there):
-#   openid-client (Node), Authlib (Python), headless Chromium via playwright-core,
-#   schemathesis against the management API document;
+#   openid-client (Node), Authlib (Python), resource servers on oauth4webapi (Node) and
+#   PyJWT (Python), headless Chromium via playwright-core, schemathesis against the
+#   management API document;
 # and the passkey suite (Chromium with a virtual WebAuthn authenticator) against a
 # second one whose public URL is http://localhost:PORT+1: WebAuthn needs a host name as
 # relying-party id (an IP-address public URL offers no passkeys) and a secure context
@@ -42,8 +43,8 @@ fi
 npm ci --prefix "$here" --cache "$HOME/.cache/npm" --prefer-offline --no-audit --no-fund --loglevel=error
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check --cache-dir "$HOME/.cache/pip" -r "$here/requirements.txt"
-"$work/venv/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -iE '^(authlib|schemathesis) '
-node -e "for (const p of ['openid-client','playwright-core']) console.log(p, require('$here/node_modules/'+p+'/package.json').version)"
+"$work/venv/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -iE '^(authlib|pyjwt|cryptography|schemathesis) '
+node -e "for (const p of ['openid-client','oauth4webapi','playwright-core']) console.log(p, require('$here/node_modules/'+p+'/package.json').version)"
 
 stage "server"
 TESSERA_LISTEN="127.0.0.1:$port" TESSERA_PUBLIC_URL="$base" TESSERA_DATA_DIR="$work/data" \
@@ -79,6 +80,8 @@ run() {
 
 run openid-client node "$here/node/openid-client.mjs" "$base" "$token"
 run authlib "$work/venv/bin/python" "$here/python/authlib_client.py" "$base" "$token"
+run resource-server node "$here/node/resource-server.mjs" "$base" "$token"
+run pyjwt "$work/venv/bin/python" "$here/python/pyjwt_resource_server.py" "$base" "$token"
 run browser node "$here/browser/person.mjs" "$base" "$token" "$work/data/mail" "${INTEROP_SCREENSHOTS:-}"
 run passkeys node "$here/browser/passkeys.mjs" "$passkey_base" "$token" "${INTEROP_SCREENSHOTS:+$INTEROP_SCREENSHOTS/passkeys}"
 run schemathesis env PATH="$work/venv/bin:$PATH" "$here/schemathesis/run.sh" "$base" "$token"
