@@ -17,6 +17,14 @@
 # checkout (to measure an older commit side by side: build it elsewhere, pass its
 # binary). After the matrix the script prints Tessera's resident memory
 # and the SQL statements per request of each route (from its /metrics).
+#
+# The tenant is set up like the peer (issue 19): an API `urn:bench:api` (scope api:read,
+# RS256 JWT access tokens, granted to the client) for the client-credentials scenario,
+# and a default API `urn:bench:user` for the user flows and the introspected token,
+# whose access tokens are USER_TOKEN_FORMAT (default `reference`: opaque, like the
+# peer's) signed with BENCH_ALG (default RS256) when `jwt`. BENCH_ALG also signs the
+# client's ID tokens (`id_token_signed_response_alg`), so BENCH_ALG=ES256 measures the
+# user flows with no RSA signature at all.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$(pwd)"
@@ -74,7 +82,10 @@ done
 
 api() { curl -fsS -X POST "$base/api/v1/$1" -H "Authorization: Bearer $admin" \
   -H 'content-type: application/json' -d "$2"; }
-api tenants '{"slug":"bench","display_name":"Bench"}' >/dev/null
+bench_alg="${BENCH_ALG:-RS256}"
+user_format="${USER_TOKEN_FORMAT:-reference}"
+api tenants "{\"slug\":\"bench\",\"display_name\":\"Bench\",
+  \"settings\":{\"signing_algs\":[\"RS256\",\"ES256\",\"EdDSA\"]}}" >/dev/null
 # The tenant's per-endpoint limits (authorize, token, ...) count per address and per
 # client; every request here comes from one address with one client, so each endpoint
 # the server lists is raised for this tenant to the most a window may allow, over
@@ -88,13 +99,26 @@ curl -fsS -X PATCH "$base/api/v1/tenants/bench" -H "Authorization: Bearer $admin
   -H 'content-type: application/json' -d "$raised" >/dev/null
 client="$(api tenants/bench/clients '{"name":"Bench","client_type":"confidential",
   "redirect_uris":["http://127.0.0.1:3199/cb"],"first_party":true,
-  "grant_types":["authorization_code","refresh_token","client_credentials"]}')"
+  "grant_types":["authorization_code","refresh_token","client_credentials"],
+  "id_token_signed_response_alg":"'"$bench_alg"'"}')"
 client_id="$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')"
 client_secret="$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')"
+id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+cc_api="$(api tenants/bench/apis '{"name":"Bench API","identifier":"urn:bench:api",
+  "scopes":[{"value":"api:read","description":"Read"}],"signing_alg":"RS256"}' | id_of)"
+user_api="$(api tenants/bench/apis '{"name":"Bench user API","identifier":"urn:bench:user",
+  "scopes":[{"value":"user:read","description":"Read"}],"allow_offline_access":true,
+  "token_format":"'"$user_format"'","signing_alg":"'"$bench_alg"'"}' | id_of)"
+for granted in "$cc_api:api:read" "$user_api:user:read"; do
+  api tenants/bench/client-grants "{\"client_id\":\"$client_id\",\"api_id\":\"${granted%%:*}\",
+    \"scopes\":[\"${granted#*:}\"]}" >/dev/null
+done
+curl -fsS -X PATCH "$base/api/v1/tenants/bench" -H "Authorization: Bearer $admin" \
+  -H 'content-type: application/json' -d '{"settings":{"default_api":"urn:bench:user"}}' >/dev/null
 export -f api; export base admin
 seq 0 $((users - 1)) | xargs -P 2 -I{} bash -c \
   'api tenants/bench/users "{\"username\":\"user{}\",\"password\":\"bench-pass\"}" >/dev/null'
-echo "tenant bench: client $client_id, $users users"
+echo "tenant bench: client $client_id, $users users; user tokens: $user_format, $bench_alg"
 
 ISSUER="$base/t/bench" LABEL="tessera-$backend" SERVER_PID="$server" "$bench/run.sh" \
   --client-id "$client_id" --client-secret "$client_secret" \
