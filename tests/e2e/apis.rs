@@ -646,3 +646,53 @@ async fn api_definitions_are_checked_and_publish_protected_resource_metadata() {
         assert!(audit.iter().any(|a| a == action), "{action} in {audit:?}");
     }
 }
+
+#[tokio::test]
+async fn with_rbac_the_consent_page_asks_only_for_what_the_roles_grant() {
+    let world = World::new().await;
+    let slug = world.rp.slug.clone();
+    world
+        .app
+        .patch(
+            &format!("/api/v1/tenants/{slug}/apis/{}", world.api_id(A)),
+            json!({ "rbac": true }),
+        )
+        .await;
+    let role = world
+        .app
+        .post(
+            &format!("/api/v1/tenants/{slug}/roles"),
+            json!({ "name": "reader",
+                    "permissions": [{ "api_id": world.api_id(A), "scope": "invoices:read" }] }),
+        )
+        .await;
+    let assigned = world
+        .app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/tenants/{slug}/users/{}/roles", world.rp.user_id),
+            Some(&world.app.admin_token),
+            Some(&json!({ "role_ids": [role.body["id"]] })),
+        )
+        .await;
+    assert_eq!(assigned.status, 200, "{}", assigned.body);
+    let browser = world.app.browser();
+    let scope = "openid invoices:read invoices:write";
+    let pkce = flow::pkce();
+    let (consent, callback) = world.authorize(&browser, &[A], scope, &pkce).await;
+    let consent = consent.expect("asked once");
+    assert!(consent.contains("Read your invoices"));
+    assert!(
+        !consent.contains("Create and change invoices"),
+        "a permission no role grants is not asked for"
+    );
+    let tokens = flow::redeem(&world.app, &world.rp, &callback, &pkce).await;
+    let claims = world
+        .resource_server_accepts(A, tokens["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(claims["scope"], "invoices:read openid");
+    // What was asked is covered: the same request asks nothing again.
+    let (again, _) = world.authorize(&browser, &[A], scope, &flow::pkce()).await;
+    assert!(again.is_none());
+}

@@ -107,9 +107,11 @@ id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 cc_api="$(api tenants/bench/apis '{"name":"Bench API","identifier":"urn:bench:api",
   "scopes":[{"value":"api:read","description":"Read"}],"signing_alg":"RS256"}' | id_of)"
 user_api="$(api tenants/bench/apis '{"name":"Bench user API","identifier":"urn:bench:user",
-  "scopes":[{"value":"user:read","description":"Read"}],"allow_offline_access":true,
+  "scopes":[{"value":"user:read","description":"Read"},{"value":"api:read","description":"Read"}],"allow_offline_access":true,
   "token_format":"'"$user_format"'","signing_alg":"'"$bench_alg"'"}' | id_of)"
-for granted in "$cc_api:api:read" "$user_api:user:read"; do
+# The introspected token is minted by client_credentials without a resource (so for
+# the default API, a reference token like the peer's opaque one) with --cc-scope.
+for granted in "$cc_api:api:read" "$user_api:api:read"; do
   api tenants/bench/client-grants "{\"client_id\":\"$client_id\",\"api_id\":\"${granted%%:*}\",
     \"scopes\":[\"${granted#*:}\"]}" >/dev/null
 done
@@ -121,6 +123,7 @@ seq 0 $((users - 1)) | xargs -P 2 -I{} bash -c \
 echo "tenant bench: client $client_id, $users users; user tokens: $user_format, $bench_alg"
 
 ISSUER="$base/t/bench" LABEL="tessera-$backend" SERVER_PID="$server" "$bench/run.sh" \
+  --cc-scope api:read --cc-resource urn:bench:api \
   --client-id "$client_id" --client-secret "$client_secret" \
   --redirect-uri http://127.0.0.1:3199/cb --users "$users"
 echo "tessera RSS after the matrix: $(ps -o rss= -p "$server") KiB"

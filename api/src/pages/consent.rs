@@ -27,15 +27,31 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
             Ok(step) => step,
             Err(page) => return page,
         };
-    let catalog = match issuer.resolved().apis(state.db()).await {
-        Ok(catalog) => catalog,
+    let request = &step.interaction.request;
+    let tenant = TenantCtx::from(issuer.tenant());
+    let asked = async {
+        let catalog = issuer.resolved().apis(state.db()).await?;
+        let Some(user_id) = step.session.user_id else {
+            return Err(tenancy::Error::Internal("consent without a user".into()));
+        };
+        let parts = consents::asked(
+            state.db(),
+            &tenant,
+            &catalog,
+            &request.scopes(),
+            &request.resources,
+            user_id,
+        )
+        .await?;
+        Ok((catalog, parts))
+    };
+    let (catalog, parts) = match asked.await {
+        Ok(found) => found,
         Err(err) => return flow::unavailable(&issuer, &err),
     };
-    let request = &step.interaction.request;
     let mut scopes = Vec::new();
     let mut apis = Vec::new();
-    for (resource, asked) in consents::by_resource(&request.scopes(), &request.resources, &catalog)
-    {
+    for (resource, asked) in parts {
         match catalog.get(&resource) {
             Some(api) => apis.push(ConsentApi {
                 name: api.name.clone(),
@@ -44,7 +60,11 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
                     .map(|s| (s.to_owned(), api.describe(s).unwrap_or_default().to_owned()))
                     .collect(),
             }),
-            None => scopes.extend(asked.iter().map(str::to_owned)),
+            None => scopes.extend(
+                asked
+                    .iter()
+                    .map(|s| (s.to_owned(), standard_scope_meaning(s).to_owned())),
+            ),
         }
     }
     html(
@@ -59,6 +79,20 @@ pub async fn show(state: Data<&AppState>, Path(slug): Path<String>, req: &Reques
             csrf: &step.session.csrf,
         },
     )
+}
+
+/// What an OpenID Connect scope releases (OIDC Core §5.4, §11), in words; empty for
+/// a scope of the client's own.
+fn standard_scope_meaning(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Sign you in with your account",
+        "profile" => "Your name and username",
+        "email" => "Your email address",
+        "address" => "Your postal address",
+        "phone" => "Your phone number",
+        "offline_access" => "Keep access while you are away",
+        _ => "",
+    }
 }
 
 /// Records the user's decision and continues (or returns `access_denied`).
@@ -101,11 +135,15 @@ pub async fn submit(
     interaction.request.prompt_consent = false;
     let saved = async {
         let catalog = issuer.resolved().apis(state.db()).await?;
-        let parts = consents::by_resource(
+        let parts = consents::asked(
+            state.db(),
+            &tenant,
+            &catalog,
             &interaction.request.scopes(),
             &interaction.request.resources,
-            &catalog,
-        );
+            user_id,
+        )
+        .await?;
         let ip = crate::client_ip::client_ip(req, &state.settings.trusted_proxies);
         let actor = crate::client_ip::actor(req, ip, format!("user:{user_id}"));
         consents::grant(

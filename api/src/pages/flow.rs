@@ -117,7 +117,15 @@ async fn step(
         Some(_) if request.first_party => true,
         Some(user) => {
             let catalog = issuer.resolved().apis(state.db()).await?;
-            let asked = consents::by_resource(&request.scopes(), &request.resources, &catalog);
+            let asked = consents::asked(
+                state.db(),
+                &tenant,
+                &catalog,
+                &request.scopes(),
+                &request.resources,
+                user,
+            )
+            .await?;
             let (db, owner, client_id) = (
                 state.db().clone(),
                 tenant.clone(),

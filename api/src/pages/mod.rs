@@ -121,8 +121,9 @@ pub struct ConsentPage<'a> {
     pub tenant_name: &'a str,
     /// Client display name.
     pub client_name: &'a str,
-    /// Requested scopes of no API (OpenID Connect and the client's own).
-    pub scopes: Vec<String>,
+    /// Requested scopes of no API (OpenID Connect and the client's own), each with
+    /// what it means in words (empty when there is nothing to say).
+    pub scopes: Vec<(String, String)>,
     /// The APIs asked for, each with its requested permissions in words.
     pub apis: Vec<ConsentApi>,
     /// Where the form posts.

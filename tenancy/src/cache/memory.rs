@@ -5,9 +5,13 @@
 //! in two classes by the kind in their key:
 //! - *evictable*: browser state that a flood of anonymous requests creates and whose
 //!   loss only means "start the sign-in again" ([`EVICTABLE_KINDS`]: sessions,
-//!   pending interactions, passkey ceremonies). When the cache is full, the evictable
-//!   entry that expires soonest makes room first (anonymous entries live minutes,
-//!   signed-in sessions hours, so a flood evicts itself before real sessions).
+//!   pending interactions, passkey ceremonies), and reference access tokens, whose
+//!   loss only means "inactive: get a new token" (fail closed: an evicted token grants
+//!   nothing). When the cache is full, the evictable entry that expires soonest makes
+//!   room first (anonymous entries live minutes, access tokens minutes, signed-in
+//!   sessions hours, so a flood evicts itself before real sessions). So a client that
+//!   mints reference tokens as fast as it may cannot fill the cache with them and
+//!   turn away other tenants' sign-ins.
 //! - *kept*: everything else, which is security state or counts toward it (lockouts
 //!   and failure counters, revoked token ids, used-code markers, codes, session
 //!   indexes, mail counters) and any kind added later. It is never evicted: when only
@@ -34,18 +38,31 @@ pub const DEFAULT_MAX_BYTES: usize = 128 * 1024 * 1024;
 /// Bytes an entry is counted for beyond its key and value (map slots, timestamps).
 const ENTRY_OVERHEAD: usize = 96;
 /// Key kinds whose entries may be evicted when the cache is full (see the module docs).
-pub const EVICTABLE_KINDS: [&str; 4] = ["session", "interaction", "passkey_reg", "passkey_auth"];
+pub const EVICTABLE_KINDS: [&str; 5] = [
+    "session",
+    "interaction",
+    "passkey_reg",
+    "passkey_auth",
+    REFERENCE_ACCESS_TOKEN,
+];
+/// The kind under which reference access tokens' claims are kept.
+pub const REFERENCE_ACCESS_TOKEN: &str = "reference_at";
 
 struct Entry {
     value: Vec<u8>,
     expires_at: Instant,
-    /// Position in the eviction order, for evictable entries.
-    order: Option<u64>,
+    /// Insertion number: the entry's place in `expiry` (and in `evictable`).
+    order: u64,
+    /// Whether it is in the eviction order.
+    evictable: bool,
 }
 
 #[derive(Default)]
 struct Inner {
     entries: HashMap<String, Entry>,
+    /// Every entry by (expiry, insertion number): a sweep takes the expired ones
+    /// from the front, in time proportional to what it removes, not to the cache.
+    expiry: BTreeMap<(Instant, u64), String>,
     /// Evictable entries by (expiry, insertion number): the first goes first.
     evictable: BTreeMap<(Instant, u64), String>,
     used: usize,
@@ -68,8 +85,13 @@ fn is_evictable(key: &str) -> bool {
 }
 
 fn cost(key: &str, value: &[u8], evictable: bool) -> usize {
-    // An evictable entry's key is held twice (map and eviction order).
-    let key_bytes = if evictable { key.len() * 2 } else { key.len() };
+    // A key is held in the map and the expiry order, an evictable one also in the
+    // eviction order.
+    let key_bytes = if evictable {
+        key.len() * 3
+    } else {
+        key.len() * 2
+    };
     key_bytes + value.len() + ENTRY_OVERHEAD
 }
 
@@ -107,9 +129,10 @@ impl Inner {
         let entry = self.entries.remove(key)?;
         self.used = self
             .used
-            .saturating_sub(cost(key, &entry.value, entry.order.is_some()));
-        if let Some(order) = entry.order {
-            self.evictable.remove(&(entry.expires_at, order));
+            .saturating_sub(cost(key, &entry.value, entry.evictable));
+        self.expiry.remove(&(entry.expires_at, entry.order));
+        if entry.evictable {
+            self.evictable.remove(&(entry.expires_at, entry.order));
         }
         Some(entry)
     }
@@ -131,21 +154,19 @@ impl Inner {
             self.sweep(now);
         }
         while self.used.saturating_add(needed) > max {
-            let Some((_, victim)) = self.evictable.pop_first() else {
+            let Some(victim) = self.evictable.first_key_value().map(|(_, k)| k.clone()) else {
                 return Err(Error::Unavailable(
                     "the in-process cache is full (TESSERA_CACHE_MAX_BYTES)".into(),
                 ));
             };
-            if let Some(entry) = self.entries.remove(&victim) {
-                self.used = self.used.saturating_sub(cost(&victim, &entry.value, true));
-            }
+            self.remove(&victim);
         }
-        let order = evictable.then(|| {
-            self.next_order = self.next_order.wrapping_add(1);
-            self.evictable
-                .insert((expires_at, self.next_order), key.to_owned());
-            self.next_order
-        });
+        self.next_order = self.next_order.wrapping_add(1);
+        let order = self.next_order;
+        self.expiry.insert((expires_at, order), key.to_owned());
+        if evictable {
+            self.evictable.insert((expires_at, order), key.to_owned());
+        }
         self.used = self.used.saturating_add(needed);
         self.entries.insert(
             key.to_owned(),
@@ -153,19 +174,18 @@ impl Inner {
                 value,
                 expires_at,
                 order,
+                evictable,
             },
         );
         Ok(())
     }
 
     fn sweep(&mut self, now: Instant) {
-        let expired: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.expires_at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in expired {
+        while let Some(((expires_at, _), key)) = self.expiry.first_key_value() {
+            if *expires_at > now {
+                break;
+            }
+            let key = key.clone();
             self.remove(&key);
         }
     }
@@ -359,6 +379,40 @@ mod tests {
                 .unwrap();
         }
         assert!(cache.get(&signed_in).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_client_minting_reference_tokens_cannot_fill_the_cache_for_sign_ins() {
+        // Room for about 20 entries; a signed-in session lives longer than a token.
+        let cache = MemoryCache::with_capacity("test", 20 * 160);
+        let tenant = Uuid::new_v4();
+        let signed_in = key(&cache, tenant, "session", 0);
+        cache
+            .set(&signed_in, &[0; 32], Duration::from_secs(36_000))
+            .await
+            .unwrap();
+        let code = key(&cache, tenant, "code", 0);
+        cache
+            .set(&code, b"grant", Duration::from_secs(60))
+            .await
+            .unwrap();
+        for i in 0..1000 {
+            cache
+                .set(
+                    &key(&cache, tenant, REFERENCE_ACCESS_TOKEN, i),
+                    &[0; 32],
+                    TTL,
+                )
+                .await
+                .expect("older tokens make room");
+        }
+        assert!(cache.get(&signed_in).await.unwrap().is_some());
+        assert!(
+            cache.get(&code).await.unwrap().is_some(),
+            "security state is kept"
+        );
+        let newest = key(&cache, tenant, REFERENCE_ACCESS_TOKEN, 999);
+        assert!(cache.get(&newest).await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -73,32 +73,30 @@ pub fn refused_scopes(scope: &ScopeSet, allowed: &ScopeSet, apis: &[Arc<Api>]) -
 }
 
 /// The API a token request is for: the one it names (which must be among the grant's,
-/// RFC 8707 §2.2), else the grant's first; none for a grant of no API.
+/// RFC 8707 §2.2), else the first of the grant's that still exists; none for a grant
+/// of no API. An API deleted since the grant gets no more tokens.
 pub fn token_api(
     catalog: &ApiCatalog,
     grant_resources: &[String],
     requested: Option<&str>,
 ) -> OAuthResult<Option<Arc<Api>>> {
-    let identifier = match requested {
+    let gone = || invalid_target("the resource is no longer an API of this tenant");
+    match requested {
         Some(resource) => {
             if !grant_resources.iter().any(|r| r == resource) {
                 return Err(invalid_target(
                     "the resource was not part of the authorization grant",
                 ));
             }
-            resource
+            catalog.get(resource).cloned().map(Some).ok_or_else(gone)
         }
-        None => match grant_resources.first() {
-            Some(first) => first.as_str(),
-            None => return Ok(None),
-        },
-    };
-    // An API deleted since the grant gets no more tokens.
-    catalog
-        .get(identifier)
-        .cloned()
-        .map(Some)
-        .ok_or_else(|| invalid_target("the resource is no longer an API of this tenant"))
+        None if grant_resources.is_empty() => Ok(None),
+        None => grant_resources
+            .iter()
+            .find_map(|r| catalog.get(r).cloned())
+            .map(Some)
+            .ok_or_else(gone),
+    }
 }
 
 /// The scope and audience of an access token for `api` (or for UserInfo only) from
@@ -222,6 +220,20 @@ mod tests {
         let err = token_api(&catalog, &grant, Some("https://b.example/")).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidTarget);
         assert!(token_api(&catalog, &[], None).unwrap().is_none());
+        // The first API of the grant that still exists.
+        let with_deleted = vec!["https://deleted.example/".to_owned(), b.identifier.clone()];
+        assert_eq!(
+            token_api(&catalog, &with_deleted, None)
+                .unwrap()
+                .unwrap()
+                .id,
+            b.id
+        );
+        let all_gone = vec!["https://deleted.example/".to_owned()];
+        assert_eq!(
+            token_api(&catalog, &all_gone, None).unwrap_err().code,
+            ErrorCode::InvalidTarget
+        );
         let err = requested_apis(
             &catalog,
             &TenantSettings::default(),

@@ -20,19 +20,34 @@ use crate::{
     core::scopes::ScopeSet,
     journal::audit::{self, Actor, Event},
     resources::catalog::ApiCatalog,
+    resources::roles::UserAccess,
 };
 
 /// What a request asks consent for, per API: `(resource, scopes)`, the resource `""`
-/// holding the scopes of no API. Parts with no scope are left out.
+/// holding the scopes of no API. Parts with no scope are left out. For an API with
+/// RBAC, only the scopes the user's roles grant (`access`) are asked: the others
+/// would never be issued.
 pub fn by_resource(
     scope: &ScopeSet,
     resources: &[String],
     apis: &ApiCatalog,
+    access: Option<&UserAccess>,
 ) -> Vec<(String, ScopeSet)> {
     let known: Vec<_> = resources.iter().filter_map(|r| apis.get(r)).collect();
     let mut parts: Vec<(String, ScopeSet)> = known
         .iter()
-        .map(|api| (api.identifier.clone(), api.own_part(scope)))
+        .map(|api| {
+            let own = api.own_part(scope);
+            let own = if api.rbac {
+                ScopeSet::from_tokens(
+                    own.iter()
+                        .filter(|s| access.is_some_and(|a| a.allows(api.id, s))),
+                )
+            } else {
+                own
+            };
+            (api.identifier.clone(), own)
+        })
         .collect();
     let rest = ScopeSet::from_tokens(
         scope
@@ -42,6 +57,28 @@ pub fn by_resource(
     parts.push((String::new(), rest));
     parts.retain(|(_, scopes)| !scopes.is_empty());
     parts
+}
+
+/// What `user_id` is asked to consent to for `scope` and `resources` (see
+/// [`by_resource`]); their roles are read only when a requested API has RBAC.
+pub async fn asked(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    apis: &ApiCatalog,
+    scope: &ScopeSet,
+    resources: &[String],
+    user_id: Uuid,
+) -> Result<Vec<(String, ScopeSet)>> {
+    let rbac = resources
+        .iter()
+        .filter_map(|r| apis.get(r))
+        .any(|api| api.rbac);
+    let access = if rbac {
+        Some(crate::resources::roles::access_of(db, tenant, user_id).await?)
+    } else {
+        None
+    };
+    Ok(by_resource(scope, resources, apis, access.as_ref()))
 }
 
 /// The scopes the user has granted the client, per resource.
@@ -240,7 +277,7 @@ mod tests {
         catalog.insert(api("https://a.example/", "read"));
         catalog.insert(api("https://b.example/", "read"));
         let scope = ScopeSet::parse("openid read").unwrap();
-        let for_a = by_resource(&scope, &["https://a.example/".into()], &catalog);
+        let for_a = by_resource(&scope, &["https://a.example/".into()], &catalog, None);
         assert_eq!(
             for_a,
             vec![
@@ -251,7 +288,7 @@ mod tests {
                 (String::new(), ScopeSet::parse("openid").unwrap()),
             ]
         );
-        let for_b = by_resource(&scope, &["https://b.example/".into()], &catalog);
+        let for_b = by_resource(&scope, &["https://b.example/".into()], &catalog, None);
         let granted: HashMap<String, ScopeSet> = for_a.iter().cloned().collect();
         assert!(covers(&granted, &for_a));
         assert!(!covers(&granted, &for_b));

@@ -35,8 +35,9 @@ const REVOKED_JTI: &str = "revoked_jti";
 /// Cache kind under which revoked grants (refresh-token families) are kept while
 /// their access tokens may still be live.
 const REVOKED_GRANT: &str = "revoked_grant";
-/// Cache kind under which reference tokens' claims are kept, by the token's SHA-256.
-const REFERENCE: &str = "reference_at";
+/// Cache kind under which reference tokens' claims are kept, by the token's SHA-256
+/// (evictable in the in-process cache: an evicted token is merely inactive).
+const REFERENCE: &str = crate::cache::memory::REFERENCE_ACCESS_TOKEN;
 /// How every reference access token begins (and no JWT or refresh token does).
 pub const REFERENCE_PREFIX: &str = "tra_";
 /// The longest any access token lives (an API's `access_token_ttl_secs` at most).
