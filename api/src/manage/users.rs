@@ -5,7 +5,6 @@ use poem_openapi::{
     OpenApi,
     param::{Path, Query},
     payload::Json,
-    types::MaybeUndefined,
 };
 use secrecy::SecretString;
 use tenancy::{
@@ -146,11 +145,7 @@ impl UsersApi {
         let b = body.0;
         let patch = UserPatch {
             username: b.username,
-            email: match b.email {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(v) => Some(Some(v)),
-            },
+            email: super::dto::nullable(b.email),
             email_verified: b.email_verified,
             enabled: b.enabled,
         };

@@ -43,7 +43,6 @@ async fn run(
         &issuer.keys,
         state.cache.as_ref(),
         &issuer.url,
-        issuer.settings(),
         &client,
         token,
         state.now(),

@@ -231,21 +231,11 @@ async fn check_id_token_alg(
     alg: Option<&str>,
     problems: &mut Problems,
 ) -> Result<()> {
-    let Some(alg) = alg else {
-        return Ok(());
-    };
-    let row = entity::tenants::Entity::find_by_id(tenant.id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("tenant"))?;
-    let settings = crate::core::TenantSettings::from_json(&row.settings);
-    if !settings.signing_algs.iter().any(|a| a == alg) {
-        problems.add(
+    if let Some(alg) = alg {
+        tenant.stored_settings(db).await?.check_signing_alg(
             "id_token_signed_response_alg",
-            format!(
-                "must be one of the tenant's signing_algs ({})",
-                settings.signing_algs.join(", ")
-            ),
+            alg,
+            problems,
         );
     }
     Ok(())

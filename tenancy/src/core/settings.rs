@@ -238,6 +238,20 @@ impl TenantSettings {
         )
     }
 
+    /// Records a problem on `field` unless `alg` is one the tenant publishes keys for
+    /// (an API's `signing_alg`, a client's `id_token_signed_response_alg`).
+    pub fn check_signing_alg(&self, field: &str, alg: &str, problems: &mut Problems) {
+        if !self.signing_algs.iter().any(|a| a == alg) {
+            problems.add(
+                field,
+                format!(
+                    "must be one of the tenant's signing_algs ({})",
+                    self.signing_algs.join(", ")
+                ),
+            );
+        }
+    }
+
     /// The signing algorithms, in preference order (unknown names skipped).
     pub fn algorithms(&self) -> Vec<Algorithm> {
         self.signing_algs

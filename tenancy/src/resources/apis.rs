@@ -183,16 +183,8 @@ impl Definition<'_> {
         if TokenFormat::parse(self.token_format).is_none() {
             problems.add("token_format", "must be 'jwt' or 'reference'");
         }
-        if let Some(alg) = self.signing_alg
-            && !settings.signing_algs.iter().any(|a| a == alg)
-        {
-            problems.add(
-                "signing_alg",
-                format!(
-                    "must be one of the tenant's signing_algs ({})",
-                    settings.signing_algs.join(", ")
-                ),
-            );
+        if let Some(alg) = self.signing_alg {
+            settings.check_signing_alg("signing_alg", alg, problems);
         }
         if let Some(ttl) = self.access_token_ttl_secs
             && !(60..=86_400).contains(&ttl)
@@ -200,17 +192,6 @@ impl Definition<'_> {
             problems.add("access_token_ttl_secs", "must be between 60 and 86400");
         }
     }
-}
-
-fn settings_of(tenant: &tenants::Model) -> TenantSettings {
-    TenantSettings::from_json(&tenant.settings)
-}
-
-async fn tenant_row(db: &impl ConnectionTrait, tenant: &TenantCtx) -> Result<tenants::Model> {
-    tenants::Entity::find_by_id(tenant.id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("tenant"))
 }
 
 /// Defines an API, with its audit event.
@@ -222,7 +203,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<apis::Model> {
     let txn = db.begin().await?;
-    let settings = settings_of(&tenant_row(&txn, tenant).await?);
+    let settings = tenant.stored_settings(&txn).await?;
     let token_format = input.token_format.unwrap_or_else(|| "jwt".into());
     let mut problems = Problems::default();
     problems.check("name", validate::display_name(&input.name));
@@ -329,7 +310,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<apis::Model> {
     let txn = db.begin().await?;
-    let settings = settings_of(&tenant_row(&txn, tenant).await?);
+    let settings = tenant.stored_settings(&txn).await?;
     let api = get(&txn, tenant, id).await?;
     let new_scopes = patch.scopes.clone().unwrap_or_else(|| scopes(&api));
     let token_format = patch
@@ -423,8 +404,11 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
         .filter(consents::Column::Resource.eq(api.identifier.as_str()))
         .exec(&txn)
         .await?;
-    let row = tenant_row(&txn, tenant).await?;
-    let mut settings = settings_of(&row);
+    let row = tenants::Entity::find_by_id(tenant.id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let mut settings = TenantSettings::from_json(&row.settings);
     if settings.default_api == api.identifier {
         settings.default_api = String::new();
         let mut model = row.into_active_model();

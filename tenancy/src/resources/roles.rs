@@ -78,6 +78,13 @@ fn check_name(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn check_description(value: &str) -> Result<(), String> {
+    if value.chars().count() > 500 || validate::has_control_chars(value) {
+        return Err("must be at most 500 characters, no control characters".into());
+    }
+    Ok(())
+}
+
 async fn check_permissions(
     db: &impl ConnectionTrait,
     tenant: &TenantCtx,
@@ -137,12 +144,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     let txn = db.begin().await?;
     let mut problems = Problems::default();
     problems.check("name", check_name(&input.name));
-    if input.description.chars().count() > 500 || validate::has_control_chars(&input.description) {
-        problems.add(
-            "description",
-            "must be at most 500 characters, no control characters",
-        );
-    }
+    problems.check("description", check_description(&input.description));
     check_permissions(&txn, tenant, &input.permissions, &mut problems).await?;
     problems.finish()?;
     let count = roles::Entity::find()
@@ -217,13 +219,8 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     if let Some(name) = &patch.name {
         problems.check("name", check_name(name));
     }
-    if let Some(description) = &patch.description
-        && (description.chars().count() > 500 || validate::has_control_chars(description))
-    {
-        problems.add(
-            "description",
-            "must be at most 500 characters, no control characters",
-        );
+    if let Some(description) = &patch.description {
+        problems.check("description", check_description(description));
     }
     if let Some(permissions) = &patch.permissions {
         check_permissions(&txn, tenant, permissions, &mut problems).await?;

@@ -84,12 +84,7 @@ impl Resolved {
         )
         .await?
         .map(|g| Arc::new(crate::resources::client_grants::scopes(&g)));
-        if let Ok(mut kept) = self.client_grants.write() {
-            if kept.len() >= CLIENTS_KEPT_MAX {
-                kept.clear();
-            }
-            kept.insert(key, found.clone());
-        }
+        keep(&self.client_grants, key, found.clone());
         Ok(found)
     }
 
@@ -106,13 +101,23 @@ impl Resolved {
             return Ok(clients::Model::clone(client));
         }
         let client = crate::clients::get(db, &TenantCtx::from(&self.tenant), client_id).await?;
-        if let Ok(mut kept) = self.clients.write() {
-            if kept.len() >= CLIENTS_KEPT_MAX {
-                kept.clear();
-            }
-            kept.insert(client_id.to_owned(), Arc::new(client.clone()));
-        }
+        keep(
+            &self.clients,
+            client_id.to_owned(),
+            Arc::new(client.clone()),
+        );
         Ok(client)
+    }
+}
+
+/// Remembers `value` under `key` in one of an entry's maps, which hold at most
+/// [`CLIENTS_KEPT_MAX`] values (all are dropped when full: they are reread on demand).
+fn keep<K: std::hash::Hash + Eq, V>(map: &RwLock<HashMap<K, V>>, key: K, value: V) {
+    if let Ok(mut kept) = map.write() {
+        if kept.len() >= CLIENTS_KEPT_MAX {
+            kept.clear();
+        }
+        kept.insert(key, value);
     }
 }
 

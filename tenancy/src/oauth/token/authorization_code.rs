@@ -147,8 +147,7 @@ async fn replay<C: ConnectionTrait>(
         if let Some(family) = used.family_id {
             refresh::revoke_family(ctx.db, &ctx.tenant, family, ctx.now).await?;
             // And every access token refreshed from it since (RFC 7009 §2.1).
-            ctx.effects
-                .revoke_grant(family, ctx.settings.access_token_ttl_secs);
+            ctx.effects.revoke_grant(family);
         }
         ctx.effects.revoke_token(&used.access_jti, used.access_exp);
     }

@@ -32,7 +32,7 @@ enum AfterCommit {
         keep: std::time::Duration,
     },
     /// Revoke every access token of a refresh-token family (RFC 7009 §2.1).
-    RevokeGrant { family: Uuid, access_ttl_secs: u32 },
+    RevokeGrant { family: Uuid },
     /// Revoke one access token until it would expire.
     RevokeToken { jti: String, exp: i64 },
 }
@@ -89,11 +89,8 @@ impl CacheEffects {
     }
 
     /// Revokes, once committed, every access token issued under `family`.
-    pub fn revoke_grant(&self, family: Uuid, access_ttl_secs: u32) {
-        lock(&self.after_commit).push(AfterCommit::RevokeGrant {
-            family,
-            access_ttl_secs,
-        });
+    pub fn revoke_grant(&self, family: Uuid) {
+        lock(&self.after_commit).push(AfterCommit::RevokeGrant { family });
     }
 
     /// Revokes, once committed, the access token `jti` (expiring at `exp`).
@@ -118,10 +115,9 @@ impl CacheEffects {
                 AfterCommit::MarkUsed { code, used, keep } => {
                     codes::mark_used(cache, tenant_id, &code, &used, keep).await?;
                 }
-                AfterCommit::RevokeGrant {
-                    family,
-                    access_ttl_secs,
-                } => access::revoke_grant(cache, tenant_id, family, access_ttl_secs).await?,
+                AfterCommit::RevokeGrant { family } => {
+                    access::revoke_grant(cache, tenant_id, family).await?;
+                }
                 AfterCommit::RevokeToken { jti, exp } => {
                     access::revoke(cache, tenant_id, &jti, exp, now).await?;
                 }

@@ -129,8 +129,7 @@ async fn replayed<C: ConnectionTrait>(
     client: &clients::Model,
     row: &entity::refresh_tokens::Model,
 ) -> OAuthResult<OAuthError> {
-    ctx.effects
-        .revoke_grant(row.family_id, ctx.settings.access_token_ttl_secs);
+    ctx.effects.revoke_grant(row.family_id);
     let details = json!({
         "client_id": client.client_id,
         "user_id": row.user_id,

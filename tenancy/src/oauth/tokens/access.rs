@@ -214,22 +214,15 @@ async fn still_live(
 }
 
 /// Revokes every access token issued under the grant `grant_id` (a refresh-token
-/// family): RFC 7009 §2.1. Kept for the longest any of them can still be live: the
-/// tenant's `access_token_ttl_secs` or an API's longer lifetime (at most
-/// [`MAX_ACCESS_TOKEN_TTL_SECS`]), plus a minute of skew.
-pub async fn revoke_grant(
-    cache: &dyn Cache,
-    tenant_id: Uuid,
-    grant_id: Uuid,
-    access_token_ttl_secs: u32,
-) -> Result<()> {
+/// family): RFC 7009 §2.1. Kept for the longest any access token can live
+/// ([`MAX_ACCESS_TOKEN_TTL_SECS`]: a tenant's or an API's lifetime is at most that),
+/// plus a minute of skew.
+pub async fn revoke_grant(cache: &dyn Cache, tenant_id: Uuid, grant_id: Uuid) -> Result<()> {
     cache
         .set(
             &cache.key(tenant_id, REVOKED_GRANT, &grant_id.simple().to_string()),
             b"1",
-            Duration::from_secs(
-                u64::from(access_token_ttl_secs.max(MAX_ACCESS_TOKEN_TTL_SECS)) + 60,
-            ),
+            Duration::from_secs(u64::from(MAX_ACCESS_TOKEN_TTL_SECS) + 60),
         )
         .await
 }
@@ -340,7 +333,7 @@ mod tests {
         assert_eq!(check(first.clone()).await, Ok(()));
 
         // Act
-        revoke_grant(&cache, tenant_id, grant, 300).await.unwrap();
+        revoke_grant(&cache, tenant_id, grant).await.unwrap();
 
         // Assert
         assert_eq!(check(first).await, Err(Rejection::Revoked));

@@ -13,8 +13,8 @@ use entity::clients;
 use sea_orm::ConnectionTrait;
 
 use crate::{
-    Result, cache::Cache, core::TenantCtx, core::TenantSettings, keys::signing::TenantKeys,
-    oauth::refresh, oauth::tokens::access,
+    Result, cache::Cache, core::TenantCtx, keys::signing::TenantKeys, oauth::refresh,
+    oauth::tokens::access,
 };
 
 /// Revokes `token` if it is a live access or refresh token issued to `client`.
@@ -28,7 +28,6 @@ pub async fn revoke(
     keys: &TenantKeys,
     cache: &dyn Cache,
     issuer: &str,
-    settings: &TenantSettings,
     client: &clients::Model,
     token: &str,
     now: DateTime<Utc>,
@@ -47,13 +46,7 @@ pub async fn revoke(
         return match refresh::find_live(db, tenant, token, now).await? {
             Some(row) if row.client_id == client.client_id => {
                 refresh::revoke_family(db, tenant, row.family_id, now).await?;
-                access::revoke_grant(
-                    cache,
-                    tenant.id,
-                    row.family_id,
-                    settings.access_token_ttl_secs,
-                )
-                .await?;
+                access::revoke_grant(cache, tenant.id, row.family_id).await?;
                 Ok(true)
             }
             _ => Ok(false),
