@@ -15,8 +15,9 @@
 # server, PG_URL/REDIS_URL to override) instead of SQLite + the in-process cache;
 # PEER=0 skips the peer. TESSERA_BIN runs that server binary instead of building this
 # checkout (to measure an older commit side by side: build it elsewhere, pass its
-# binary). After the matrix the script prints Tessera's resident memory
-# and the SQL statements per request of each route (from its /metrics).
+# binary). After the matrix the script prints Tessera's resident memory (at once, and
+# again after 3 s idle) and the SQL statements per request of each route (from its
+# /metrics).
 #
 # The tenant is set up like the peer (issue 19): an API `urn:bench:api` (scope api:read,
 # RS256 JWT access tokens, granted to the client) for the client-credentials scenario,
@@ -127,6 +128,9 @@ ISSUER="$base/t/bench" LABEL="tessera-$backend" SERVER_PID="$server" "$bench/run
   --client-id "$client_id" --client-secret "$client_secret" \
   --redirect-uri http://127.0.0.1:3199/cb --users "$users"
 echo "tessera RSS after the matrix: $(ps -o rss= -p "$server") KiB"
+# Idle workers give back what they keep between jobs (the Argon2id blocks, after 1 s).
+sleep 3
+echo "tessera RSS 3 s later, idle: $(ps -o rss= -p "$server") KiB"
 echo "SQL statements per request (mean over the run), by route:"
 curl -fsS "$base/metrics" | python3 -c '
 import re, sys

@@ -25,6 +25,7 @@ use std::{
 };
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Cache;
@@ -48,23 +49,35 @@ pub const EVICTABLE_KINDS: [&str; 5] = [
 /// The kind under which reference access tokens' claims are kept.
 pub const REFERENCE_ACCESS_TOKEN: &str = "reference_at";
 
+/// What an entry is stored under: the SHA-256 of its key. A key is 100 to 150 bytes
+/// of text (namespace, tenant, kind, id) and is held by the map and by one or two
+/// orders; its digest is 32 bytes, so a live reference token, say, costs a third of
+/// what it did. SHA-256 is collision-resistant, so two keys never share an entry.
+type KeyDigest = [u8; 32];
+
+fn digest(key: &str) -> KeyDigest {
+    Sha256::digest(key.as_bytes()).into()
+}
+
 struct Entry {
-    value: Vec<u8>,
+    value: Box<[u8]>,
     expires_at: Instant,
     /// Insertion number: the entry's place in `expiry` (and in `evictable`).
     order: u64,
     /// Whether it is in the eviction order.
     evictable: bool,
+    /// The tenant in its key, for [`Cache::purge_tenant`].
+    tenant: Option<Uuid>,
 }
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<String, Entry>,
+    entries: HashMap<KeyDigest, Entry>,
     /// Every entry by (expiry, insertion number): a sweep takes the expired ones
     /// from the front, in time proportional to what it removes, not to the cache.
-    expiry: BTreeMap<(Instant, u64), String>,
+    expiry: BTreeMap<(Instant, u64), KeyDigest>,
     /// Evictable entries by (expiry, insertion number): the first goes first.
-    evictable: BTreeMap<(Instant, u64), String>,
+    evictable: BTreeMap<(Instant, u64), KeyDigest>,
     used: usize,
     next_order: u64,
     writes: u64,
@@ -84,15 +97,18 @@ fn is_evictable(key: &str) -> bool {
         .is_some_and(|kind| EVICTABLE_KINDS.contains(&kind))
 }
 
-fn cost(key: &str, value: &[u8], evictable: bool) -> usize {
-    // A key is held in the map and the expiry order, an evictable one also in the
-    // eviction order.
-    let key_bytes = if evictable {
-        key.len() * 3
-    } else {
-        key.len() * 2
-    };
-    key_bytes + value.len() + ENTRY_OVERHEAD
+/// The tenant of `key` (`<namespace>:{<tenant>}:...`), if it names one.
+fn tenant_of(key: &str) -> Option<Uuid> {
+    let (_, rest) = key.split_once(":{")?;
+    let (tenant, _) = rest.split_once('}')?;
+    Uuid::parse_str(tenant).ok()
+}
+
+fn cost(value: &[u8], evictable: bool) -> usize {
+    // A key's digest is held in the map and the expiry order, an evictable one's also
+    // in the eviction order.
+    let orders = if evictable { 3 } else { 2 };
+    orders * std::mem::size_of::<KeyDigest>() + value.len() + ENTRY_OVERHEAD
 }
 
 impl MemoryCache {
@@ -118,18 +134,18 @@ impl MemoryCache {
 }
 
 impl Inner {
-    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
+    fn live(&mut self, key: &KeyDigest, now: Instant) -> Option<&mut Entry> {
         if self.entries.get(key).is_some_and(|e| e.expires_at <= now) {
             self.remove(key);
         }
         self.entries.get_mut(key)
     }
 
-    fn remove(&mut self, key: &str) -> Option<Entry> {
+    fn remove(&mut self, key: &KeyDigest) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
         self.used = self
             .used
-            .saturating_sub(cost(key, &entry.value, entry.evictable));
+            .saturating_sub(cost(&entry.value, entry.evictable));
         self.expiry.remove(&(entry.expires_at, entry.order));
         if entry.evictable {
             self.evictable.remove(&(entry.expires_at, entry.order));
@@ -142,19 +158,20 @@ impl Inner {
     fn insert(
         &mut self,
         key: &str,
-        value: Vec<u8>,
+        value: Box<[u8]>,
         expires_at: Instant,
         max: usize,
         now: Instant,
     ) -> Result<()> {
-        self.remove(key);
+        let id = digest(key);
+        self.remove(&id);
         let evictable = is_evictable(key);
-        let needed = cost(key, &value, evictable);
+        let needed = cost(&value, evictable);
         if self.used.saturating_add(needed) > max {
             self.sweep(now);
         }
         while self.used.saturating_add(needed) > max {
-            let Some(victim) = self.evictable.first_key_value().map(|(_, k)| k.clone()) else {
+            let Some(victim) = self.evictable.first_key_value().map(|(_, k)| *k) else {
                 return Err(Error::Unavailable(
                     "the in-process cache is full (TESSERA_CACHE_MAX_BYTES)".into(),
                 ));
@@ -163,18 +180,19 @@ impl Inner {
         }
         self.next_order = self.next_order.wrapping_add(1);
         let order = self.next_order;
-        self.expiry.insert((expires_at, order), key.to_owned());
+        self.expiry.insert((expires_at, order), id);
         if evictable {
-            self.evictable.insert((expires_at, order), key.to_owned());
+            self.evictable.insert((expires_at, order), id);
         }
         self.used = self.used.saturating_add(needed);
         self.entries.insert(
-            key.to_owned(),
+            id,
             Entry {
                 value,
                 expires_at,
                 order,
                 evictable,
+                tenant: tenant_of(key),
             },
         );
         Ok(())
@@ -185,7 +203,7 @@ impl Inner {
             if *expires_at > now {
                 break;
             }
-            let key = key.clone();
+            let key = *key;
             self.remove(&key);
         }
     }
@@ -206,13 +224,15 @@ impl Cache for MemoryCache {
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let mut inner = self.lock()?;
-        Ok(inner.live(key, Instant::now()).map(|e| e.value.clone()))
+        Ok(inner
+            .live(&digest(key), Instant::now())
+            .map(|e| e.value.to_vec()))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
         let now = Instant::now();
         let mut inner = self.lock()?;
-        inner.insert(key, value.to_vec(), now + ttl, self.max_bytes, now)?;
+        inner.insert(key, value.into(), now + ttl, self.max_bytes, now)?;
         inner.note_write(now);
         Ok(())
     }
@@ -221,28 +241,30 @@ impl Cache for MemoryCache {
         let now = Instant::now();
         let mut inner = self.lock()?;
         Ok(inner
-            .remove(key)
+            .remove(&digest(key))
             .filter(|e| e.expires_at > now)
-            .map(|e| e.value))
+            .map(|e| e.value.into_vec()))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let now = Instant::now();
         let mut inner = self.lock()?;
-        Ok(inner.remove(key).is_some_and(|e| e.expires_at > now))
+        Ok(inner
+            .remove(&digest(key))
+            .is_some_and(|e| e.expires_at > now))
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64> {
         let now = Instant::now();
         let mut inner = self.lock()?;
-        let bumped = inner.live(key, now).map(|entry| {
+        let bumped = inner.live(&digest(key), now).map(|entry| {
             let current = std::str::from_utf8(&entry.value)
                 .ok()
                 .and_then(|s| s.parse::<i64>().ok())
                 .unwrap_or(0);
             let next = current.saturating_add(1);
             let before = entry.value.len();
-            entry.value = next.to_string().into_bytes();
+            entry.value = next.to_string().into_bytes().into_boxed_slice();
             (next, before, entry.value.len())
         });
         let next = match bumped {
@@ -251,7 +273,7 @@ impl Cache for MemoryCache {
                 next
             }
             None => {
-                inner.insert(key, b"1".to_vec(), now + ttl, self.max_bytes, now)?;
+                inner.insert(key, Box::new(*b"1"), now + ttl, self.max_bytes, now)?;
                 1
             }
         };
@@ -260,14 +282,13 @@ impl Cache for MemoryCache {
     }
 
     async fn purge_tenant(&self, tenant_id: Uuid) -> Result<u64> {
-        let prefix = self.tenant_prefix(tenant_id);
         let now = Instant::now();
         let mut inner = self.lock()?;
-        let doomed: Vec<String> = inner
+        let doomed: Vec<KeyDigest> = inner
             .entries
-            .keys()
-            .filter(|k| k.starts_with(&prefix))
-            .cloned()
+            .iter()
+            .filter(|(_, e)| e.tenant == Some(tenant_id))
+            .map(|(k, _)| *k)
             .collect();
         let mut live_removed = 0u64;
         for key in doomed {

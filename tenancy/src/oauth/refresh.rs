@@ -87,8 +87,23 @@ pub async fn store(
     idle_ttl_secs: u32,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    refresh_tokens::Entity::insert(row(tenant, token, new, idle_ttl_secs, now))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The row that stores refresh token `token` (its SHA-256 only), for a caller that
+/// inserts it itself (a grant batch defers it: `runtime::deferred`).
+pub fn row(
+    tenant: &TenantCtx,
+    token: &str,
+    new: NewRefresh,
+    idle_ttl_secs: u32,
+    now: DateTime<Utc>,
+) -> refresh_tokens::ActiveModel {
     let idle_end = now + Duration::seconds(i64::from(idle_ttl_secs));
-    let row = refresh_tokens::ActiveModel {
+    refresh_tokens::ActiveModel {
         id: Set(ids::new_id(now)),
         tenant_id: Set(tenant.id),
         family_id: Set(new.family_id),
@@ -106,11 +121,7 @@ pub async fn store(
         family_expires_at: Set(new.family_expires_at),
         used_at: Set(None),
         revoked_at: Set(None),
-    };
-    refresh_tokens::Entity::insert(row)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    }
 }
 
 /// The outcome of presenting a refresh token.
@@ -127,7 +138,7 @@ pub enum Redemption {
     Invalid,
 }
 
-/// Redeems `token` for `client_id`.
+/// Redeems `token` for `client_id`: [`claim`], else [`settle_unclaimed`].
 pub async fn redeem(
     db: &impl ConnectionTrait,
     tenant: &TenantCtx,
@@ -136,13 +147,25 @@ pub async fn redeem(
     grace_secs: u32,
     now: DateTime<Utc>,
 ) -> Result<Redemption> {
-    let token_hash = secrets::sha256_hex(token);
-    // The common case in one statement: claim the token if it is live and this
-    // client's. Of concurrent claims the database lets exactly one match.
+    if let Some(row) = claim(db, tenant, token, client_id, now).await? {
+        return Ok(Redemption::Rotated(row));
+    }
+    settle_unclaimed(db, tenant, token, client_id, grace_secs, now).await
+}
+
+/// The common case in one statement: claims `token` (marks it used) if it is live
+/// and `client_id`'s. Of concurrent claims the database lets exactly one match.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    token: &str,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<refresh_tokens::Model>> {
     let claimed = refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
         .filter(refresh_tokens::Column::TenantId.eq(tenant.id))
-        .filter(refresh_tokens::Column::TokenHash.eq(token_hash.as_str()))
+        .filter(refresh_tokens::Column::TokenHash.eq(secrets::sha256_hex(token)))
         .filter(refresh_tokens::Column::ClientId.eq(client_id))
         .filter(refresh_tokens::Column::UsedAt.is_null())
         .filter(refresh_tokens::Column::RevokedAt.is_null())
@@ -150,9 +173,22 @@ pub async fn redeem(
         .filter(refresh_tokens::Column::FamilyExpiresAt.gt(now))
         .exec_with_returning(db)
         .await?;
-    if let Some(row) = claimed.into_iter().next() {
-        return Ok(Redemption::Rotated(row));
-    }
+    Ok(claimed.into_iter().next())
+}
+
+/// What a token that [`claim`] could not claim is: unknown or not this client's,
+/// expired, revoked, a retry inside the grace window, or a replay (then its family is
+/// revoked here). A caller that defers refresh-token inserts writes them first, so the
+/// family seen here is complete (`runtime::deferred`).
+pub async fn settle_unclaimed(
+    db: &impl ConnectionTrait,
+    tenant: &TenantCtx,
+    token: &str,
+    client_id: &str,
+    grace_secs: u32,
+    now: DateTime<Utc>,
+) -> Result<Redemption> {
+    let token_hash = secrets::sha256_hex(token);
     // Not claimable: unknown, another client's, expired, revoked, or already used.
     let Some(row) = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TenantId.eq(tenant.id))

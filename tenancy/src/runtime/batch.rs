@@ -17,6 +17,11 @@
 //! grants that shared its batch. If BEGIN or COMMIT fails, every unit of the batch
 //! fails as it would alone. Units run in queue order, so two grants presenting the same
 //! refresh token in one batch see each other's writes, as two transactions would.
+//!
+//! Units hand the rows they only insert (refresh tokens, audit events) to the batch's
+//! [`DeferredRows`], written in one statement per table before COMMIT. If that write
+//! fails, the batch runs again with rows written at once, so the failure lands on the
+//! unit that caused it and only there.
 
 use std::{future::Future, panic::AssertUnwindSafe};
 
@@ -25,7 +30,10 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use crate::{core::oauth_error::OAuthError, runtime::statements};
+use crate::{
+    core::oauth_error::OAuthError,
+    runtime::{deferred::DeferredRows, statements},
+};
 
 /// Most grants committed in one transaction.
 pub const BATCH_MAX: usize = 64;
@@ -39,11 +47,12 @@ pub trait Batched: Send + Sync + 'static {
     /// refused it, which commits like a success).
     type Outcome: Send + 'static;
 
-    /// Runs the work on `txn`; `Err` is a storage failure: the transaction must roll
-    /// back.
+    /// Runs the work on `txn`, inserting its insert-only rows through `rows`; `Err` is
+    /// a storage failure: the transaction must roll back.
     fn write<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
+        rows: &'a DeferredRows,
     ) -> impl Future<Output = Result<Self::Outcome, OAuthError>> + Send + 'a;
 
     /// Its transaction committed (apply the cache writes that waited); an error here
@@ -147,6 +156,9 @@ enum Attempt<T> {
     },
     /// BEGIN or COMMIT failed: nothing is written, every pending grant fails.
     TransactionFailed(OAuthError),
+    /// Writing the deferred rows failed: rolled back; run again with rows written at
+    /// once, to find the grant at fault.
+    DeferredFailed,
 }
 
 /// One grant of a batch: its place in the batch, the work and its request's span.
@@ -178,8 +190,9 @@ async fn write_batch<G: Batched>(
             span,
         })
         .collect();
+    let mut defer = true;
     while !pending.is_empty() {
-        match attempt(db, &pending).await {
+        match attempt(db, &pending, defer).await {
             Attempt::Committed(outcomes) => {
                 for (slot, (outcome, statements)) in pending.iter().zip(outcomes) {
                     let settled = match slot.work.committed().await {
@@ -204,6 +217,12 @@ async fn write_batch<G: Batched>(
                 }
                 break;
             }
+            Attempt::DeferredFailed => {
+                for slot in &pending {
+                    slot.work.rolled_back().await;
+                }
+                defer = false;
+            }
         }
     }
     answers
@@ -212,30 +231,52 @@ async fn write_batch<G: Batched>(
         .collect()
 }
 
-/// Runs the pending grants in order in one transaction and commits; stops at the
-/// first storage failure or panic and rolls back.
+/// Runs the pending grants in order in one transaction, writes their deferred rows
+/// (`defer`; else each row at once) and commits; stops at the first storage failure
+/// or panic and rolls back.
 async fn attempt<G: Batched>(
     db: &DatabaseConnection,
     pending: &[Slot<'_, G>],
+    defer: bool,
 ) -> Attempt<G::Outcome> {
     let txn = match db.begin().await {
         Ok(txn) => txn,
         Err(err) => return Attempt::TransactionFailed(crate::Error::from(err).into()),
     };
+    let rows = if defer {
+        DeferredRows::deferred()
+    } else {
+        DeferredRows::immediate()
+    };
     let mut outcomes = Vec::with_capacity(pending.len());
     for (at, slot) in pending.iter().enumerate() {
-        let write = statements::counting(slot.work.write(&txn)).instrument(slot.span.clone());
+        let write =
+            statements::counting(slot.work.write(&txn, &rows)).instrument(slot.span.clone());
         let failure = match AssertUnwindSafe(write).catch_unwind().await {
             Ok((Ok(outcome), statements)) => {
                 outcomes.push((outcome, statements));
                 continue;
             }
-            Ok((Err(storage), _)) => Ok(storage),
-            Err(panic) => Err(panic),
+            Ok((Err(_), _)) if rows.flush_failed() => None,
+            Ok((Err(storage), _)) => Some(Ok(storage)),
+            Err(panic) => Some(Err(panic)),
         };
         // Best effort: a transaction dropped unfinished is rolled back anyway.
         let _ = txn.rollback().await;
-        return Attempt::GrantFailed { at, failure };
+        return match failure {
+            Some(failure) => Attempt::GrantFailed { at, failure },
+            None => Attempt::DeferredFailed,
+        };
+    }
+    // Every grant's share of the batch's deferred rows: the statements that wrote
+    // them count for each (exact for a batch of one, an upper bound beyond).
+    let (flushed, shared) = statements::counting(rows.flush(&txn)).await;
+    if flushed.is_err() {
+        let _ = txn.rollback().await;
+        return Attempt::DeferredFailed;
+    }
+    for (_, statements) in &mut outcomes {
+        *statements += shared;
     }
     match txn.commit().await {
         Ok(()) => Attempt::Committed(outcomes),
@@ -264,6 +305,10 @@ mod tests {
         Count,
         /// Insert a row that breaks a deferred foreign key: COMMIT fails.
         BreakCommit,
+        /// Insert its number and defer an audit row, return it.
+        Defer,
+        /// Insert its number and defer an audit row the database refuses.
+        DeferBad,
     }
 
     /// A batched unit of work that logs what happens to it.
@@ -282,7 +327,11 @@ mod tests {
     impl Batched for Probe {
         type Outcome = i64;
 
-        async fn write(&self, txn: &DatabaseTransaction) -> Result<i64, OAuthError> {
+        async fn write(
+            &self,
+            txn: &DatabaseTransaction,
+            deferred: &DeferredRows,
+        ) -> Result<i64, OAuthError> {
             let run = |sql: &str, n: i64| {
                 txn.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Sqlite,
@@ -311,6 +360,15 @@ mod tests {
                 .await
                 .unwrap();
             self.note("wrote");
+            if let Act::Defer | Act::DeferBad = self.act {
+                let action = if let Act::DeferBad = self.act {
+                    "bad".to_owned()
+                } else {
+                    format!("probe {}", self.n)
+                };
+                let row = audit_row(&action);
+                deferred.insert_audit_event(txn, row).await?;
+            }
             match self.act {
                 Act::Fail => Err(crate::Error::Unavailable("disk on fire".into()).into()),
                 Act::Panic => panic!("probe {} panics", self.n),
@@ -328,15 +386,49 @@ mod tests {
         }
     }
 
+    fn audit_row(action: &str) -> entity::audit_events::ActiveModel {
+        use sea_orm::ActiveValue::Set;
+        entity::audit_events::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            tenant_id: Set(None),
+            occurred_at: Set(crate::test_support::now()),
+            actor: Set("system".into()),
+            action: Set(action.into()),
+            target: Set(None),
+            outcome: Set("success".into()),
+            ip: Set(None),
+            user_agent: Set(None),
+            details: Set(serde_json::json!({})),
+        }
+    }
+
+    async fn audit_actions(db: &DatabaseConnection) -> Vec<String> {
+        db.query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT action FROM audit_events ORDER BY action",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "action").unwrap())
+        .collect()
+    }
+
     async fn db() -> DatabaseConnection {
         let mut options = ConnectOptions::new("sqlite::memory:");
         options.max_connections(1).sqlx_logging(false);
-        let db = Database::connect(options).await.unwrap();
+        let mut db = Database::connect(options).await.unwrap();
+        crate::runtime::statements::count_on(&mut db);
         for sql in [
             "PRAGMA foreign_keys = ON",
             "CREATE TABLE probe (n INTEGER NOT NULL)",
             "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
             "CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+            "CREATE TABLE audit_events (id BLOB PRIMARY KEY, tenant_id BLOB, occurred_at TEXT, \
+             actor TEXT, action TEXT, target TEXT, outcome TEXT, ip TEXT, user_agent TEXT, \
+             details TEXT)",
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON audit_events WHEN NEW.action = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'bad row'); END",
         ] {
             db.execute_unprepared(sql).await.unwrap();
         }
@@ -407,6 +499,44 @@ mod tests {
                 "committed 3",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn deferred_rows_are_written_with_the_batch() {
+        let db = db().await;
+        let (work, log) = probes(&[Act::Defer, Act::Insert, Act::Defer]);
+        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
+        let answers = write_batch(&db, &refs).await;
+        // Each grant counts its own statement and the one that wrote the deferred rows.
+        let counts: Vec<u32> = answers.iter().map(|(_, n)| *n).collect();
+        assert_eq!(counts, vec![2, 2, 2]);
+        assert_eq!(outcomes(answers), vec![Ok(1), Ok(2), Ok(3)]);
+        assert_eq!(rows(&db).await, vec![1, 2, 3]);
+        assert_eq!(audit_actions(&db).await, vec!["probe 1", "probe 3"]);
+        assert_eq!(
+            log.lock().unwrap().len(),
+            6,
+            "one attempt: wrote and committed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_deferred_row_fails_only_the_grant_that_made_it() {
+        let db = db().await;
+        let (work, log) = probes(&[Act::Defer, Act::DeferBad, Act::Defer]);
+        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
+        let answers = outcomes(write_batch(&db, &refs).await);
+        assert_eq!(answers[0], Ok(1));
+        assert!(answers[1].is_err(), "{answers:?}");
+        assert_eq!(answers[2], Ok(3));
+        assert_eq!(rows(&db).await, vec![1, 3]);
+        assert_eq!(audit_actions(&db).await, vec!["probe 1", "probe 3"]);
+        let log = log.lock().unwrap().clone();
+        // Deferred, the batch fails at its end; run again with rows written at once,
+        // grant 2 fails on its own row; 1 and 3 commit in a third attempt.
+        assert_eq!(log.iter().filter(|l| *l == "rolled back 2").count(), 2);
+        assert_eq!(log.iter().filter(|l| *l == "committed 1").count(), 1);
+        assert!(!log.contains(&"committed 2".to_owned()));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! Layering (see the crate doc): may import `core`.
 
 pub mod batch;
+pub mod deferred;
 pub mod lane;
 pub mod statements;
 pub mod storage;

@@ -6,7 +6,10 @@
 //! request holding the database connection would wait behind them). Run on the
 //! blocking pool, a burst would start one thread per job. Here at most one job runs per
 //! thread and the rest wait in the queue; each thread keeps a state of its own between
-//! jobs (the Argon2id workers keep their 19 MiB of memory blocks).
+//! jobs (the Argon2id workers keep their 19 MiB of memory blocks), and is told to tidy
+//! it after each job and once it has had nothing to do for [`IDLE_AFTER`] (the
+//! Argon2id workers then give their blocks back, so a quiet server does not hold
+//! tens of megabytes for the next sign-in).
 //!
 //! The queue is bounded: once [`WorkerPool::set_capacity`] jobs are waiting, a new job
 //! is refused at once with [`Error::Busy`] (the API answers 503 with `Retry-After`)
@@ -14,15 +17,30 @@
 //! has gone (the request was cancelled, so nobody awaits the answer) is skipped when
 //! its turn comes instead of burning a core for nobody.
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicUsize, Ordering},
-    mpsc,
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc::{self, RecvTimeoutError},
+    },
+    time::Duration,
 };
 
 use crate::{Error, Result};
 
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
+
+/// How long a worker waits with no job before it tidies its state as [`Tidy::Idle`].
+pub(crate) const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// When a worker's tidy function is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tidy {
+    /// After each job.
+    AfterJob,
+    /// Once, after [`IDLE_AFTER`] without a job.
+    Idle,
+}
 
 /// Threads that share a job queue; each owns an `S` it lends to the jobs it runs.
 pub(crate) struct WorkerPool<S> {
@@ -36,9 +54,9 @@ pub(crate) struct WorkerPool<S> {
 
 impl<S: 'static> WorkerPool<S> {
     /// `threads` threads (at least one), named `{name}-{n}`, each starting from
-    /// `S::default()` and calling `tidy` on its state after every job. The queue is
-    /// unbounded until [`WorkerPool::set_capacity`] bounds it.
-    pub(crate) fn with_threads(name: &'static str, threads: usize, tidy: fn(&mut S)) -> Self
+    /// `S::default()` and calling `tidy` on its state after every job and when idle.
+    /// The queue is unbounded until [`WorkerPool::set_capacity`] bounds it.
+    pub(crate) fn with_threads(name: &'static str, threads: usize, tidy: fn(&mut S, Tidy)) -> Self
     where
         S: Default,
     {
@@ -105,16 +123,29 @@ impl<S: 'static> WorkerPool<S> {
     }
 }
 
-fn work<S: Default>(receiver: &Mutex<mpsc::Receiver<Job<S>>>, tidy: fn(&mut S)) {
+fn work<S: Default>(receiver: &Mutex<mpsc::Receiver<Job<S>>>, tidy: fn(&mut S, Tidy)) {
     let mut state = S::default();
+    let mut idle = true;
     loop {
+        // Never an unbounded wait while holding the queue: the other threads wait for
+        // the lock, and each must get its turn to notice it is idle.
         let next = match receiver.lock() {
-            Ok(queue) => queue.recv(),
+            Ok(queue) => queue.recv_timeout(IDLE_AFTER),
             Err(_) => return,
         };
-        let Ok(job) = next else { return };
-        job(&mut state);
-        tidy(&mut state);
+        match next {
+            Ok(job) => {
+                job(&mut state);
+                tidy(&mut state, Tidy::AfterJob);
+                idle = false;
+            }
+            Err(RecvTimeoutError::Timeout) if !idle => {
+                tidy(&mut state, Tidy::Idle);
+                idle = true;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 
@@ -127,7 +158,7 @@ mod tests {
     #[tokio::test]
     async fn runs_jobs_on_its_threads_with_their_kept_state() {
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let pool = WorkerPool::<u32>::with_threads("test-pool", threads, |_| {});
+        let pool = WorkerPool::<u32>::with_threads("test-pool", threads, |_, _| {});
         let jobs = 4 * threads;
         let mut most = 0;
         for _ in 0..jobs {
@@ -166,7 +197,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_a_job_at_once_and_takes_jobs_again_once_it_drains() {
         // Arrange: one thread, busy, and a queue of two that is full.
-        let pool = Arc::new(WorkerPool::<()>::with_threads("full-pool", 1, |_| {}));
+        let pool = Arc::new(WorkerPool::<()>::with_threads("full-pool", 1, |_, _| {}));
         pool.set_capacity(2);
         let (release, busy) = occupy(&pool).await;
         let queued: Vec<_> = (0..2)
@@ -197,9 +228,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_idle_worker_tidies_its_state_once() {
+        // The state counts jobs; tidied when idle, it gains 100.
+        let pool = WorkerPool::<u32>::with_threads("idle-pool", 1, |runs, when| {
+            if when == Tidy::Idle {
+                *runs += 100;
+            }
+        });
+        // A fresh worker has nothing to give back: it is not tidied.
+        tokio::time::sleep(IDLE_AFTER * 2).await;
+        assert_eq!(
+            pool.run(|runs| std::mem::replace(runs, 1)).await.unwrap(),
+            0
+        );
+        // Quiet for a while after a job: tidied once, however long it stays quiet.
+        tokio::time::sleep(IDLE_AFTER * 4).await;
+        assert_eq!(pool.run(|runs| *runs).await.unwrap(), 101);
+    }
+
+    #[tokio::test]
     async fn a_job_whose_requester_has_gone_is_skipped() {
         // Arrange: the only thread is busy; a job waits behind it.
-        let pool = Arc::new(WorkerPool::<()>::with_threads("gone-pool", 1, |_| {}));
+        let pool = Arc::new(WorkerPool::<()>::with_threads("gone-pool", 1, |_, _| {}));
         let (release, busy) = occupy(&pool).await;
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);

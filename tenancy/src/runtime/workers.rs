@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use argon2::Block;
 
-use crate::{Result, runtime::worker_pool::WorkerPool};
+use crate::{
+    Result,
+    runtime::worker_pool::{Tidy, WorkerPool},
+};
 
 /// Most memory an Argon2id worker keeps between jobs, in 1 KiB blocks (64 MiB); a
 /// stored hash with a larger cost still verifies, and the worker gives the excess
@@ -54,19 +57,25 @@ impl Workers {
         let threads = settings.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
         });
-        let argon2 = WorkerPool::with_threads("argon2", threads, |blocks: &mut Vec<Block>| {
-            if blocks.len() > KEPT_BLOCKS_MAX {
-                *blocks = Vec::new();
-            }
-        });
+        let argon2 = WorkerPool::with_threads(
+            "argon2",
+            threads,
+            |blocks: &mut Vec<Block>, when| match when {
+                // Kept between jobs: allocating 19 MiB per sign-in costs page faults.
+                Tidy::AfterJob if blocks.len() <= KEPT_BLOCKS_MAX => {}
+                // Given back when quiet, or when a costly hash grew them too far.
+                Tidy::AfterJob | Tidy::Idle => *blocks = Vec::new(),
+            },
+        );
         argon2.set_capacity(settings.argon2_queue_capacity);
         Self {
             argon2: Arc::new(argon2),
-            signing: Arc::new(WorkerPool::with_threads("jws", threads, |()| {})),
+            signing: Arc::new(WorkerPool::with_threads("jws", threads, |(), _| {})),
         }
     }
 
-    /// The Argon2id workers; each keeps its memory blocks between jobs.
+    /// The Argon2id workers; each keeps its memory blocks between jobs and gives them
+    /// back after a second without one.
     pub(crate) fn argon2(&self) -> &WorkerPool<Vec<Block>> {
         &self.argon2
     }

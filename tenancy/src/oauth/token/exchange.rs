@@ -246,6 +246,7 @@ mod tests {
         crypto::MasterKey,
         keys::signing::KeyStore,
         oauth::codes::{self, CodeGrant},
+        runtime::batch::Batched,
         tenants::directory::Directory,
         test_support,
     };
@@ -534,6 +535,71 @@ mod tests {
         let err = world.exchange(wrong).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidGrant);
         assert_eq!(world.audited().await, vec![refused("invalid_grant")]);
+    }
+
+    #[tokio::test]
+    async fn a_replay_in_the_same_batch_revokes_the_successor_the_batch_still_holds() {
+        // Two grants presenting the same refresh token share one batch: the first
+        // rotates it (its successor is held for the end of the batch), the second is
+        // a replay and revokes the family, which must include that successor.
+        let world = World::new().await;
+        let code = world.code().await;
+        let first = world.exchange(world.redemption(&code)).await.unwrap();
+        let presented = first.refresh_token.unwrap();
+        let client = entity::clients::Entity::find()
+            .all(world.storage.db())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.client_id == world.client_id)
+            .unwrap();
+        let apis = world
+            .issuer
+            .resolved()
+            .apis(world.storage.db())
+            .await
+            .unwrap();
+        let unit = || UserGrant {
+            cache: world.cache.clone(),
+            keyring: world.endpoint.keyring.clone(),
+            issuer: world.issuer.clone(),
+            actor: Actor::system(),
+            tenant: TenantCtx::from(world.issuer.tenant()),
+            client: client.clone(),
+            now: test_support::now(),
+            grant_type: UserGrantType::RefreshToken,
+            request: world.refresh(&presented),
+            effects: Default::default(),
+            apis: apis.clone(),
+        };
+        let (rotation, replay) = (unit(), unit());
+        let txn = sea_orm::TransactionTrait::begin(world.storage.db())
+            .await
+            .unwrap();
+        let rows = crate::runtime::deferred::DeferredRows::deferred();
+        let rotated = rotation.write(&txn, &rows).await.unwrap();
+        let replayed = replay.write(&txn, &rows).await.unwrap();
+        rows.flush(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+        rotation.committed().await.unwrap();
+        replay.committed().await.unwrap();
+
+        assert_eq!(replayed.unwrap_err().code, ErrorCode::InvalidGrant);
+        let successor = rotated
+            .unwrap()
+            .sign(
+                &world.endpoint.workers,
+                world.issuer.keys.clone(),
+                world.cache.as_ref(),
+                world.issuer.tenant().id,
+                test_support::now(),
+            )
+            .await
+            .unwrap()
+            .refresh_token
+            .expect("the rotation minted a successor");
+        let refused = world.exchange(world.refresh(&successor)).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidGrant, "{refused:?}");
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ use crate::{
     oauth::tokens::id_token::{self, Authentication, IdClaims},
     resources::apis::TokenFormat,
     resources::catalog::{Api, ApiCatalog},
-    runtime::Workers,
+    runtime::{Workers, deferred::DeferredRows},
 };
 
 /// Everything a user grant needs about the tenant and the moment.
@@ -56,6 +56,9 @@ pub struct GrantCtx<'a, C: ConnectionTrait> {
     pub effects: &'a effects::CacheEffects,
     /// The tenant's APIs.
     pub apis: &'a ApiCatalog,
+    /// Where the grant's refresh tokens and audit event are inserted: held for the
+    /// end of its batch ([`crate::runtime::deferred`]).
+    pub rows: &'a DeferredRows,
 }
 
 /// Which refresh-token family new tokens belong to.
@@ -248,8 +251,7 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
     let refresh_due = may_refresh && wants_refresh && apis_allow;
     let auth_time = DateTime::from_timestamp(auth.auth_time, 0);
     let stored = |token: String, family_id: Uuid, family_expires_at: DateTime<Utc>| async move {
-        refresh::store(
-            ctx.db,
+        let row = refresh::row(
             &ctx.tenant,
             &token,
             NewRefresh {
@@ -265,9 +267,11 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
             },
             ctx.settings.refresh_token_idle_ttl_secs,
             ctx.now,
-        )
-        .await
-        .map(|()| token)
+        );
+        ctx.rows
+            .insert_refresh_token(ctx.db, row)
+            .await
+            .map(|()| token)
     };
     // The family the tokens belong to, and the refresh token handed out (if any).
     let (family_id, refresh_token) = match family {

@@ -21,7 +21,7 @@ use crate::{
         exchange::{GrantType, TokenRequest},
         outcome_event, refresh_token,
     },
-    runtime::batch::Batched,
+    runtime::{batch::Batched, deferred::DeferredRows},
     tenants::issuer::Issuer,
 };
 
@@ -88,8 +88,9 @@ impl Batched for UserGrant {
     fn write<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
+        rows: &'a DeferredRows,
     ) -> impl std::future::Future<Output = Written> + Send + 'a {
-        UserGrant::write(self, txn)
+        UserGrant::write(self, txn, rows)
     }
 
     async fn committed(&self) -> Result<(), OAuthError> {
@@ -117,7 +118,7 @@ impl UserGrant {
     /// commits, unless this returns `Err` (a storage failure: roll back). A refused
     /// grant is `Ok(Err(..))`: its writes (a replayed token's family revocation, the
     /// `token.refused` event) are committed like a success's.
-    async fn write<C: ConnectionTrait>(&self, db: &C) -> Written {
+    async fn write<C: ConnectionTrait>(&self, db: &C, rows: &DeferredRows) -> Written {
         let ctx = GrantCtx {
             db,
             cache: self.cache.as_ref(),
@@ -129,6 +130,7 @@ impl UserGrant {
             actor: self.actor.clone(),
             effects: &self.effects,
             apis: &self.apis,
+            rows,
         };
         let result = self.dispatch(&ctx).await;
         if let Err(err) = &result
@@ -142,7 +144,8 @@ impl UserGrant {
             Some(&self.client.client_id),
             result.as_ref(),
         );
-        audit::record(db, &self.actor, event, self.now).await?;
+        rows.insert_audit_event(db, audit::row(&self.actor, event, self.now))
+            .await?;
         Ok(result)
     }
 
