@@ -51,7 +51,7 @@ pub const REFERENCE_ACCESS_TOKEN: &str = "reference_at";
 
 /// What an entry is stored under: the SHA-256 of its key. A key is 100 to 150 bytes
 /// of text (namespace, tenant, kind, id) and is held by the map and by one or two
-/// orders; its digest is 32 bytes, so a live reference token, say, costs a third of
+/// orders; its digest is 32 bytes, so a live reference token, say, costs two thirds of
 /// what it did. SHA-256 is collision-resistant, so two keys never share an entry.
 type KeyDigest = [u8; 32];
 
