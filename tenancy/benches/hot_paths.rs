@@ -287,7 +287,8 @@ fn bench_storage(c: &mut Criterion, fx: &Fixture, rt: &tokio::runtime::Runtime) 
     };
     let refresh_round_trip = || async {
         let token = refresh::issue(&fx.db, &fx.tenant, new_refresh(), 86_400, now()).await?;
-        refresh::redeem(&fx.db, &fx.tenant, &token, "bench-client", 0, now()).await
+        let rows = tenancy::runtime::deferred::DeferredRows::immediate();
+        refresh::redeem(&fx.db, &rows, &fx.tenant, &token, "bench-client", 0, now()).await
     };
     if !matches!(rt.block_on(refresh_round_trip())?, Redemption::Rotated(_)) {
         return Err("a stored refresh token does not rotate".into());

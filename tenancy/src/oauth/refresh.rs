@@ -27,7 +27,10 @@ use uuid::Uuid;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::{Result, core::TenantCtx, core::ids, crypto::Keyring, crypto::secrets};
+use crate::{
+    Result, core::TenantCtx, core::ids, crypto::Keyring, crypto::secrets,
+    runtime::deferred::DeferredRows,
+};
 
 /// What a new refresh token carries.
 #[derive(Clone, Debug)]
@@ -62,7 +65,8 @@ pub async fn issue(
     now: DateTime<Utc>,
 ) -> Result<String> {
     let token = secrets::random_token("")?;
-    store(db, tenant, &token, new, idle_ttl_secs, now).await?;
+    let rows = DeferredRows::immediate();
+    store(db, &rows, tenant, &token, new, idle_ttl_secs, now).await?;
     Ok(token)
 }
 
@@ -78,24 +82,22 @@ pub fn successor_of(keyring: &Keyring, tenant_id: Uuid, parent: &str) -> String 
     URL_SAFE_NO_PAD.encode(mac)
 }
 
-/// Stores refresh token `token` (its SHA-256 only).
+/// Stores refresh token `token` (its SHA-256 only) through `rows` (a grant batch
+/// holds it for the end of the batch: `runtime::deferred`).
 pub async fn store(
     db: &impl ConnectionTrait,
+    rows: &DeferredRows,
     tenant: &TenantCtx,
     token: &str,
     new: NewRefresh,
     idle_ttl_secs: u32,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    refresh_tokens::Entity::insert(row(tenant, token, new, idle_ttl_secs, now))
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    rows.insert_refresh_token(db, row(tenant, token, new, idle_ttl_secs, now))
+        .await
 }
 
-/// The row that stores refresh token `token` (its SHA-256 only), for a caller that
-/// inserts it itself (a grant batch defers it: `runtime::deferred`).
-pub fn row(
+fn row(
     tenant: &TenantCtx,
     token: &str,
     new: NewRefresh,
@@ -138,9 +140,12 @@ pub enum Redemption {
     Invalid,
 }
 
-/// Redeems `token` for `client_id`: [`claim`], else [`settle_unclaimed`].
+/// Redeems `token` for `client_id`. Refresh tokens `rows` still holds are written
+/// before anything reads the token's family (a retry's successor, a replay's
+/// revocation), so a grant sees the grants before it in its batch.
 pub async fn redeem(
     db: &impl ConnectionTrait,
+    rows: &DeferredRows,
     tenant: &TenantCtx,
     token: &str,
     client_id: &str,
@@ -150,12 +155,13 @@ pub async fn redeem(
     if let Some(row) = claim(db, tenant, token, client_id, now).await? {
         return Ok(Redemption::Rotated(row));
     }
+    rows.flush(db).await?;
     settle_unclaimed(db, tenant, token, client_id, grace_secs, now).await
 }
 
 /// The common case in one statement: claims `token` (marks it used) if it is live
 /// and `client_id`'s. Of concurrent claims the database lets exactly one match.
-pub async fn claim(
+async fn claim(
     db: &impl ConnectionTrait,
     tenant: &TenantCtx,
     token: &str,
@@ -178,9 +184,8 @@ pub async fn claim(
 
 /// What a token that [`claim`] could not claim is: unknown or not this client's,
 /// expired, revoked, a retry inside the grace window, or a replay (then its family is
-/// revoked here). A caller that defers refresh-token inserts writes them first, so the
-/// family seen here is complete (`runtime::deferred`).
-pub async fn settle_unclaimed(
+/// revoked here). Held rows are written by now, so the family seen here is complete.
+async fn settle_unclaimed(
     db: &impl ConnectionTrait,
     tenant: &TenantCtx,
     token: &str,
@@ -209,7 +214,7 @@ pub async fn settle_unclaimed(
         }
         Some(_) => {
             // RFC 9700 §4.14.2: a used token presented again means it leaked.
-            revoke_family(db, tenant, row.family_id, now).await?;
+            revoke_family(db, &DeferredRows::immediate(), tenant, row.family_id, now).await?;
             Ok(Redemption::Reused(row))
         }
         // Unused but not claimable: expired by idle time.
@@ -255,17 +260,26 @@ pub async fn retry(
     }
     // RFC 9700 §4.14.2: the chain moved on past this token, so whoever presents it
     // again is not the client that holds the chain's tip.
-    revoke_family(db, tenant, parent.family_id, now).await?;
+    revoke_family(
+        db,
+        &DeferredRows::immediate(),
+        tenant,
+        parent.family_id,
+        now,
+    )
+    .await?;
     Ok(Retry::Replayed)
 }
 
-/// Revokes every token of a family.
+/// Revokes every token of a family, with any of its tokens `rows` still holds.
 pub async fn revoke_family(
     db: &impl ConnectionTrait,
+    rows: &DeferredRows,
     tenant: &TenantCtx,
     family_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    rows.flush(db).await?;
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
         .filter(refresh_tokens::Column::TenantId.eq(tenant.id))

@@ -402,16 +402,18 @@ mod tests {
         }
     }
 
+    /// The first column of every row `sql` selects.
+    async fn column<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: &str) -> Vec<T> {
+        db.query_all_raw(Statement::from_string(DbBackend::Sqlite, sql))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index::<T>(0).unwrap())
+            .collect()
+    }
+
     async fn audit_actions(db: &DatabaseConnection) -> Vec<String> {
-        db.query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT action FROM audit_events ORDER BY action",
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get::<String>("", "action").unwrap())
-        .collect()
+        column(db, "SELECT action FROM audit_events ORDER BY action").await
     }
 
     async fn db() -> DatabaseConnection {
@@ -436,15 +438,7 @@ mod tests {
     }
 
     async fn rows(db: &DatabaseConnection) -> Vec<i64> {
-        db.query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT n FROM probe ORDER BY n",
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get::<i64>("", "n").unwrap())
-        .collect()
+        column(db, "SELECT n FROM probe ORDER BY n").await
     }
 
     fn probes(acts: &[Act]) -> (Vec<Probe>, Arc<Mutex<Vec<String>>>) {
@@ -461,6 +455,15 @@ mod tests {
         (probes, log)
     }
 
+    /// Runs probes doing `acts` as one batch on `db`: their answers and their log.
+    async fn batch(db: &DatabaseConnection, acts: &[Act]) -> (Vec<Answer<i64>>, Vec<String>) {
+        let (work, log) = probes(acts);
+        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
+        let answers = write_batch(db, &refs).await;
+        let log = log.lock().unwrap().clone();
+        (answers, log)
+    }
+
     fn outcomes(answers: Vec<Answer<i64>>) -> Vec<Result<i64, String>> {
         answers
             .into_iter()
@@ -475,14 +478,12 @@ mod tests {
     #[tokio::test]
     async fn a_failing_grant_fails_alone_and_the_rest_of_its_batch_commits() {
         let db = db().await;
-        let (work, log) = probes(&[Act::Insert, Act::Fail, Act::Insert]);
-        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
-        let answers = outcomes(write_batch(&db, &refs).await);
+        let (answers, log) = batch(&db, &[Act::Insert, Act::Fail, Act::Insert]).await;
+        let answers = outcomes(answers);
         assert_eq!(answers[0], Ok(1));
         assert!(answers[1].is_err(), "{answers:?}");
         assert_eq!(answers[2], Ok(3));
         assert_eq!(rows(&db).await, vec![1, 3]);
-        let log = log.lock().unwrap().clone();
         // The first attempt is undone for everyone who ran; only 1 and 3 commit, and
         // only after both were written.
         assert_eq!(
@@ -504,34 +505,26 @@ mod tests {
     #[tokio::test]
     async fn deferred_rows_are_written_with_the_batch() {
         let db = db().await;
-        let (work, log) = probes(&[Act::Defer, Act::Insert, Act::Defer]);
-        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
-        let answers = write_batch(&db, &refs).await;
+        let (answers, log) = batch(&db, &[Act::Defer, Act::Insert, Act::Defer]).await;
         // Each grant counts its own statement and the one that wrote the deferred rows.
         let counts: Vec<u32> = answers.iter().map(|(_, n)| *n).collect();
         assert_eq!(counts, vec![2, 2, 2]);
         assert_eq!(outcomes(answers), vec![Ok(1), Ok(2), Ok(3)]);
         assert_eq!(rows(&db).await, vec![1, 2, 3]);
         assert_eq!(audit_actions(&db).await, vec!["probe 1", "probe 3"]);
-        assert_eq!(
-            log.lock().unwrap().len(),
-            6,
-            "one attempt: wrote and committed"
-        );
+        assert_eq!(log.len(), 6, "one attempt: wrote and committed");
     }
 
     #[tokio::test]
     async fn a_refused_deferred_row_fails_only_the_grant_that_made_it() {
         let db = db().await;
-        let (work, log) = probes(&[Act::Defer, Act::DeferBad, Act::Defer]);
-        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
-        let answers = outcomes(write_batch(&db, &refs).await);
+        let (answers, log) = batch(&db, &[Act::Defer, Act::DeferBad, Act::Defer]).await;
+        let answers = outcomes(answers);
         assert_eq!(answers[0], Ok(1));
         assert!(answers[1].is_err(), "{answers:?}");
         assert_eq!(answers[2], Ok(3));
         assert_eq!(rows(&db).await, vec![1, 3]);
         assert_eq!(audit_actions(&db).await, vec!["probe 1", "probe 3"]);
-        let log = log.lock().unwrap().clone();
         // Deferred, the batch fails at its end; run again with rows written at once,
         // grant 2 fails on its own row; 1 and 3 commit in a third attempt.
         assert_eq!(log.iter().filter(|l| *l == "rolled back 2").count(), 2);
@@ -542,33 +535,29 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_grant_panics_alone_and_nothing_of_it_is_written() {
         let db = db().await;
-        let (work, log) = probes(&[Act::Insert, Act::Panic, Act::Insert]);
-        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
-        let answers = outcomes(write_batch(&db, &refs).await);
+        let (answers, log) = batch(&db, &[Act::Insert, Act::Panic, Act::Insert]).await;
+        let answers = outcomes(answers);
         assert_eq!(answers, vec![Ok(1), Err("panicked".into()), Ok(3)]);
         assert_eq!(rows(&db).await, vec![1, 3]);
-        assert!(log.lock().unwrap().contains(&"rolled back 2".to_owned()));
-        assert!(!log.lock().unwrap().contains(&"committed 2".to_owned()));
+        assert!(log.contains(&"rolled back 2".to_owned()));
+        assert!(!log.contains(&"committed 2".to_owned()));
     }
 
     #[tokio::test]
     async fn grants_run_in_queue_order_and_see_each_others_writes() {
         let db = db().await;
-        let (work, _) = probes(&[Act::Insert, Act::Count, Act::Insert, Act::Count]);
-        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
-        let answers = outcomes(write_batch(&db, &refs).await);
+        let (answers, _) = batch(&db, &[Act::Insert, Act::Count, Act::Insert, Act::Count]).await;
+        let answers = outcomes(answers);
         assert_eq!(answers, vec![Ok(1), Ok(1), Ok(3), Ok(2)]);
     }
 
     #[tokio::test]
     async fn a_failed_commit_fails_every_grant_and_undoes_them_all() {
         let db = db().await;
-        let (work, log) = probes(&[Act::Insert, Act::BreakCommit, Act::Insert]);
-        let refs: Vec<_> = work.iter().map(|w| (w, tracing::Span::none())).collect();
-        let answers = outcomes(write_batch(&db, &refs).await);
+        let (answers, log) = batch(&db, &[Act::Insert, Act::BreakCommit, Act::Insert]).await;
+        let answers = outcomes(answers);
         assert!(answers.iter().all(Result::is_err), "{answers:?}");
         assert_eq!(rows(&db).await, Vec::<i64>::new());
-        let log = log.lock().unwrap().clone();
         assert!(
             log.iter().all(|line| !line.starts_with("committed")),
             "{log:?}"

@@ -12,7 +12,8 @@
 //! appended here, and a grant that is about to read or change rows of the tables held
 //! here (a replayed refresh token's family, a grace-window retry looking for the
 //! successor another grant of the same batch just minted) calls [`DeferredRows::flush`]
-//! first, so it sees exactly what it would have seen had every grant written at once.
+//! first (`oauth::refresh::redeem` and `oauth::refresh::revoke_family` do it), so it
+//! sees exactly what it would have seen had every grant written at once.
 //! Nothing outside the batch can see its rows before COMMIT either way.
 //!
 //! If a flush fails, the batch cannot tell whose row was at fault, so it is rolled
@@ -25,7 +26,7 @@ use std::sync::{
 };
 
 use entity::{audit_events, refresh_tokens};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait};
 
 use crate::{Error, Result};
 
@@ -71,10 +72,7 @@ impl DeferredRows {
             self.lock()?.refresh_tokens.push(row);
             return Ok(());
         }
-        refresh_tokens::Entity::insert(row)
-            .exec_without_returning(db)
-            .await?;
-        Ok(())
+        insert_all(db, vec![row]).await
     }
 
     /// Inserts an audit event's row on `db` (now, or at the next flush).
@@ -87,10 +85,7 @@ impl DeferredRows {
             self.lock()?.audit_events.push(row);
             return Ok(());
         }
-        audit_events::Entity::insert(row)
-            .exec_without_returning(db)
-            .await?;
-        Ok(())
+        insert_all(db, vec![row]).await
     }
 
     /// Writes every held row on `db`: one statement per table that has any. After a
@@ -98,20 +93,10 @@ impl DeferredRows {
     /// transaction must roll back).
     pub async fn flush(&self, db: &impl ConnectionTrait) -> Result<()> {
         let rows = std::mem::take(&mut *self.lock()?);
-        let written = async {
-            if !rows.refresh_tokens.is_empty() {
-                refresh_tokens::Entity::insert_many(rows.refresh_tokens)
-                    .exec_without_returning(db)
-                    .await?;
-            }
-            if !rows.audit_events.is_empty() {
-                audit_events::Entity::insert_many(rows.audit_events)
-                    .exec_without_returning(db)
-                    .await?;
-            }
-            Ok::<_, Error>(())
-        }
-        .await;
+        let written = match insert_all(db, rows.refresh_tokens).await {
+            Ok(()) => insert_all(db, rows.audit_events).await,
+            failed => failed,
+        };
         if written.is_err() {
             self.failed.store(true, Ordering::Relaxed);
         }
@@ -128,4 +113,18 @@ impl DeferredRows {
             .lock()
             .map_err(|_| Error::Internal("deferred rows lock poisoned".into()))
     }
+}
+
+/// Inserts `rows` of one table in one statement (none for no rows).
+async fn insert_all<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<()>
+where
+    A: ActiveModelTrait + Send,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    A::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }

@@ -145,9 +145,7 @@ async fn replay<C: ConnectionTrait>(
         && verifier_matches(used.grant.code_challenge.as_deref(), input.code_verifier);
     if proven {
         if let Some(family) = used.family_id {
-            // The whole family, with any of its tokens this batch still holds.
-            ctx.rows.flush(ctx.db).await?;
-            refresh::revoke_family(ctx.db, &ctx.tenant, family, ctx.now).await?;
+            refresh::revoke_family(ctx.db, ctx.rows, &ctx.tenant, family, ctx.now).await?;
             // And every access token refreshed from it since (RFC 7009 §2.1).
             ctx.effects.revoke_grant(family);
         }

@@ -156,31 +156,50 @@ impl TokenEndpoint {
             GrantType::AuthorizationCode => UserGrantType::AuthorizationCode,
             GrantType::RefreshToken => UserGrantType::RefreshToken,
         };
-        // Read once per directory entry, before the grant's transaction.
-        let apis = issuer.resolved().apis(&self.db).await?;
-        let tenant_id = tenant.id;
-        let grant = UserGrant {
+        let grant = self
+            .user_grant(issuer, client, grant_type, request, now)
+            .await?;
+        let minted = self.grants.run(grant).await??;
+        self.sign(issuer, minted, now).await
+    }
+
+    /// A code or refresh grant of the authenticated `client`, as one unit for the
+    /// group commit.
+    async fn user_grant(
+        &self,
+        issuer: &Issuer,
+        client: entity::clients::Model,
+        grant_type: UserGrantType,
+        request: TokenRequest,
+        now: DateTime<Utc>,
+    ) -> OAuthResult<UserGrant> {
+        Ok(UserGrant {
             cache: self.cache.clone(),
             keyring: self.keyring.clone(),
             issuer: issuer.clone(),
             actor: request.actor.clone(),
-            tenant,
+            tenant: TenantCtx::from(issuer.tenant()),
             client,
             now,
             grant_type,
             request,
             effects: Default::default(),
-            apis,
-        };
-        let minted = self.grants.run(grant).await??;
+            // Read once per directory entry, before the grant's transaction.
+            apis: issuer.resolved().apis(&self.db).await?,
+        })
+    }
+
+    /// Makes and signs the tokens a grant of `issuer`'s tenant decided.
+    async fn sign(
+        &self,
+        issuer: &Issuer,
+        minted: Minted,
+        now: DateTime<Utc>,
+    ) -> OAuthResult<TokenResponse> {
+        let tenant_id = issuer.tenant().id;
+        let keys = issuer.keys.clone();
         Ok(minted
-            .sign(
-                &self.workers,
-                issuer.keys.clone(),
-                self.cache.as_ref(),
-                tenant_id,
-                now,
-            )
+            .sign(&self.workers, keys, self.cache.as_ref(), tenant_id, now)
             .await?)
     }
 
@@ -217,25 +236,19 @@ impl TokenEndpoint {
             Some(&client.client_id),
             result.as_ref(),
         );
-        let keys = issuer.keys.clone();
         let (recorded, signed) =
             tokio::join!(self.audit.record(&request.actor, event, now), async {
-                match result {
-                    Ok(minted) => Ok(minted
-                        .sign(&self.workers, keys, self.cache.as_ref(), tenant.id, now)
-                        .await),
-                    Err(refused) => Err(refused),
-                }
+                self.sign(issuer, result?, now).await
             });
         recorded?;
-        Ok(signed??)
+        signed
     }
 }
 
 #[cfg(test)]
 mod tests {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    use sea_orm::{EntityTrait, QueryOrder};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     use secrecy::ExposeSecret;
     use sha2::{Digest, Sha256};
 
@@ -547,32 +560,25 @@ mod tests {
         let first = world.exchange(world.redemption(&code)).await.unwrap();
         let presented = first.refresh_token.unwrap();
         let client = entity::clients::Entity::find()
-            .all(world.storage.db())
+            .filter(entity::clients::Column::ClientId.eq(world.client_id.as_str()))
+            .one(world.storage.db())
             .await
             .unwrap()
-            .into_iter()
-            .find(|c| c.client_id == world.client_id)
             .unwrap();
-        let apis = world
-            .issuer
-            .resolved()
-            .apis(world.storage.db())
-            .await
-            .unwrap();
-        let unit = || UserGrant {
-            cache: world.cache.clone(),
-            keyring: world.endpoint.keyring.clone(),
-            issuer: world.issuer.clone(),
-            actor: Actor::system(),
-            tenant: TenantCtx::from(world.issuer.tenant()),
-            client: client.clone(),
-            now: test_support::now(),
-            grant_type: UserGrantType::RefreshToken,
-            request: world.refresh(&presented),
-            effects: Default::default(),
-            apis: apis.clone(),
+        let unit = || async {
+            world
+                .endpoint
+                .user_grant(
+                    &world.issuer,
+                    client.clone(),
+                    UserGrantType::RefreshToken,
+                    world.refresh(&presented),
+                    test_support::now(),
+                )
+                .await
+                .unwrap()
         };
-        let (rotation, replay) = (unit(), unit());
+        let (rotation, replay) = (unit().await, unit().await);
         let txn = sea_orm::TransactionTrait::begin(world.storage.db())
             .await
             .unwrap();
@@ -585,15 +591,9 @@ mod tests {
         replay.committed().await.unwrap();
 
         assert_eq!(replayed.unwrap_err().code, ErrorCode::InvalidGrant);
-        let successor = rotated
-            .unwrap()
-            .sign(
-                &world.endpoint.workers,
-                world.issuer.keys.clone(),
-                world.cache.as_ref(),
-                world.issuer.tenant().id,
-                test_support::now(),
-            )
+        let successor = world
+            .endpoint
+            .sign(&world.issuer, rotated.unwrap(), test_support::now())
             .await
             .unwrap()
             .refresh_token

@@ -251,7 +251,9 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
     let refresh_due = may_refresh && wants_refresh && apis_allow;
     let auth_time = DateTime::from_timestamp(auth.auth_time, 0);
     let stored = |token: String, family_id: Uuid, family_expires_at: DateTime<Utc>| async move {
-        let row = refresh::row(
+        refresh::store(
+            ctx.db,
+            ctx.rows,
             &ctx.tenant,
             &token,
             NewRefresh {
@@ -267,11 +269,9 @@ pub(crate) async fn issue_for_user<C: ConnectionTrait>(
             },
             ctx.settings.refresh_token_idle_ttl_secs,
             ctx.now,
-        );
-        ctx.rows
-            .insert_refresh_token(ctx.db, row)
-            .await
-            .map(|()| token)
+        )
+        .await
+        .map(|()| token)
     };
     // The family the tokens belong to, and the refresh token handed out (if any).
     let (family_id, refresh_token) = match family {

@@ -35,24 +35,16 @@ pub async fn grant<C: ConnectionTrait>(
         ));
     }
     let successor = refresh::successor_of(ctx.keyring, ctx.tenant.id, token);
-    let redeemed =
-        match refresh::claim(ctx.db, &ctx.tenant, token, &client.client_id, ctx.now).await? {
-            Some(row) => Redemption::Rotated(row),
-            None => {
-                // What follows reads the token's family (a retry's successor, a replay's
-                // revocation): the batch's held refresh tokens go in first.
-                ctx.rows.flush(ctx.db).await?;
-                refresh::settle_unclaimed(
-                    ctx.db,
-                    &ctx.tenant,
-                    token,
-                    &client.client_id,
-                    ctx.settings.refresh_token_reuse_grace_secs,
-                    ctx.now,
-                )
-                .await?
-            }
-        };
+    let redeemed = refresh::redeem(
+        ctx.db,
+        ctx.rows,
+        &ctx.tenant,
+        token,
+        &client.client_id,
+        ctx.settings.refresh_token_reuse_grace_secs,
+        ctx.now,
+    )
+    .await?;
     let (row, family) = match redeemed {
         Redemption::Rotated(row) => {
             let family = Family::Existing {

@@ -45,7 +45,8 @@ pub async fn revoke(
     if !token.contains('.') {
         return match refresh::find_live(db, tenant, token, now).await? {
             Some(row) if row.client_id == client.client_id => {
-                refresh::revoke_family(db, tenant, row.family_id, now).await?;
+                let nothing_held = crate::runtime::deferred::DeferredRows::immediate();
+                refresh::revoke_family(db, &nothing_held, tenant, row.family_id, now).await?;
                 access::revoke_grant(cache, tenant.id, row.family_id).await?;
                 Ok(true)
             }
