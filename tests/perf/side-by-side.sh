@@ -123,9 +123,10 @@ seq 0 $((users - 1)) | xargs -P 2 -I{} bash -c \
   'api tenants/bench/users "{\"username\":\"user{}\",\"password\":\"bench-pass\"}" >/dev/null'
 echo "tenant bench: client $client_id, $users users; user tokens: $user_format, $bench_alg"
 
+# `--flag=value`: a random client id or secret may begin with `-`.
 ISSUER="$base/t/bench" LABEL="tessera-$backend" SERVER_PID="$server" "$bench/run.sh" \
   --cc-scope api:read --cc-resource urn:bench:api \
-  --client-id "$client_id" --client-secret "$client_secret" \
+  --client-id="$client_id" --client-secret="$client_secret" \
   --redirect-uri http://127.0.0.1:3199/cb --users "$users"
 echo "tessera RSS after the matrix: $(ps -o rss= -p "$server") KiB"
 # Idle workers give back what they keep between jobs (the Argon2id blocks, after 1 s).
