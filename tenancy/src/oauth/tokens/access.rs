@@ -1,8 +1,9 @@
 //! Access tokens: RFC 9068 JWTs (`typ: at+jwt`) signed with the tenant's current key,
 //! verified against its published keys, revocable by `jti` until they expire; or, for
 //! an API that asks for them, reference tokens: 256 random bits (`tra_...`) whose
-//! claims are kept in the cache under the token's SHA-256 for the token's lifetime,
-//! so they carry nothing readable and revoking one deletes it at once.
+//! claims are kept in the cache (in the compact form of `reference_claims`) under the
+//! token's SHA-256 for the token's lifetime, so they carry nothing readable and
+//! revoking one deletes it at once.
 //!
 //! An access token issued with a refresh token carries the refresh-token family it
 //! belongs to (`gid`, the grant id). Revoking that grant (RFC 7009 §2.1: revoking a
@@ -59,7 +60,7 @@ pub async fn store_reference(
     let ttl = u64::try_from(claims.exp - now.timestamp())
         .unwrap_or(0)
         .max(1);
-    let value = serde_json::to_vec(claims).map_err(|e| crate::Error::Internal(e.to_string()))?;
+    let value = super::reference_claims::encode(claims)?;
     cache
         .set(
             &cache.key(tenant_id, REFERENCE, &secrets::sha256_hex(&token)),
@@ -158,9 +159,9 @@ pub async fn verify(
     if is_reference(token) {
         let key = cache.key(tenant_id, REFERENCE, &secrets::sha256_hex(token));
         let claims = match cache.get(&key).await? {
-            Some(bytes) => match serde_json::from_slice::<AccessClaims>(&bytes) {
-                Ok(claims) if claims.iss == issuer => claims,
-                _ => return Ok(Err(VerifyError::Malformed.into())),
+            Some(bytes) => match super::reference_claims::decode(&bytes, issuer) {
+                Some(claims) => claims,
+                None => return Ok(Err(VerifyError::Malformed.into())),
             },
             // Unknown, expired or revoked: all look the same.
             None => return Ok(Err(Rejection::Revoked)),

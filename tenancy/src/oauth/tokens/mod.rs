@@ -4,5 +4,6 @@
 pub mod access;
 pub mod id_token;
 pub mod introspection;
+pub mod reference_claims;
 pub mod revocation;
 pub mod userinfo;
