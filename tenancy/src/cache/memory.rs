@@ -475,6 +475,11 @@ mod tests {
 
     const TTL: Duration = Duration::from_secs(600);
 
+    /// Whether `key` has a live entry.
+    async fn holds(cache: &MemoryCache, key: &str) -> bool {
+        cache.get(key).await.unwrap().is_some()
+    }
+
     fn key(cache: &MemoryCache, tenant: Uuid, kind: &str, id: usize) -> String {
         cache.key(tenant, kind, &format!("{id:08}"))
     }
@@ -509,37 +514,13 @@ mod tests {
 
         // Assert: every security entry is still there, the cache stayed in bounds.
         for i in 0..20 {
-            assert!(
-                cache
-                    .get(&key(&cache, tenant, "code_used", i))
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
-            assert!(
-                cache
-                    .get(&key(&cache, tenant, "login_lock", i))
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
+            assert!(holds(&cache, &key(&cache, tenant, "code_used", i)).await);
+            assert!(holds(&cache, &key(&cache, tenant, "login_lock", i)).await);
         }
         assert!(cache.lock().unwrap().used <= 80 * 160);
         // The newest anonymous entry made it in; the oldest were evicted.
-        assert!(
-            cache
-                .get(&key(&cache, tenant, "interaction", 999))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            cache
-                .get(&key(&cache, tenant, "session", 0))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(holds(&cache, &key(&cache, tenant, "interaction", 999)).await);
+        assert!(!holds(&cache, &key(&cache, tenant, "session", 0)).await);
     }
 
     #[tokio::test]
@@ -615,13 +596,7 @@ mod tests {
         assert!(matches!(refused, Error::Unavailable(_)));
         assert!(stored >= 5);
         for i in 0..stored {
-            assert!(
-                cache
-                    .get(&key(&cache, tenant, "revoked_jti", i))
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
+            assert!(holds(&cache, &key(&cache, tenant, "revoked_jti", i)).await);
         }
         assert!(
             cache
@@ -747,20 +722,8 @@ mod tests {
         assert_eq!(cache.purge_tenant(gone).await.unwrap(), 60);
         assert_consistent(&cache);
         assert_eq!(cache.lock().unwrap().entries.len(), 60);
-        assert!(
-            cache
-                .get(&key(&cache, stays, "session", 3))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            cache
-                .get(&key(&cache, gone, "session", 3))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(holds(&cache, &key(&cache, stays, "session", 3)).await);
+        assert!(!holds(&cache, &key(&cache, gone, "session", 3)).await);
         assert_eq!(cache.purge_tenant(Uuid::new_v4()).await.unwrap(), 0);
     }
 

@@ -45,14 +45,16 @@ struct Stored<'a> {
 
 /// The cache value for `claims` (issued by `claims.iss`).
 pub fn encode(claims: &AccessClaims) -> crate::Result<Vec<u8>> {
-    let userinfo = userinfo_audience(&claims.iss);
+    // The UserInfo audience is `{iss}/userinfo` (`userinfo_audience`), matched without
+    // building it for every token.
+    let is_userinfo = |a: &str| a.strip_prefix(claims.iss.as_str()) == Some("/userinfo");
     let stored = Stored {
         sub: Cow::Borrowed(&claims.sub),
         aud: claims
             .aud
             .values()
             .iter()
-            .map(|a| Cow::Borrowed(if *a == userinfo { USERINFO } else { a }))
+            .map(|a| Cow::Borrowed(if is_userinfo(a) { USERINFO } else { a }))
             .collect(),
         client_id: Cow::Borrowed(&claims.client_id),
         scope: Cow::Borrowed(&claims.scope),
